@@ -1,0 +1,11 @@
+package store
+
+import "github.com/codedrop/codedrop/customer"
+
+// Store is every persistence interface codedrop needs, in one. A host that
+// brings its own database implements it and checks it with storetest.Run.
+type Store interface {
+	customer.Store
+}
+
+var _ Store = (*Memory)(nil)
