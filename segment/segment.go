@@ -49,3 +49,23 @@ type Evaluator interface {
 type Matcher interface {
 	Match(c *customer.Customer, now time.Time) bool
 }
+
+// MaxStaticCustomers is the most customers a static segment may list.
+const MaxStaticCustomers = 20000
+
+// Segment is a group of customers.
+type Segment struct {
+	ID   string `json:"id"` // "seg_..."
+	Name string `json:"name"`
+	Type Type   `json:"type"`
+	// Filter is the rule as Voucherify filter JSON (rule segments only).
+	Filter *Filter `json:"filter,omitempty"`
+	// Expression is the rule as an expr-lang expression (rule segments
+	// only; exclusive with Filter).
+	Expression string `json:"expression,omitempty"`
+	// CustomerIDs lists a static segment's members.
+	CustomerIDs []string   `json:"customer_ids,omitempty"`
+	SyncStatus  SyncStatus `json:"sync_status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
