@@ -1,0 +1,23 @@
+// Package storetest is the conformance suite for codedrop stores. Every
+// implementation of store.Store (the in-memory one, PostgreSQL, a host's
+// own) runs it to prove it behaves as the domain packages expect:
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return newMyStore(t) })
+//	}
+//
+// newStore must return an empty store each time it is called; it may use
+// t.Cleanup to release it.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/codedrop/codedrop/store"
+)
+
+// Run runs every conformance test against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	t.Run("Customers", func(t *testing.T) { runCustomers(t, newStore) })
+}
