@@ -2,7 +2,6 @@ package customer
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,7 +36,16 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 //   - metadata keys and consent ids are not empty.
 //
 // Metadata values are checked by [Schema.Validate], which knows their types.
-func (c *Customer) Validate() error {
+func (c *Customer) Validate() error { return c.validate(knownZone) }
+
+// knownZone reports whether name is an IANA zone name time can load.
+func knownZone(name string) bool {
+	_, err := time.LoadLocation(name)
+	return err == nil && name != "Local"
+}
+
+// validate is Validate with a pluggable (cacheable) time zone check.
+func (c *Customer) validate(zoneOK func(string) bool) error {
 	if c.ID != "" && (!strings.HasPrefix(c.ID, IDPrefix+"_") || len(c.ID) == len(IDPrefix)+1) {
 		return &FieldError{Field: "id", Value: c.ID, Reason: fmt.Sprintf("%q is not a customer id (want %s_...)", c.ID, IDPrefix)}
 	}
@@ -72,7 +80,7 @@ func (c *Customer) Validate() error {
 		return &FieldError{Field: "birthdate", Value: c.Birthdate, Reason: fmt.Sprintf("%d-%02d-%02d is not a calendar date", c.Birthdate.Year, c.Birthdate.Month, c.Birthdate.Day)}
 	}
 	if c.Timezone != "" {
-		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
+		if !zoneOK(c.Timezone) {
 			return &FieldError{Field: "timezone", Value: c.Timezone, Reason: fmt.Sprintf("%q is not an IANA time zone name", c.Timezone)}
 		}
 	}
@@ -105,14 +113,42 @@ func badText(s string, multiline bool) string {
 	return ""
 }
 
-// isEmail reports whether s is a bare address such as ann@example.com.
+// isEmail reports whether s is a bare address such as ann@example.com: a
+// dot-atom local part (RFC 5322, no quoted forms) of at most 64 bytes, and
+// a domain of at least two dot-separated labels (letters, digits, hyphens
+// or non-ASCII), at most 254 bytes in all.
 func isEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " <>") {
+	if at <= 0 || at > 64 || len(s) > 254 {
 		return false
 	}
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && a.Name == ""
+	local, domain := s[:at], s[at+1:]
+	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		ch := local[i]
+		if !(isAlnum(ch) || ch >= 0x80 || strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", ch) >= 0) {
+			return false
+		}
+	}
+	labels := 0
+	for label := range strings.SplitSeq(domain, ".") {
+		labels++
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if ch := label[i]; !(isAlnum(ch) || ch == '-' || ch >= 0x80) {
+				return false
+			}
+		}
+	}
+	return labels >= 2
+}
+
+func isAlnum(ch byte) bool {
+	return ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9'
 }
 
 // valid reports whether d is a real calendar date.
