@@ -239,9 +239,11 @@ func (e *RowError) MarshalJSON() ([]byte, error) {
 // column and source_id, and the rest of the file still imports (unless
 // opts.Atomic). A file that cannot be read as CSV stops the import with an
 // error wrapping [ErrMalformedCSV]; a failing read, a store failure other
-// than a rejected row, or a canceled ctx stop it too. Rows already written
-// stay written (no row is ever written in part); the report, returned even
-// with an error, says how far the import got.
+// than a rejected row, or a canceled ctx stop it too. The complete rows
+// before a malformed line or a failed read are written (except in atomic
+// mode); after a store failure or cancellation the rows not yet written
+// are dropped. No row is ever written in part, and the report, returned
+// even with an error, says how far the import got.
 func Import(ctx context.Context, w Writer, r io.Reader, opts ImportOptions) (*ImportReport, error) {
 	imp, err := newImporter(w, opts)
 	if err != nil {
@@ -411,7 +413,7 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 			break
 		}
 		if err != nil {
-			return rep, imp.readError(err)
+			return rep, imp.stop(ctx, imp.readError(err))
 		}
 		line, _ := cr.FieldPos(0)
 		rep.Rows++
@@ -420,8 +422,8 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 		for i, cell := range rec {
 			if len(cell) > imp.opts.MaxFieldBytes {
 				l, c := cr.FieldPos(i)
-				return rep, fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
-					&csv.ParseError{StartLine: line, Line: l, Column: c, Err: fmt.Errorf("%w (%d bytes, the limit is %d)", ErrFieldTooLarge, len(cell), imp.opts.MaxFieldBytes)})
+				return rep, imp.stop(ctx, fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
+					&csv.ParseError{StartLine: line, Line: l, Column: c, Err: fmt.Errorf("%w (%d bytes, the limit is %d)", ErrFieldTooLarge, len(cell), imp.opts.MaxFieldBytes)}))
 			}
 		}
 		c, rerr := imp.parseRow(rec, line)
@@ -460,6 +462,20 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 	}
 	imp.progress()
 	return rep, nil
+}
+
+// stop ends an import that cannot read on (a malformed file, a failed
+// read): the complete rows read so far are still written (except in atomic
+// mode), then err is returned.
+func (imp *importer) stop(ctx context.Context, err error) error {
+	if !imp.opts.Atomic && ctx.Err() == nil {
+		if ferr := imp.flush(ctx); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		imp.progress()
+	}
+	imp.rep.Bytes = imp.offset()
+	return err
 }
 
 func (imp *importer) offset() int64 { return imp.cr.InputOffset() + imp.bomLen }

@@ -549,7 +549,7 @@ func TestImportMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := store.NewMemory()
-			rep, err := customer.Import(context.Background(), st, strings.NewReader(tt.text), opts(customer.ImportOptions{MaxFieldBytes: tt.maxField, BatchSize: 1}))
+			rep, err := customer.Import(context.Background(), st, strings.NewReader(tt.text), opts(customer.ImportOptions{MaxFieldBytes: tt.maxField}))
 			if !errors.Is(err, customer.ErrMalformedCSV) {
 				t.Fatalf("error = %v, want ErrMalformedCSV", err)
 			}

@@ -142,7 +142,7 @@ func (s *Schema) UnmarshalJSON(b []byte) error {
 // ParseSchema reads a Voucherify metadata schema JSON document and checks it.
 func ParseSchema(data []byte) (*Schema, error) {
 	var s Schema
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := s.UnmarshalJSON(data); err != nil {
 		return nil, err
 	}
 	return &s, nil
