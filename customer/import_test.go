@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -612,10 +613,17 @@ func TestImportProgress(t *testing.T) {
 	for i := range 10 {
 		fmt.Fprintf(&b, "u%d,N%d\n", i, i)
 	}
-	var got []customer.Progress
+	var (
+		mu  sync.Mutex
+		got []customer.Progress
+	)
 	rep := importInto(t, store.NewMemory(), b.String(), customer.ImportOptions{
 		BatchSize: 4,
-		Progress:  func(p customer.Progress) { got = append(got, p) },
+		Progress: func(p customer.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, p)
+		},
 	})
 	if rep.Done != 10 {
 		t.Fatalf("report %+v", rep)
@@ -671,7 +679,9 @@ func TestImportCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error = %v, want context.Canceled", err)
 	}
-	if rep.Done != 300 || rep.Rows < 300 || rep.Rows > 300+64 || rep.Bytes == 0 || rep.Line != rep.Rows+1 {
+	// Rows go on being parsed while a batch is written: up to two batches
+	// (one handed over, one being filled) and a cancel check interval.
+	if rep.Done != 300 || rep.Rows < 300 || rep.Rows > 300+2*100+64 || rep.Bytes == 0 || rep.Line != rep.Rows+1 {
 		t.Errorf("report %+v: want 300 done and rows read soon after", rep)
 	}
 	if n := len(all(t, st)); n != rep.Done {
@@ -703,7 +713,7 @@ func TestImportWriterFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "database is down") || !strings.Contains(err.Error(), "row 1 (line 2)") {
 		t.Fatalf("error = %v, want the store's error naming the batch", err)
 	}
-	if w.calls != 1 || rep.Done != 0 || rep.Rows != 2 {
+	if w.calls != 1 || rep.Done != 0 {
 		t.Errorf("calls %d, report %+v: want the import to stop at the first failed write", w.calls, rep)
 	}
 }

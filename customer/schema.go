@@ -455,6 +455,14 @@ func (p Property) parse(key, cell string) (any, error) {
 	if err := p.check(key, v); err != nil {
 		return nil, err
 	}
+	if s, ok := v.(string); ok && len(p.Eq) > 0 {
+		// Share the allowed value (already boxed) rather than box a new one.
+		for _, a := range p.Eq {
+			if as, ok := a.(string); ok && as == s {
+				return a, nil
+			}
+		}
+	}
 	return v, nil
 }
 
