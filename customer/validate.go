@@ -159,6 +159,12 @@ func isAlnum(ch byte) bool {
 
 // valid reports whether d is a real calendar date.
 func (d Date) valid() bool {
-	return d.Month >= time.January && d.Month <= time.December && d.Day >= 1 &&
-		DateOf(time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC)) == d
+	if d.Month < time.January || d.Month > time.December || d.Day < 1 {
+		return false
+	}
+	days := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[d.Month-1]
+	if d.Month == time.February && d.Year%4 == 0 && (d.Year%100 != 0 || d.Year%400 == 0) {
+		days = 29
+	}
+	return d.Day <= days
 }
