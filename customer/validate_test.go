@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	_ "time/tzdata" // time zone names resolve without system tzdata
 )
 
 func TestCustomerValidate(t *testing.T) {
