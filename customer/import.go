@@ -26,7 +26,7 @@ var ErrMalformedCSV = errors.New("customer: malformed CSV")
 
 // ErrFieldTooLarge is the csv.ParseError.Err of a field larger than
 // ImportOptions.MaxFieldBytes.
-var ErrFieldTooLarge = errors.New("field too large")
+var ErrFieldTooLarge = errors.New("customer: field too large")
 
 // Field names a built-in customer field that a CSV column can fill. The
 // values are the fields' JSON paths, as [FieldError.Field] names them.
@@ -233,7 +233,9 @@ func (e *RowError) MarshalJSON() ([]byte, error) {
 //
 // The file is streamed: rows are parsed and written in batches of
 // opts.BatchSize, so memory does not grow with the file (except in atomic
-// mode). A UTF-8 byte order mark, CRLF line ends, quoted fields with
+// mode). Batches are written in file order, one call at a time, from a
+// goroutine of Import's own while the next rows are parsed; Import returns
+// only after the last call has returned. A UTF-8 byte order mark, CRLF line ends, quoted fields with
 // commas, quotes and line breaks, and empty lines are all fine.
 //
 // A row that fails (a bad value, a schema rule, a store conflict) is
