@@ -402,7 +402,7 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 	header, err := cr.Read()
 	if err != nil {
 		if err == io.EOF {
-			return rep, fmt.Errorf("customer import: %w: empty file, no header row", ErrMalformedCSV)
+			return rep, fmt.Errorf("%w: empty file, no header row", ErrMalformedCSV)
 		}
 		return rep, imp.readError(err)
 	}
@@ -489,7 +489,7 @@ func (imp *importer) readRows(ctx context.Context) error {
 		for i, cell := range rec {
 			if len(cell) > imp.opts.MaxFieldBytes {
 				l, c := cr.FieldPos(i)
-				return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
+				return fmt.Errorf("%w: %w", ErrMalformedCSV,
 					&csv.ParseError{StartLine: line, Line: l, Column: c, Err: fmt.Errorf("%w (%d bytes, the limit is %d)", ErrFieldTooLarge, len(cell), imp.opts.MaxFieldBytes)})
 			}
 		}
@@ -609,7 +609,7 @@ func (imp *importer) readError(err error) error {
 	imp.rep.Bytes = imp.offset()
 	switch {
 	case imp.lr.tripped:
-		return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
+		return fmt.Errorf("%w: %w", ErrMalformedCSV,
 			&csv.ParseError{StartLine: imp.rep.Line + 1, Line: imp.rep.Line + 1, Column: 1,
 				Err: fmt.Errorf("%w: a record starting after line %d exceeds %d bytes (an unterminated quote?)", ErrFieldTooLarge, imp.rep.Line, imp.lr.limit-readBufferSize)})
 	case imp.lr.readErrSeen != nil && errors.Is(err, imp.lr.readErrSeen):
@@ -617,9 +617,9 @@ func (imp *importer) readError(err error) error {
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-		return fmt.Errorf("customer import: %w: %w (the header has %d columns)", ErrMalformedCSV, err, imp.cr.FieldsPerRecord)
+		return fmt.Errorf("%w: %w (the header has %d columns)", ErrMalformedCSV, err, imp.cr.FieldsPerRecord)
 	}
-	return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV, err)
+	return fmt.Errorf("%w: %w", ErrMalformedCSV, err)
 }
 
 func (imp *importer) mapHeader(header []string) error {
@@ -654,7 +654,7 @@ func (imp *importer) mapHeader(header []string) error {
 	for i, h := range header {
 		name := strings.TrimSpace(h)
 		if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return fmt.Errorf("customer import: %w: header column %d is not text (is this a CSV file?)", ErrMalformedCSV, i+1)
+			return fmt.Errorf("%w: header column %d is not text (is this a CSV file?)", ErrMalformedCSV, i+1)
 		}
 		col := column{header: name}
 		lname := strings.ToLower(name)
