@@ -50,35 +50,46 @@ const (
 	FieldTimezone          Field = "timezone" // only through ImportOptions.Columns; Voucherify has no such column
 )
 
-// headerFields maps lowercased header names to fields, after Voucherify's
-// import conventions (its template uses City, State... and its docs the
-// Address_ forms; both are accepted).
-var headerFields = map[string]Field{
-	"id":                  FieldID,
-	"source_id":           FieldSourceID,
-	"name":                FieldName,
-	"email":               FieldEmail,
-	"phone":               FieldPhone,
-	"description":         FieldDescription,
-	"birthdate":           FieldBirthdate,
-	"address_line_1":      FieldAddressLine1,
-	"address_line_2":      FieldAddressLine2,
-	"address_city":        FieldAddressCity,
-	"city":                FieldAddressCity,
-	"address_state":       FieldAddressState,
-	"state":               FieldAddressState,
-	"address_postal_code": FieldAddressPostalCode,
-	"postal_code":         FieldAddressPostalCode,
-	"address_country":     FieldAddressCountry,
-	"country":             FieldAddressCountry,
+// headerField maps a lowercased header name to its field, after
+// Voucherify's import conventions (its template uses City, State... and its
+// docs the Address_ forms; both are accepted).
+func headerField(lname string) (Field, bool) {
+	switch lname {
+	case "id":
+		return FieldID, true
+	case "source_id":
+		return FieldSourceID, true
+	case "name":
+		return FieldName, true
+	case "email":
+		return FieldEmail, true
+	case "phone":
+		return FieldPhone, true
+	case "description":
+		return FieldDescription, true
+	case "birthdate":
+		return FieldBirthdate, true
+	case "address_line_1":
+		return FieldAddressLine1, true
+	case "address_line_2":
+		return FieldAddressLine2, true
+	case "address_city", "city":
+		return FieldAddressCity, true
+	case "address_state", "state":
+		return FieldAddressState, true
+	case "address_postal_code", "postal_code":
+		return FieldAddressPostalCode, true
+	case "address_country", "country":
+		return FieldAddressCountry, true
+	}
+	return "", false
 }
 
 // HeaderField returns the built-in field a CSV header names by default
 // (case-insensitively, surrounding spaces ignored), such as FieldAddressCity
 // for "City" or "ADDRESS_CITY". ok is false for a metadata column.
 func HeaderField(header string) (f Field, ok bool) {
-	f, ok = headerFields[strings.ToLower(strings.TrimSpace(header))]
-	return f, ok
+	return headerField(strings.ToLower(strings.TrimSpace(header)))
 }
 
 // Column says where a CSV column goes, overriding the default mapping. Set
@@ -380,7 +391,7 @@ func (g *guardReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var bom = []byte{0xEF, 0xBB, 0xBF}
+const bom = "\xEF\xBB\xBF" // UTF-8 byte order mark
 
 func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error) {
 	rep := &imp.rep
@@ -391,7 +402,7 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 	// Before the header is known, allow a generous header line.
 	imp.lr = &guardReader{r: r, limit: int64(imp.opts.MaxFieldBytes)*64 + 1<<20 + readBufferSize}
 	br := bufio.NewReaderSize(imp.lr, readBufferSize)
-	if b, err := br.Peek(len(bom)); err == nil && string(b) == string(bom) {
+	if b, err := br.Peek(len(bom)); err == nil && string(b) == bom {
 		_, _ = br.Discard(len(bom))
 		imp.bomLen = int64(len(bom))
 	}
@@ -672,7 +683,7 @@ func (imp *importer) mapHeader(header []string) error {
 		case name == "":
 			return fmt.Errorf("customer import: header column %d has no name (map it with Columns[\"\"] to import or ignore it): %w", i+1, ErrInvalid)
 		default:
-			if f, ok := headerFields[lname]; ok {
+			if f, ok := headerField(lname); ok {
 				col.kind, col.field = colField, f
 			} else {
 				col.kind, col.key = colMeta, name

@@ -573,18 +573,17 @@ func (p *Property) parseOne(key, cell string) (any, error) {
 	return nil, bad()
 }
 
-// datetimeLayouts are the accepted datetime forms, tried in order; those
-// without a zone are read as UTC.
-var datetimeLayouts = [...]string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02T15:04",
-	time.DateOnly,
-}
-
+// parseDatetime accepts RFC 3339 and, read as UTC, the same without a
+// zone, without seconds, or a bare date.
 func parseDatetime(s string) (time.Time, error) {
+	layouts := [...]string{
+		time.RFC3339Nano,
+		"2006-01-02T15:04:05.999999999",
+		"2006-01-02T15:04",
+		time.DateOnly,
+	}
 	var err error
-	for _, layout := range datetimeLayouts {
+	for _, layout := range layouts {
 		var t time.Time
 		if t, err = time.Parse(layout, s); err == nil {
 			return t, nil
