@@ -679,6 +679,9 @@ func (imp *importer) mapHeader(header []string) error {
 		case hasOv && ov.Field != "":
 			col.kind, col.field = colField, ov.Field
 		case hasOv:
+			if strings.TrimSpace(ov.Metadata) == "" {
+				return fmt.Errorf("customer import: Columns[%q]: blank metadata key: %w", name, ErrInvalid)
+			}
 			col.kind, col.key = colMeta, ov.Metadata
 		case name == "":
 			return fmt.Errorf("customer import: header column %d has no name (map it with Columns[\"\"] to import or ignore it): %w", i+1, ErrInvalid)
@@ -844,7 +847,7 @@ func (imp *importer) parseRow(rec []string, line int) (Customer, *RowError) {
 	if c.SourceID == "" && c.ID == "" {
 		return Customer{}, rowErr(imp.idCol, &FieldError{Field: string(FieldSourceID), Reason: "the row has neither a source_id nor an id"})
 	}
-	if err := c.validate(imp.zoneOK); err != nil {
+	if err := c.validate(imp.zoneOK, false); err != nil {
 		e := rowErr("", err)
 		var fe *FieldError
 		if errors.As(err, &fe) {
