@@ -211,6 +211,12 @@ func (s *Server) Client() *intercom.Client {
 	return c
 }
 
+// Handler returns the server's handler, for calling it in-process (for
+// example through a RoundTripper inside a testing/synctest bubble, where
+// the server's clock is the bubble's). Dropped-connection faults need the
+// real listener and do not work this way.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
 // Token returns the access token the server accepts.
 func (s *Server) Token() string { return s.cfg.token }
 
@@ -349,7 +355,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// sleep waits d or until the client goes away. It reads the body first,
+// so that the server notices a closed connection while it waits.
 func sleep(r *http.Request, d time.Duration) bool {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
