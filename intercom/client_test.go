@@ -292,7 +292,9 @@ func TestRetryReadsNotAmbiguousWrites(t *testing.T) {
 	t.Parallel()
 	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	resetErr := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
-	e503 := func(*http.Request) (*http.Response, error) { return jsonResp(503, `{"type":"error.list","errors":[{"code":"server_error"}]}`), nil }
+	e503 := func(*http.Request) (*http.Response, error) {
+		return jsonResp(503, `{"type":"error.list","errors":[{"code":"server_error"}]}`), nil
+	}
 	tests := []struct {
 		name      string
 		call      func(*intercom.Client) error
@@ -419,7 +421,7 @@ func TestContactsPagination(t *testing.T) {
 	t.Parallel()
 	c, mt, _ := mockClient(t)
 	pages := map[string]string{
-		"":   `{"type":"list","data":[{"id":"a","role":"user"},{"id":"b","role":"lead"}],"pages":{"next":{"per_page":2,"starting_after":"cur1"}}}`,
+		"":     `{"type":"list","data":[{"id":"a","role":"user"},{"id":"b","role":"lead"}],"pages":{"next":{"per_page":2,"starting_after":"cur1"}}}`,
 		"cur1": `{"type":"list","data":[{"id":"c","role":"user","tags":{"type":"list","data":[{"type":"tag","id":"t1"}]}}],"pages":{"next":null}}`,
 	}
 	var seen []string

@@ -106,14 +106,20 @@ func TestRequestsMatchOpenAPI(t *testing.T) {
 			_, err := c.CreateContact(ctx, intercom.ContactInput{Role: intercom.RoleUser, ExternalID: "u1", Email: "a@example.com", Phone: "+1", Name: "A", UnsubscribedFromEmails: &unsub, CustomAttributes: map[string]any{"plan": "pro"}})
 			return err
 		},
-		"UpdateContact":       func() error { _, err := c.UpdateContact(ctx, "c1", intercom.ContactInput{Name: "B", CustomAttributes: map[string]any{"n": 1}}); return err },
-		"ContactTags":         func() error { _, err := c.ContactTags(ctx, "c1"); return err },
-		"TagContact":          func() error { _, err := c.TagContact(ctx, "c1", "t1"); return err },
-		"UntagContact":        func() error { return c.UntagContact(ctx, "c1", "t1") },
-		"Tags":                func() error { _, err := c.Tags(ctx); return err },
-		"CreateTag":           func() error { _, err := c.CreateTag(ctx, "VIP"); return err },
-		"DataAttributes":      func() error { _, err := c.DataAttributes(ctx, "contact"); return err },
-		"CreateDataAttribute": func() error { _, err := c.CreateDataAttribute(ctx, intercom.DataAttributeInput{Name: "tier", DataType: "options", Options: []string{"a", "b"}, Description: "d"}); return err },
+		"UpdateContact": func() error {
+			_, err := c.UpdateContact(ctx, "c1", intercom.ContactInput{Name: "B", CustomAttributes: map[string]any{"n": 1}})
+			return err
+		},
+		"ContactTags":    func() error { _, err := c.ContactTags(ctx, "c1"); return err },
+		"TagContact":     func() error { _, err := c.TagContact(ctx, "c1", "t1"); return err },
+		"UntagContact":   func() error { return c.UntagContact(ctx, "c1", "t1") },
+		"Tags":           func() error { _, err := c.Tags(ctx); return err },
+		"CreateTag":      func() error { _, err := c.CreateTag(ctx, "VIP"); return err },
+		"DataAttributes": func() error { _, err := c.DataAttributes(ctx, "contact"); return err },
+		"CreateDataAttribute": func() error {
+			_, err := c.CreateDataAttribute(ctx, intercom.DataAttributeInput{Name: "tier", DataType: "options", Options: []string{"a", "b"}, Description: "d"})
+			return err
+		},
 		"MirrorSchema": func() error {
 			_, err := c.MirrorSchema(ctx, customer.Schema{Properties: map[string]customer.Property{"ltv": {Type: customer.TypeNumber}}})
 			return err
