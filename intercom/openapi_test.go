@@ -120,6 +120,12 @@ func TestRequestsMatchOpenAPI(t *testing.T) {
 			_, err := c.CreateDataAttribute(ctx, intercom.DataAttributeInput{Name: "tier", DataType: "options", Options: []string{"a", "b"}, Description: "d"})
 			return err
 		},
+		"ReplyToConversation": func() error {
+			return c.ReplyToConversation(ctx, "123", intercom.Reply{AdminID: "991267001", Body: "Your code: X"})
+		},
+		"ReplyToConversation note": func() error {
+			return c.ReplyToConversation(ctx, "123", intercom.Reply{AdminID: "991267001", Body: "gave a code", Note: true})
+		},
 		"MirrorSchema": func() error {
 			_, err := c.MirrorSchema(ctx, customer.Schema{Properties: map[string]customer.Property{"ltv": {Type: customer.TypeNumber}}})
 			return err

@@ -94,6 +94,13 @@ type Message struct {
 	CreatedAt      time.Time
 }
 
+// Reply is a conversation reply the server received.
+type Reply struct {
+	intercom.Reply
+	ConversationID string
+	CreatedAt      time.Time
+}
+
 // Server is an in-memory Intercom. It is safe for concurrent use.
 type Server struct {
 	// URL is the server's base URL (use it as intercom.Config.BaseURL).
@@ -117,6 +124,7 @@ type Server struct {
 
 	msgMu    sync.Mutex
 	messages []Message
+	replies  []Reply
 
 	seq atomic.Int64
 
@@ -228,6 +236,13 @@ func (s *Server) Messages() []Message {
 	s.msgMu.Lock()
 	defer s.msgMu.Unlock()
 	return append([]Message(nil), s.messages...)
+}
+
+// Replies returns a copy of the conversation replies received so far.
+func (s *Server) Replies() []Reply {
+	s.msgMu.Lock()
+	defer s.msgMu.Unlock()
+	return append([]Reply(nil), s.replies...)
 }
 
 // MessageCount returns how many messages were received.
