@@ -269,10 +269,11 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 			}
 			wait := c.backoff(attempt)
 			if !apiErr.RateLimitReset.IsZero() {
-				wait = apiErr.RateLimitReset.Sub(c.now())
-				c.pause(apiErr.RateLimitReset)
+				if until := apiErr.RateLimitReset.Sub(c.now()); until > 0 {
+					wait = min(until, time.Minute)
+					c.pause(apiErr.RateLimitReset)
+				}
 			}
-			wait = min(max(wait, 0), time.Minute)
 			c.log.DebugContext(ctx, "intercom: rate limited; waiting", "method", r.method, "path", r.path, "wait", wait)
 			if serr := c.sleep(ctx, wait); serr != nil {
 				return fmt.Errorf("%w (retry abandoned: %w)", apiErr, serr)

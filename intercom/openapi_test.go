@@ -55,6 +55,7 @@ func (c *capture) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestRequestsMatchOpenAPI makes every request the client can make and
 // validates it against Intercom's OpenAPI 2.16 description.
 func TestRequestsMatchOpenAPI(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(specPath); err != nil {
 		t.Skipf("Intercom OpenAPI description not found at %s: %v", specPath, err)
 	}
