@@ -256,7 +256,12 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 				return nil
 			}
 			if err := json.Unmarshal(body, out); err != nil {
-				return fmt.Errorf("intercom: %s %s: decoding response: %w", r.method, r.path, err)
+				err = fmt.Errorf("decoding a %d response: %w", status, err)
+				if !r.replayable {
+					// Intercom performed the write, but its answer is unreadable.
+					return ambiguous(r.method, r.path, err)
+				}
+				return fmt.Errorf("intercom: %s %s: %w", r.method, r.path, err)
 			}
 			return nil
 		}

@@ -321,6 +321,8 @@ func TestRetryReadsNotAmbiguousWrites(t *testing.T) {
 			"POST", "/messages", httpmock.NewErrorResponder(resetErr), messageOK, 1, intercom.ErrAmbiguous},
 		{"message after dial error is retried", func(c *intercom.Client) error { _, err := c.SendMessage(context.Background(), inApp()); return err },
 			"POST", "/messages", httpmock.NewErrorResponder(dialErr), messageOK, 2, nil},
+		{"message with an unreadable 200 is ambiguous", func(c *intercom.Client) error { _, err := c.SendMessage(context.Background(), inApp()); return err },
+			"POST", "/messages", httpmock.NewStringResponder(200, `{"id":`), messageOK, 1, intercom.ErrAmbiguous},
 		{"contact create after 502 is ambiguous", func(c *intercom.Client) error {
 			_, err := c.CreateContact(context.Background(), intercom.ContactInput{ExternalID: "u1"})
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -89,5 +90,28 @@ func TestFakeMessenger(t *testing.T) {
 	}
 	if got := f.Messages(); len(got) != 1 || got[0].To.Role != intercom.RoleUser {
 		t.Errorf("Messages = %+v", got)
+	}
+}
+
+func TestWebhookHelpers(t *testing.T) {
+	t.Parallel()
+	var got []intercom.ContactEvent
+	h, err := intercom.NewWebhookHandler(intercom.WebhookConfig{Secret: "s3cret", OnContact: func(ctx context.Context, ev intercom.ContactEvent) error {
+		got = append(got, ev)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := intercomtest.Notification("notif_1", "contact.user.updated", intercom.Contact{ID: "c1", Role: intercom.RoleUser, ExternalID: "u1", Name: "Ann"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, intercomtest.WebhookRequest("/hooks", "s3cret", body))
+	if w.Code != 200 || len(got) != 1 || got[0].Customer().SourceID != "u1" || got[0].Contact.Name != "Ann" {
+		t.Errorf("status %d, events %+v", w.Code, got)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, intercomtest.WebhookRequest("/hooks", "other", body))
+	if w.Code != 401 {
+		t.Errorf("wrong secret: status %d, want 401", w.Code)
 	}
 }
