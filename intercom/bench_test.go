@@ -111,6 +111,7 @@ func BenchmarkSendMessageParallel(b *testing.B) {
 	c := srv.Client()
 	msg := benchMessage(srv)
 	b.ReportAllocs()
+	b.SetParallelism(8) // 8 senders per CPU
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.SendMessage(context.Background(), msg); err != nil {
@@ -119,4 +120,7 @@ func BenchmarkSendMessageParallel(b *testing.B) {
 			}
 		}
 	})
+	if got := srv.MessageCount(); got < b.N {
+		b.Errorf("server recorded %d messages, want %d", got, b.N)
+	}
 }

@@ -128,7 +128,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		CreatedAt:      now,
 	}
 	s.msgMu.Lock()
-	s.messages = append(s.messages, msg)
+	s.messages.add(msg)
 	s.msgMu.Unlock()
 	writeJSON(w, http.StatusOK, messageResp{
 		Type:           "admin_message",

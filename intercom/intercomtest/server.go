@@ -94,6 +94,33 @@ type Message struct {
 	CreatedAt      time.Time
 }
 
+// msgLog stores messages in fixed-size chunks, so that recording is O(1)
+// without ever copying earlier messages (a growing slice would copy them
+// all under the lock).
+type msgLog struct {
+	chunks [][]Message
+	n      int
+}
+
+const msgChunk = 4096
+
+func (l *msgLog) add(m Message) {
+	if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == msgChunk {
+		l.chunks = append(l.chunks, make([]Message, 0, msgChunk))
+	}
+	last := &l.chunks[len(l.chunks)-1]
+	*last = append(*last, m)
+	l.n++
+}
+
+func (l *msgLog) all() []Message {
+	out := make([]Message, 0, l.n)
+	for _, c := range l.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
+
 // Reply is a conversation reply the server received.
 type Reply struct {
 	intercom.Reply
@@ -123,7 +150,7 @@ type Server struct {
 	codes      map[string]bool
 
 	msgMu    sync.Mutex
-	messages []Message
+	messages msgLog
 	replies  []Reply
 
 	seq atomic.Int64
@@ -235,7 +262,7 @@ func (s *Server) AdminID() string { return s.cfg.admins[0].ID }
 func (s *Server) Messages() []Message {
 	s.msgMu.Lock()
 	defer s.msgMu.Unlock()
-	return append([]Message(nil), s.messages...)
+	return s.messages.all()
 }
 
 // Replies returns a copy of the conversation replies received so far.
@@ -249,7 +276,7 @@ func (s *Server) Replies() []Reply {
 func (s *Server) MessageCount() int {
 	s.msgMu.Lock()
 	defer s.msgMu.Unlock()
-	return len(s.messages)
+	return s.messages.n
 }
 
 // Stats counts what the server saw.
