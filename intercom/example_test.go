@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
@@ -69,4 +70,31 @@ func ExampleContactToCustomer() {
 	c := intercom.ContactToCustomer(intercom.Contact{ID: "6543", Role: intercom.RoleLead, Email: "lead@example.com"})
 	fmt.Println(c.SourceID, c.Metadata[intercom.MetaIntercomID], c.Metadata[intercom.MetaIntercomRole], c.Metadata[intercom.MetaSource])
 	// Output: intercom:6543 6543 lead Intercom
+}
+
+// A webhook handler verifies Intercom's signature and turns contact
+// notifications into customer upserts.
+func ExampleNewWebhookHandler() {
+	h, err := intercom.NewWebhookHandler(intercom.WebhookConfig{
+		Secret: "client-secret",
+		OnContact: func(ctx context.Context, ev intercom.ContactEvent) error {
+			c := ev.Customer() // upsert it with customer.UpsertOptions{Merge: true}
+			fmt.Println(ev.Kind, c.SourceID, c.Name, c.Metadata[intercom.MetaSource])
+			return nil
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	body := intercomtest.Notification("notif_1", "contact.user.updated",
+		intercom.Contact{ID: "c1", Role: intercom.RoleUser, ExternalID: "user-42", Name: "Ann"})
+	for _, secret := range []string{"client-secret", "forged"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, intercomtest.WebhookRequest("/webhooks/intercom", secret, body))
+		fmt.Println(w.Code)
+	}
+	// Output:
+	// changed user-42 Ann Intercom
+	// 200
+	// 401
 }
