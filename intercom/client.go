@@ -504,3 +504,26 @@ func canonicalContact(links []string) string {
 	}
 	return ""
 }
+
+// String describes cfg with the token redacted, so that printing a Config
+// never shows the secret.
+func (cfg Config) String() string {
+	tok := "<none>"
+	switch {
+	case cfg.Token != "":
+		tok = "<redacted>"
+	case cfg.TokenSource != nil:
+		tok = "<token source>"
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = USBaseURL
+	}
+	return fmt.Sprintf("intercom.Config{Token: %s, BaseURL: %s, Version: %q}", tok, base, cfg.Version)
+}
+
+// LogValue implements slog.LogValuer with the token redacted.
+func (cfg Config) LogValue() slog.Value { return slog.StringValue(cfg.String()) }
+
+// GoString is String, so that %#v does not show the token either.
+func (cfg Config) GoString() string { return cfg.String() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -491,5 +492,17 @@ func TestSearchCursorInBody(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, bodies[1]); diff != "" {
 		t.Errorf("second search body (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigRedactsToken(t *testing.T) {
+	t.Parallel()
+	cfg := intercom.Config{Token: mockToken, BaseURL: intercom.EUBaseURL}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "cfg", cfg)
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%v %+v %s %#v", cfg, cfg, cfg, cfg), buf.String()} {
+		if strings.Contains(s, mockToken) || !strings.Contains(s, "redacted") {
+			t.Errorf("printed config %q leaks or lacks the redaction", s)
+		}
 	}
 }
