@@ -365,19 +365,38 @@ func TestNoRetryAfterContextDone(t *testing.T) {
 	}
 }
 
-func TestRemainingZeroPausesUntilReset(t *testing.T) {
+func TestRateLimitHeadersSlowDown(t *testing.T) {
 	t.Parallel()
-	c, mt, fc := mockClient(t)
-	reset := fc.Now().Add(4 * time.Second).Unix()
-	mt.RegisterResponder("GET", mockBase+"/admins", httpmock.ResponderFromResponse(jsonResp(200, `{"type":"admin.list","admins":[]}`,
-		"X-RateLimit-Limit", "166", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", strconv.FormatInt(reset, 10))))
-	for range 2 {
-		if _, err := c.Admins(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name            string
+		limit, remain   string
+		resetIn         time.Duration
+		wantSecondSleep time.Duration // 0: no sleep
+	}{
+		{"none left: wait for the reset", "166", "0", 4 * time.Second, 4 * time.Second},
+		{"few left: spread them", "166", "5", 6 * time.Second, time.Second},
+		{"plenty left: no pause", "166", "100", 6 * time.Second, 0},
+		{"reset in the past: no pause", "166", "0", -2 * time.Second, 0},
 	}
-	if got := fc.Slept(); len(got) != 1 || got[0] != 4*time.Second {
-		t.Errorf("slept %v, want [4s] before the second call", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, mt, fc := mockClient(t)
+			reset := fc.Now().Add(tt.resetIn).Unix()
+			mt.RegisterResponder("GET", mockBase+"/admins", httpmock.ResponderFromResponse(jsonResp(200, `{"type":"admin.list","admins":[]}`,
+				"X-RateLimit-Limit", tt.limit, "X-RateLimit-Remaining", tt.remain, "X-RateLimit-Reset", strconv.FormatInt(reset, 10))))
+			for range 2 {
+				if _, err := c.Admins(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var want []time.Duration
+			if tt.wantSecondSleep > 0 {
+				want = []time.Duration{tt.wantSecondSleep}
+			}
+			if diff := cmp.Diff(want, fc.Slept()); diff != "" {
+				t.Errorf("sleeps (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -17,9 +17,9 @@
 // Tokens never appear in logs or errors.
 //
 // The client paces calls with a limiter shaped like Intercom's limit
-// (10,000 calls a minute in 10-second windows, see RateLimit), pauses until
-// X-RateLimit-Reset when Intercom reports no calls left, and waits out a
-// 429 before retrying. Reads are retried after 5xx and network errors with
+// (10,000 calls a minute in 10-second windows, see RateLimit), slows down
+// when X-RateLimit-Remaining runs low (pausing until X-RateLimit-Reset at
+// zero), and waits out a 429 until the reset before retrying. Reads are retried after 5xx and network errors with
 // backoff. A write that may have reached Intercom (POST /messages after a
 // 5xx or a connection lost after sending) is never repeated: its error
 // matches ErrAmbiguous and the caller decides. Nothing retries after the
