@@ -278,9 +278,6 @@ func (p *parser) tag(start int) (int, error) {
 			return 0, p.errAt(pathStart, text, "malformed path %q (empty name at part %d)", path, k+1)
 		}
 	}
-	if p.known != nil && !p.known(path) {
-		return 0, p.errAt(start, text, "unknown tag %q", path)
-	}
 	seg := segment{tag: true, text: path}
 	skip()
 	if i >= len(src) {
@@ -353,6 +350,9 @@ func (p *parser) tag(start int) (int, error) {
 			return 0, unclosed()
 		}
 		return 0, p.errAt(i, text, "unexpected %q, want }}", nextChar(src[i:]))
+	}
+	if p.known != nil && !p.known(path) {
+		return 0, p.errAt(start, text, "unknown tag %q", path)
 	}
 	p.segs = append(p.segs, seg)
 	seen := false
