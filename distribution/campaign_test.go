@@ -15,13 +15,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+var campT0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 func newTestCampaigns(seed byte) *Campaigns {
-	return NewCampaigns(CampaignsConfig{Rand: seeded(seed), Now: func() time.Time { return t0 }})
+	return NewCampaigns(CampaignsConfig{Rand: seededRand(seed), Now: func() time.Time { return campT0 }})
 }
 
-func mustCreate(t *testing.T, c *Campaigns, camp Campaign) Campaign {
+func mustCreateCampaign(t *testing.T, c *Campaigns, camp Campaign) Campaign {
 	t.Helper()
 	got, err := c.CreateCampaign(context.Background(), camp)
 	if err != nil {
@@ -30,7 +30,7 @@ func mustCreate(t *testing.T, c *Campaigns, camp Campaign) Campaign {
 	return got
 }
 
-func remaining(t *testing.T, c *Campaigns, id string) int {
+func campaignRemaining(t *testing.T, c *Campaigns, id string) int {
 	t.Helper()
 	n, err := c.Remaining(context.Background(), id)
 	if err != nil {
@@ -43,12 +43,12 @@ func TestCreateCampaign(t *testing.T) {
 	t.Parallel()
 	c := newTestCampaigns(1)
 	in := Campaign{Name: "Welcome", Codes: []string{"A1", "B2"}}
-	got := mustCreate(t, c, in)
+	got := mustCreateCampaign(t, c, in)
 	if !ids.HasPrefix(got.ID, "camp") {
 		t.Errorf("ID = %q, want camp_...", got.ID)
 	}
 	want := Campaign{ID: got.ID, Name: "Welcome", Type: CampaignPool, Code: CodeConfig{Charset: CharsetAlphanumeric, Length: 8},
-		Codes: []string{"A1", "B2"}, CreatedAt: t0}
+		Codes: []string{"A1", "B2"}, CreatedAt: campT0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CreateCampaign (-want +got):\n%s", diff)
 	}
@@ -62,9 +62,16 @@ func TestCreateCampaign(t *testing.T) {
 			t.Errorf("Campaign(%q) (-want +got):\n%s", key, diff)
 		}
 	}
-	auto := mustCreate(t, c, Campaign{Name: "Auto", Code: CodeConfig{Pattern: "WELCOME-####"}})
+	auto := mustCreateCampaign(t, c, Campaign{Name: "Auto", Code: CodeConfig{Pattern: "WELCOME-####"}})
 	if auto.Type != CampaignAutoUpdate {
 		t.Errorf("Type with no codes and no count = %q, want auto-update", auto.Type)
+	}
+	list, err := c.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Campaign{want, auto}, list); diff != "" {
+		t.Errorf("List (-want +got):\n%s", diff)
 	}
 	if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "Welcome", Count: 1}); !errors.Is(err, errs.Conflict) || !strings.HasPrefix(err.Error(), "name: ") {
 		t.Errorf("duplicate name: %v, want name: ... ErrConflict", err)
@@ -82,7 +89,7 @@ func TestCreateCampaignValidation(t *testing.T) {
 		{"blank name", Campaign{Name: "  "}, "name: required"},
 		{"padded name", Campaign{Name: " x"}, "name: "},
 		{"id set", Campaign{ID: "camp_1", Name: "x"}, "id: "},
-		{"created_at set", Campaign{Name: "x", CreatedAt: t0}, "created_at: "},
+		{"created_at set", Campaign{Name: "x", CreatedAt: campT0}, "created_at: "},
 		{"bad type", Campaign{Name: "x", Type: "STATIC"}, `type: unknown campaign type "STATIC"`},
 		{"negative count", Campaign{Name: "x", Count: -1}, "count: -1 is negative"},
 		{"huge count", Campaign{Name: "x", Count: MaxPoolCount + 1}, "count: 1000001 exceeds"},
@@ -113,8 +120,8 @@ func TestCreateCampaignValidation(t *testing.T) {
 	}
 	// At the limit: capacity exactly 2x count is accepted.
 	c := newTestCampaigns(1)
-	camp := mustCreate(t, c, Campaign{Name: "x", Count: 50, Code: CodeConfig{Pattern: "X-##", Charset: CharsetNumbers}})
-	if n := remaining(t, c, camp.ID); n != 50 {
+	camp := mustCreateCampaign(t, c, Campaign{Name: "x", Count: 50, Code: CodeConfig{Pattern: "X-##", Charset: CharsetNumbers}})
+	if n := campaignRemaining(t, c, camp.ID); n != 50 {
 		t.Errorf("Remaining = %d, want 50", n)
 	}
 }
@@ -123,14 +130,14 @@ func TestPoolExhaustion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := newTestCampaigns(3)
-	camp := mustCreate(t, c, Campaign{Name: "Pool", Codes: []string{"FIRST", "SECOND"}, Count: 2, Code: CodeConfig{Pattern: "GEN-####", Charset: CharsetUppercase}})
+	camp := mustCreateCampaign(t, c, Campaign{Name: "Pool", Codes: []string{"FIRST", "SECOND"}, Count: 2, Code: CodeConfig{Pattern: "GEN-####", Charset: CharsetUppercase}})
 	if camp.Type != CampaignPool || camp.Count != 2 {
 		t.Fatalf("campaign = %+v, want a pool of 2 imported + 2 generated", camp)
 	}
-	if n := remaining(t, c, camp.ID); n != 4 {
+	if n := campaignRemaining(t, c, camp.ID); n != 4 {
 		t.Fatalf("Remaining = %d, want 4", n)
 	}
-	got := publishN(t, c, camp.ID, 4)
+	got := publishCodes(t, c, camp.ID, 4)
 	if got[0] != "FIRST" || got[1] != "SECOND" {
 		t.Errorf("first codes = %q, want the imported ones in order", got[:2])
 	}
@@ -142,7 +149,7 @@ func TestPoolExhaustion(t *testing.T) {
 	if got[2] == got[3] {
 		t.Errorf("generated codes repeat: %q", got)
 	}
-	if n := remaining(t, c, camp.ID); n != 0 {
+	if n := campaignRemaining(t, c, camp.ID); n != 0 {
 		t.Errorf("Remaining = %d, want 0", n)
 	}
 	_, err := c.Publish(ctx, PublishRequest{Key: "5", CampaignID: camp.ID, CustomerID: "cust_5"})
@@ -161,11 +168,11 @@ func TestPoolExhaustion(t *testing.T) {
 func TestAutoUpdateUsesPoolFirst(t *testing.T) {
 	t.Parallel()
 	c := newTestCampaigns(4)
-	camp := mustCreate(t, c, Campaign{Name: "A", Type: CampaignAutoUpdate, Codes: []string{"IMPORTED"}, Code: CodeConfig{Prefix: "AU-"}})
-	if n := remaining(t, c, camp.ID); n != -1 {
+	camp := mustCreateCampaign(t, c, Campaign{Name: "A", Type: CampaignAutoUpdate, Codes: []string{"IMPORTED"}, Code: CodeConfig{Prefix: "AU-"}})
+	if n := campaignRemaining(t, c, camp.ID); n != -1 {
 		t.Errorf("Remaining(auto-update) = %d, want -1", n)
 	}
-	got := publishN(t, c, camp.ID, 3)
+	got := publishCodes(t, c, camp.ID, 3)
 	if got[0] != "IMPORTED" || !strings.HasPrefix(got[1], "AU-") || !strings.HasPrefix(got[2], "AU-") || got[1] == got[2] {
 		t.Errorf("codes = %q, want IMPORTED then two distinct AU- codes", got)
 	}
@@ -177,8 +184,8 @@ func TestCodesUniqueAcrossCampaigns(t *testing.T) {
 	for seed := range byte(5) {
 		c := newTestCampaigns(seed)
 		// Two auto-update campaigns whose 3-code spaces share "b" and "c".
-		a := mustCreate(t, c, Campaign{Name: "abc", Code: CodeConfig{Pattern: "#", Charset: "abc"}})
-		b := mustCreate(t, c, Campaign{Name: "bcd", Code: CodeConfig{Pattern: "#", Charset: "bcd"}})
+		a := mustCreateCampaign(t, c, Campaign{Name: "abc", Code: CodeConfig{Pattern: "#", Charset: "abc"}})
+		b := mustCreateCampaign(t, c, Campaign{Name: "bcd", Code: CodeConfig{Pattern: "#", Charset: "bcd"}})
 		var all []string
 		for i := 0; ; i++ {
 			progress := false
@@ -222,9 +229,9 @@ func TestPoolCountAvoidsExistingCodes(t *testing.T) {
 	c := newTestCampaigns(6)
 	// 8 of the 16 codes are imported elsewhere; a pool of 8 in the same space
 	// must get exactly the other 8.
-	mustCreate(t, c, Campaign{Name: "imported", Codes: []string{"00", "01", "02", "03", "10", "11", "12", "13"}})
-	p := mustCreate(t, c, Campaign{Name: "pool", Count: 8, Code: CodeConfig{Length: 2, Charset: "0123"}})
-	got := publishN(t, c, p.ID, 8)
+	mustCreateCampaign(t, c, Campaign{Name: "imported", Codes: []string{"00", "01", "02", "03", "10", "11", "12", "13"}})
+	p := mustCreateCampaign(t, c, Campaign{Name: "pool", Count: 8, Code: CodeConfig{Length: 2, Charset: "0123"}})
+	got := publishCodes(t, c, p.ID, 8)
 	slices.Sort(got)
 	if diff := cmp.Diff([]string{"20", "21", "22", "23", "30", "31", "32", "33"}, got); diff != "" {
 		t.Errorf("pool codes (-want +got):\n%s", diff)
@@ -235,7 +242,7 @@ func TestPublishRecordsPublication(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := newTestCampaigns(7)
-	camp := mustCreate(t, c, Campaign{Name: "Welcome", Codes: []string{"CODE1", "CODE2"}})
+	camp := mustCreateCampaign(t, c, Campaign{Name: "Welcome", Codes: []string{"CODE1", "CODE2"}})
 	meta := map[string]any{"source_type": "distribution"}
 	req := PublishRequest{Key: "distr_1/cust_1", CampaignID: "Welcome", CustomerID: "cust_1", DistributionID: "distr_1", Channel: "intercom", Metadata: meta}
 	got, err := c.Publish(ctx, req)
@@ -246,7 +253,7 @@ func TestPublishRecordsPublication(t *testing.T) {
 		t.Errorf("ID = %q, want pub_...", got.ID)
 	}
 	want := Publication{ID: got.ID, Key: "distr_1/cust_1", CampaignID: camp.ID, CampaignName: "Welcome", Code: "CODE1",
-		CustomerID: "cust_1", DistributionID: "distr_1", Channel: "intercom", Metadata: map[string]any{"source_type": "distribution"}, CreatedAt: t0}
+		CustomerID: "cust_1", DistributionID: "distr_1", Channel: "intercom", Metadata: map[string]any{"source_type": "distribution"}, CreatedAt: campT0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Publish (-want +got):\n%s", diff)
 	}
@@ -272,7 +279,7 @@ func TestPublishIdempotent(t *testing.T) {
 		t.Run(string(typ), func(t *testing.T) {
 			t.Parallel()
 			c := newTestCampaigns(8)
-			camp := mustCreate(t, c, Campaign{Name: "c", Type: typ, Count: 3})
+			camp := mustCreateCampaign(t, c, Campaign{Name: "c", Type: typ, Count: 3})
 			req := PublishRequest{Key: "k1", CampaignID: camp.ID, CustomerID: "cust_1", Channel: "email"}
 			first, err := c.Publish(ctx, req)
 			if err != nil {
@@ -291,7 +298,7 @@ func TestPublishIdempotent(t *testing.T) {
 				t.Errorf("%d publications, want 1", len(pubs))
 			}
 			if typ == CampaignPool {
-				if n := remaining(t, c, camp.ID); n != 2 {
+				if n := campaignRemaining(t, c, camp.ID); n != 2 {
 					t.Errorf("Remaining = %d, want 2 (one code consumed)", n)
 				}
 			}
@@ -300,7 +307,7 @@ func TestPublishIdempotent(t *testing.T) {
 				t.Errorf("a new key gave %q, %v; want a new code", next.Code, err)
 			}
 			// The same key for another customer or campaign is a conflict.
-			other := mustCreate(t, c, Campaign{Name: "other"})
+			other := mustCreateCampaign(t, c, Campaign{Name: "other"})
 			for _, bad := range []PublishRequest{
 				{Key: "k1", CampaignID: camp.ID, CustomerID: "cust_2"},
 				{Key: "k1", CampaignID: other.ID, CustomerID: "cust_1"},
@@ -317,7 +324,7 @@ func TestPublishConcurrentSameKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := NewCampaigns(CampaignsConfig{})
-	camp := mustCreate(t, c, Campaign{Name: "c", Count: 5})
+	camp := mustCreateCampaign(t, c, Campaign{Name: "c", Count: 5})
 	const n = 32
 	codes := make([]string, n)
 	var wg sync.WaitGroup
@@ -334,7 +341,7 @@ func TestPublishConcurrentSameKey(t *testing.T) {
 	if codes[0] == "" || slices.ContainsFunc(codes, func(s string) bool { return s != codes[0] }) {
 		t.Errorf("concurrent Publish with one key gave codes %q, want one code", codes)
 	}
-	if r := remaining(t, c, camp.ID); r != 4 {
+	if r := campaignRemaining(t, c, camp.ID); r != 4 {
 		t.Errorf("Remaining = %d, want 4", r)
 	}
 }
@@ -343,8 +350,8 @@ func TestPublishConcurrentPool(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := NewCampaigns(CampaignsConfig{})
-	pool := mustCreate(t, c, Campaign{Name: "pool", Count: 40})
-	auto := mustCreate(t, c, Campaign{Name: "auto", Code: CodeConfig{Length: 2, Charset: "abcdefgh"}}) // 64 codes
+	pool := mustCreateCampaign(t, c, Campaign{Name: "pool", Count: 40})
+	auto := mustCreateCampaign(t, c, Campaign{Name: "auto", Code: CodeConfig{Length: 2, Charset: "abcdefgh"}}) // 64 codes
 	var mu sync.Mutex
 	var codes []string
 	left := map[string]int{}
@@ -393,7 +400,7 @@ func TestUnknownCampaign(t *testing.T) {
 func TestPublishInvalidRequest(t *testing.T) {
 	t.Parallel()
 	c := newTestCampaigns(10)
-	camp := mustCreate(t, c, Campaign{Name: "c"})
+	camp := mustCreateCampaign(t, c, Campaign{Name: "c"})
 	for _, tt := range []struct {
 		req  PublishRequest
 		want string
@@ -411,7 +418,7 @@ func TestPublishInvalidRequest(t *testing.T) {
 func TestCanceledContext(t *testing.T) {
 	t.Parallel()
 	c := newTestCampaigns(11)
-	camp := mustCreate(t, c, Campaign{Name: "c", Count: 1})
+	camp := mustCreateCampaign(t, c, Campaign{Name: "c", Count: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Publish(ctx, PublishRequest{Key: "k", CampaignID: camp.ID, CustomerID: "c"})
@@ -421,11 +428,10 @@ func TestCanceledContext(t *testing.T) {
 	if _, err := c.CreateCampaign(ctx, Campaign{Name: "d"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("CreateCampaign with a canceled context: %v", err)
 	}
-	if n := remaining(t, c, camp.ID); n != 1 {
+	if n := campaignRemaining(t, c, camp.ID); n != 1 {
 		t.Errorf("Remaining = %d, want 1", n)
 	}
 }
-
 
 // BenchmarkPublish measures Publish on an auto-update campaign (a new code
 // per call) next to a pool campaign and the bare cost of an id and a random
@@ -435,7 +441,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.Run("auto-update", func(b *testing.B) {
 		c := NewCampaigns(CampaignsConfig{})
 		camp, _ := c.CreateCampaign(ctx, Campaign{Name: "bench"})
-		keys := benchKeys(b.N)
+		keys := publishBenchKeys(b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
@@ -447,7 +453,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.Run("pool", func(b *testing.B) {
 		c := NewCampaigns(CampaignsConfig{})
 		camp, _ := c.CreateCampaign(ctx, Campaign{Name: "bench", Count: min(b.N, MaxPoolCount)})
-		keys := benchKeys(b.N)
+		keys := publishBenchKeys(b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
@@ -472,7 +478,7 @@ func BenchmarkPublish(b *testing.B) {
 	})
 }
 
-func benchKeys(n int) []string {
+func publishBenchKeys(n int) []string {
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprint("distr_1/cust_", i)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -15,20 +16,20 @@ import (
 )
 
 // seeded returns a deterministic random source.
-func seeded(seed byte) *rand.ChaCha8 { return rand.NewChaCha8([32]byte{seed}) }
+func seededRand(seed byte) *rand.ChaCha8 { return rand.NewChaCha8([32]byte{seed}) }
 
-// zeros is a random source that always yields 0, so every random code is the
+// zeroRand is a random source that always yields 0, so every random code is the
 // same: it exercises the bounded attempts and the exhaustive scan.
-type zeros struct{}
+type zeroRand struct{}
 
-func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+func (zeroRand) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
-// publishN publishes n codes from camp with distinct keys and returns them.
-func publishN(t *testing.T, c *Campaigns, camp string, n int) []string {
+// publishCodes publishes n codes from camp with distinct keys and returns them.
+func publishCodes(t *testing.T, c *Campaigns, camp string, n int) []string {
 	t.Helper()
 	var codes []string
 	for i := range n {
-		p, err := c.Publish(context.Background(), PublishRequest{Key: camp + "/" + itoa(i), CampaignID: camp, CustomerID: "cust_" + itoa(i)})
+		p, err := c.Publish(context.Background(), PublishRequest{Key: camp + "/" + strconv.Itoa(i), CampaignID: camp, CustomerID: "cust_" + strconv.Itoa(i)})
 		if err != nil {
 			t.Fatalf("Publish #%d from %s: %v", i, camp, err)
 		}
@@ -37,29 +38,18 @@ func publishN(t *testing.T, c *Campaigns, camp string, n int) []string {
 	return codes
 }
 
-func itoa(i int) string {
-	var b []byte
-	for {
-		b = append([]byte{byte('0' + i%10)}, b...)
-		i /= 10
-		if i == 0 {
-			return string(b)
-		}
-	}
-}
-
 func TestCharsets(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		charset string
 		want    string // every character a code may contain (all must appear)
 	}{
-		{"", digits + lower + upper},
-		{CharsetAlphanumeric, digits + lower + upper},
-		{CharsetAlphabetic, lower + upper},
-		{CharsetLowercase, lower},
-		{CharsetUppercase, upper},
-		{CharsetNumbers, digits},
+		{"", charsetDigits + charsetLower + charsetUpper},
+		{CharsetAlphanumeric, charsetDigits + charsetLower + charsetUpper},
+		{CharsetAlphabetic, charsetLower + charsetUpper},
+		{CharsetLowercase, charsetLower},
+		{CharsetUppercase, charsetUpper},
+		{CharsetNumbers, charsetDigits},
 		{"ABCDEFGHJKLMNPQRSTUVWXYZ23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"},
 		{"αβγδ", "αβγδ"},
 		{"xy", "xy"},
@@ -67,7 +57,7 @@ func TestCharsets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.charset, func(t *testing.T) {
 			t.Parallel()
-			c := NewCampaigns(CampaignsConfig{Rand: seeded(1)})
+			c := NewCampaigns(CampaignsConfig{Rand: seededRand(1)})
 			camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: CodeConfig{Charset: tt.charset, Length: 12}})
 			if err != nil {
 				t.Fatal(err)
@@ -80,7 +70,7 @@ func TestCharsets(t *testing.T) {
 				t.Errorf("normalized Charset = %q, want %q", camp.Code.Charset, wantName)
 			}
 			seen := map[rune]bool{}
-			for _, code := range publishN(t, c, camp.ID, 300) {
+			for _, code := range publishCodes(t, c, camp.ID, 300) {
 				if n := utf8.RuneCountInString(code); n != 12 {
 					t.Fatalf("code %q has %d characters, want 12", code, n)
 				}
@@ -119,7 +109,7 @@ func TestCodeShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := NewCampaigns(CampaignsConfig{Rand: seeded(2)})
+			c := NewCampaigns(CampaignsConfig{Rand: seededRand(2)})
 			camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: tt.cfg})
 			if err != nil {
 				t.Fatal(err)
@@ -128,7 +118,7 @@ func TestCodeShape(t *testing.T) {
 				t.Errorf("normalized config (-want +got):\n%s", diff)
 			}
 			re := regexp.MustCompile(tt.want)
-			for _, code := range publishN(t, c, camp.ID, 4) {
+			for _, code := range publishCodes(t, c, camp.ID, 4) {
 				if !re.MatchString(code) {
 					t.Errorf("code %q does not match %s", code, tt.want)
 				}
@@ -245,12 +235,12 @@ func TestSmallSpaceUsedToTheLastCode(t *testing.T) {
 	t.Parallel()
 	// The random source always draws the same code, so every code after the
 	// first comes from the exhaustive scan of the 10-code space.
-	c := NewCampaigns(CampaignsConfig{Rand: zeros{}})
+	c := NewCampaigns(CampaignsConfig{Rand: zeroRand{}})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "tiny", Code: CodeConfig{Pattern: "#", Charset: CharsetNumbers}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := publishN(t, c, camp.ID, 10)
+	got := publishCodes(t, c, camp.ID, 10)
 	seen := map[string]bool{}
 	for _, code := range got {
 		if seen[code] {
@@ -268,12 +258,12 @@ func TestLargeSpaceBoundedAttempts(t *testing.T) {
 	t.Parallel()
 	// A space too large to scan: when random draws keep colliding, Publish
 	// gives up after a bounded number of attempts instead of looping.
-	c := NewCampaigns(CampaignsConfig{Rand: zeros{}})
+	c := NewCampaigns(CampaignsConfig{Rand: zeroRand{}})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "big", Code: CodeConfig{Length: 8}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishN(t, c, camp.ID, 1)
+	publishCodes(t, c, camp.ID, 1)
 	_, err = c.Publish(context.Background(), PublishRequest{Key: "2", CampaignID: camp.ID, CustomerID: "c"})
 	if !errors.Is(err, ErrNoCodesLeft) || !strings.Contains(err.Error(), "nearly exhausted") {
 		t.Fatalf("Publish when every draw collides: %v, want ErrNoCodesLeft (nearly exhausted)", err)
