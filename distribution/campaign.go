@@ -78,7 +78,7 @@ type Campaigns struct {
 	rnd    *randBytes
 	byID   map[string]*campaignState
 	byName map[string]*campaignState
-	order  []*campaignState // in creation order
+	order  []*campaignState        // in creation order
 	codes  map[string]string       // every reserved code -> campaign id
 	byKey  map[string]*Publication // publication key -> publication
 }
