@@ -242,6 +242,9 @@ func TestExecuteAllocations(t *testing.T) {
 	if allocs > 1 {
 		t.Errorf("Execute into a grown strings.Builder: %v allocations, want at most 1", allocs)
 	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = tp.String(lookup, true) }); allocs > 1 {
+		t.Errorf("String: %v allocations, want 1 (the result)", allocs)
+	}
 }
 
 const benchBody = `<p>Hi {{customer.name | default: "there"}},</p>
@@ -267,23 +270,36 @@ func BenchmarkExecute(b *testing.B) {
 			sb.Grow(len(benchBody) + 64)
 			sb.WriteString("<p>Hi ")
 			name, _ := lookup("customer.name")
-			_ = writeEscaped(&sb, name)
+			escapeInto(&sb, name)
 			sb.WriteString(",</p>\n<p>Thanks for being a ")
 			tier, _ := lookup("customer.metadata.tier")
-			_ = writeEscaped(&sb, tier)
+			escapeInto(&sb, tier)
 			sb.WriteString(" member. Here is your code for ")
 			camp, _ := lookup("campaign.name")
-			_ = writeEscaped(&sb, camp)
+			escapeInto(&sb, camp)
 			sb.WriteString(":</p>\n<p><b>")
 			code, _ := lookup("voucher.code")
-			_ = writeEscaped(&sb, code)
+			escapeInto(&sb, code)
 			sb.WriteString("</b></p>\n<p>Questions? Reply to this message or write to support. We sent this to ")
 			email, _ := lookup("customer.email")
-			_ = writeEscaped(&sb, email)
+			escapeInto(&sb, email)
 			sb.WriteString(".</p>")
 			_ = sb.String()
 		}
 	})
+}
+
+// escapeInto is the baseline's HTML escaping, straight into the builder.
+func escapeInto(sb *strings.Builder, v string) {
+	last := 0
+	for i := 0; i < len(v); i++ {
+		if ent := entity(v[i]); ent != "" {
+			sb.WriteString(v[last:i])
+			sb.WriteString(ent)
+			last = i + 1
+		}
+	}
+	sb.WriteString(v[last:])
 }
 
 func BenchmarkParse(b *testing.B) {
@@ -318,10 +334,17 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("Parse(%q) accepted unknown tag %q", src, tag)
 				}
 			}
+			look := func(p string) (string, bool) { return "<'" + p + "'&>", len(p)%2 == 0 }
 			for _, escape := range []bool{false, true} {
-				var b strings.Builder
-				if err := tp.Execute(&b, func(p string) (string, bool) { return "<" + p + ">", len(p)%2 == 0 }, escape); err != nil {
+				var b bytes.Buffer
+				if err := tp.Execute(&b, look, escape); err != nil {
 					t.Fatalf("Execute of accepted %q: %v", src, err)
+				}
+				if s := tp.String(look, escape); s != b.String() {
+					t.Fatalf("String(%q) = %q, Execute wrote %q", src, s, b.String())
+				}
+				if escape && len(tp.Tags()) > 0 && strings.Count(b.String(), "<'") > strings.Count(src, "<'") {
+					t.Fatalf("escaped output of %q contains an unescaped value: %q", src, b.String())
 				}
 			}
 			// Without tags the output is the source itself.
