@@ -159,6 +159,11 @@ func compileCode(cfg CodeConfig) (*codeGen, error) {
 	set, named := charsets[cfg.Charset]
 	if !named {
 		set = cfg.Charset
+		for name := range charsets {
+			if strings.EqualFold(set, name) {
+				return nil, fmt.Errorf("code.charset: %q is not a charset name; did you mean %q? (names are lowercase): %w", set, name, errs.Invalid)
+			}
+		}
 		if !utf8.ValidString(set) {
 			return nil, fmt.Errorf("code.charset: not valid UTF-8: %w", errs.Invalid)
 		}

@@ -164,6 +164,7 @@ func TestCodeConfigInvalid(t *testing.T) {
 			}
 			return r
 		}())}, "code.charset: a custom set has 300 characters"},
+		{"capitalized name", CodeConfig{Charset: "Alphanumeric"}, `code.charset: "Alphanumeric" is not a charset name; did you mean "alphanumeric"?`},
 		{"negative length", CodeConfig{Length: -1}, "code.length: -1 is negative"},
 		{"long length", CodeConfig{Length: 129}, "code.length: 129 exceeds 128"},
 		{"pattern without hash", CodeConfig{Pattern: "FIXED"}, `code.pattern: "FIXED" has no #`},
