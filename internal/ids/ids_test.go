@@ -18,3 +18,10 @@ func TestNewIsUniqueAndPrefixed(t *testing.T) {
 		t.Fatal("HasPrefix accepted a foreign prefix")
 	}
 }
+
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = New("cust")
+	}
+}
