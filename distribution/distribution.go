@@ -109,7 +109,10 @@ type Distribution struct {
 	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	// Report is the latest progress while sending and the final report
 	// once done.
-	Report    Report    `json:"report,omitzero"`
+	Report Report `json:"report,omitzero"`
+	// Revision counts stored changes; the Store compares it on update
+	// (optimistic concurrency) and increments it.
+	Revision  int64     `json:"revision"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

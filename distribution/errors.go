@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/codedrop/codedrop/internal/errs"
@@ -17,6 +18,9 @@ var (
 	// ErrWindowClosed: Update or Cancel came after a manual distribution
 	// started sending (or finished); nothing was changed.
 	ErrWindowClosed = errors.New("distribution: the edit window is closed; the distribution has started sending")
+	// ErrNameTaken: another distribution (or consent) has this name. It
+	// matches ErrConflict too; stores wrap it for a duplicate name.
+	ErrNameTaken = fmt.Errorf("distribution: name already in use: %w", errs.Conflict)
 	// ErrNoCampaigns is returned by Manager.CreateCampaign when
 	// Config.Codes is a host's own CodeSource rather than the built-in
 	// Campaigns.

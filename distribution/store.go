@@ -10,26 +10,29 @@ import (
 // implementation. Implementations must be safe for concurrent use and
 // must return copies (callers may change what they get).
 type Store interface {
-	// CreateDistribution inserts d. A taken ID or Name fails with
-	// ErrConflict.
+	// CreateDistribution inserts d with Revision 1 (whatever d.Revision
+	// says). A taken ID fails with ErrConflict, a taken Name with
+	// ErrNameTaken.
 	CreateDistribution(ctx context.Context, d Distribution) error
 	// GetDistribution returns the distribution with id, or ErrNotFound.
 	GetDistribution(ctx context.Context, id string) (Distribution, error)
 	// UpdateDistribution replaces the stored distribution d.ID if its
-	// stored Status is from (compare-and-set), else fails with
-	// ErrConflict; a Name another distribution holds fails with
-	// ErrConflict; a missing one with ErrNotFound.
-	UpdateDistribution(ctx context.Context, d Distribution, from Status) error
+	// stored Revision equals d.Revision (compare-and-set) and stores it
+	// with Revision+1, returning the new revision; a changed Revision
+	// fails with ErrConflict, a Name another distribution holds with
+	// ErrNameTaken; a missing distribution fails with ErrNotFound.
+	UpdateDistribution(ctx context.Context, d Distribution) (int64, error)
 	// ListDistributions returns the distributions with one of statuses
 	// (all when none are given), oldest first.
 	ListDistributions(ctx context.Context, statuses ...Status) ([]Distribution, error)
 
-	// CreateConsent inserts c; a taken ID or Name fails with ErrConflict.
+	// CreateConsent inserts c; a taken ID fails with ErrConflict, a
+	// taken Name with ErrNameTaken.
 	CreateConsent(ctx context.Context, c Consent) error
 	// GetConsent returns the consent with id, or ErrNotFound.
 	GetConsent(ctx context.Context, id string) (Consent, error)
 	// UpdateConsent replaces the stored consent c.ID (ErrNotFound,
-	// ErrConflict on a taken Name).
+	// ErrNameTaken).
 	UpdateConsent(ctx context.Context, c Consent) error
 	// DeleteConsent removes the consent with id, or fails with ErrNotFound.
 	DeleteConsent(ctx context.Context, id string) error
