@@ -38,7 +38,8 @@ const (
 	RoleLead Role = "lead"
 )
 
-// Message is an admin-initiated message.
+// Message is an admin-initiated message. SendMessage checks it before
+// sending and names any missing field (ErrInvalid).
 type Message struct {
 	Type MessageType
 	// Subject is the email subject (email only; required there).
@@ -79,7 +80,9 @@ type Contact struct {
 	Name                   string
 	UnsubscribedFromEmails bool
 	CustomAttributes       map[string]any
-	Tags                   []string
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// Tags are the contact's tags (ids always; names when Intercom sent
+	// them or SyncContacts resolved them).
+	Tags      []Tag
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }

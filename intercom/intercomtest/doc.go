@@ -1,0 +1,16 @@
+// Package intercomtest runs an in-memory Intercom API over real HTTP for
+// tests and examples: seeded contacts and admins, recorded messages,
+// contacts, tags and data attributes, OAuth authorize and token endpoints
+// that approve at once, X-RateLimit-* headers with an optional enforced
+// limit, and fault injection (429 bursts, 5xx, latency, dropped
+// connections).
+//
+//	srv := intercomtest.NewServer(intercomtest.Contacts(intercom.Contact{ID: "c1", Role: intercom.RoleUser, ExternalID: "u1"}))
+//	defer srv.Close()
+//	client := srv.Client() // an *intercom.Client wired to srv
+//	...
+//	msgs := srv.Messages() // what Intercom received
+//
+// The request path that sends messages is kept lean (no logging, O(1)
+// recording) so that benchmarks can push many messages through it.
+package intercomtest
