@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/segment"
 )
 
 // Memory is an in-memory [Store], safe for concurrent use. Its zero value
@@ -21,6 +22,12 @@ type Memory struct {
 	customers []*customer.Customer
 	custByID  map[string]int
 	custBySrc map[string]int
+
+	// segments (memory_segment.go); stored values are replaced, never
+	// changed in place.
+	segments     map[string]*segment.Segment
+	members      map[string]*segmentMembers // by segment ID
+	custSegments map[string][]string        // customer ID -> sorted segment IDs
 }
 
 // NewMemory returns an empty in-memory store.
@@ -28,6 +35,10 @@ func NewMemory() *Memory {
 	return &Memory{
 		custByID:  map[string]int{},
 		custBySrc: map[string]int{},
+
+		segments:     map[string]*segment.Segment{},
+		members:      map[string]*segmentMembers{},
+		custSegments: map[string][]string{},
 	}
 }
 
