@@ -28,6 +28,8 @@ type Memory struct {
 	segments     map[string]*segment.Segment
 	members      map[string]*segmentMembers // by segment ID
 	custSegments map[string][]string        // customer ID -> sorted segment IDs
+
+	dist distMemory // distributions, consents, deliveries (memory_distribution.go)
 }
 
 // NewMemory returns an empty in-memory store.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -10,6 +11,7 @@ import (
 type Store interface {
 	customer.Store
 	segment.Store
+	distribution.Store
 }
 
 var _ Store = (*Memory)(nil)
