@@ -89,9 +89,10 @@ func (e Explanation) writeBody(b *strings.Builder, indent string) {
 			mark = "yes"
 		}
 		fmt.Fprintf(b, "%s%s  %s", indent, mark, c.describe())
-		if c.Error != "" {
+		switch {
+		case c.Error != "":
 			fmt.Fprintf(b, " (error: %s)", c.Error)
-		} else {
+		case c.Expression == "":
 			fmt.Fprintf(b, " (customer: %s)", jsonText(c.Actual))
 		}
 		b.WriteByte('\n')
@@ -109,6 +110,9 @@ func (e Explanation) writeBody(b *strings.Builder, indent string) {
 func (c ConditionResult) describe() string {
 	if c.Expression != "" {
 		return c.Expression
+	}
+	if len(c.Values) == 0 {
+		return fmt.Sprintf("%s %s", c.Path, c.Operator)
 	}
 	return fmt.Sprintf("%s %s %s", c.Path, c.Operator, jsonText(c.Values))
 }
