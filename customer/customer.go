@@ -1,9 +1,7 @@
 package customer
 
 import (
-	"context"
 	"fmt"
-	"iter"
 	"time"
 
 	"github.com/codedrop/codedrop/internal/errs"
@@ -214,47 +212,6 @@ func (c Customer) Clone() Customer {
 	return c
 }
 
-// Store persists customers. Implementations must be safe for concurrent use.
-type Store interface {
-	// GetCustomer returns the customer whose ID or SourceID is id, or an
-	// error wrapping ErrNotFound.
-	GetCustomer(ctx context.Context, id string) (Customer, error)
-
-	// UpsertCustomers writes a batch atomically: all or none. Each customer
-	// is matched by ID when set, else by SourceID when set; a match is
-	// updated (replaced, or merged when opts.Merge; see [Merge]) keeping
-	// its ID and CreatedAt; no match inserts it, with a new ID when ID is
-	// empty. Changing a set SourceID, or a SourceID that another customer
-	// holds, fails with ErrConflict. A zero UpdatedAt (or CreatedAt on
-	// insert) is set to the current time. Customers later in the batch see
-	// the earlier ones. It returns the stored customers in batch order.
-	UpsertCustomers(ctx context.Context, cs []Customer, opts UpsertOptions) ([]Customer, error)
-
-	// DeleteCustomer removes the customer whose ID or SourceID is id, or
-	// returns an error wrapping ErrNotFound.
-	DeleteCustomer(ctx context.Context, id string) error
-
-	// Customers iterates over stored customers in a stable order (by ID),
-	// starting after opts.After. Iteration stops at the first error.
-	Customers(ctx context.Context, opts ListOptions) iter.Seq2[Customer, error]
-}
-
-// UpsertOptions tunes [Store.UpsertCustomers].
-type UpsertOptions struct {
-	// Merge keeps the stored values of fields the update leaves empty and
-	// merges metadata and consents key by key, instead of replacing the
-	// whole profile.
-	Merge bool
-}
-
-// ListOptions tunes [Store.Customers].
-type ListOptions struct {
-	// After starts the listing after this customer ID (a cursor).
-	After string
-	// Limit stops after this many customers; 0 means no limit.
-	Limit int
-}
-
 // Merge returns stored updated with the non-empty fields of update:
 // non-empty strings, a non-zero Birthdate, each non-empty Address field,
 // metadata keys (a nil value deletes the key), and consent entries.
@@ -331,4 +288,9 @@ type RedemptionSummary struct {
 	TotalSucceeded  int `json:"total_succeeded"`
 	TotalFailed     int `json:"total_failed"`
 	TotalRolledBack int `json:"total_rolled_back"`
+}
+
+// IsZero reports whether c holds no consent information at all.
+func (c Consents) IsZero() bool {
+	return !c.Unsubscribed && c.UnsubscribedAt.IsZero() && len(c.Status) == 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,12 +17,17 @@ import (
 type Memory struct {
 	mu sync.RWMutex
 
-	// customers in insertion order; a deleted slot is nil. Stored values are
-	// never changed in place (a write stores a new pointer), so readers may
-	// share them outside the lock.
-	customers []*customer.Customer
-	custByID  map[string]int
-	custBySrc map[string]int
+	// Stored customers are never changed in place (a write stores a new
+	// pointer), so readers may share them outside the lock.
+	cust      map[string]*customer.Customer // by ID
+	custBySrc map[string]string             // SourceID -> ID
+	// custOrder holds IDs in ascending order, possibly with deleted ones
+	// (skipped when read); custNew holds IDs inserted since, unsorted.
+	// Listing folds custNew into custOrder (a sort of the new IDs and a
+	// merge), so a run of inserts costs one sort, not one shift each.
+	custOrder []string
+	custNew   []string
+	custDead  int // deleted IDs still in custOrder
 
 	// segments (memory_segment.go); stored values are replaced, never
 	// changed in place.
@@ -35,8 +41,8 @@ type Memory struct {
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	return &Memory{
-		custByID:  map[string]int{},
-		custBySrc: map[string]int{},
+		cust:      map[string]*customer.Customer{},
+		custBySrc: map[string]string{},
 
 		segments:     map[string]*segment.Segment{},
 		members:      map[string]*segmentMembers{},
@@ -44,12 +50,17 @@ func NewMemory() *Memory {
 	}
 }
 
-func (m *Memory) lookupCustomer(id string) (int, bool) {
-	if i, ok := m.custByID[id]; ok {
-		return i, true
+func (m *Memory) lookupCustomer(id string) (*customer.Customer, bool) {
+	if id == "" {
+		return nil, false
 	}
-	i, ok := m.custBySrc[id]
-	return i, ok
+	if c, ok := m.cust[id]; ok {
+		return c, true
+	}
+	if cid, ok := m.custBySrc[id]; ok {
+		return m.cust[cid], true
+	}
+	return nil, false
 }
 
 // GetCustomer implements customer.Store.
@@ -59,11 +70,11 @@ func (m *Memory) GetCustomer(ctx context.Context, id string) (customer.Customer,
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	i, ok := m.lookupCustomer(id)
-	if !ok || id == "" {
+	c, ok := m.lookupCustomer(id)
+	if !ok {
 		return customer.Customer{}, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
-	return m.customers[i].Clone(), nil
+	return c.Clone(), nil
 }
 
 // UpsertCustomers implements customer.Store.
@@ -75,32 +86,31 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	// Plan every write first so a failure leaves the store unchanged.
-	type write struct {
-		slot int // index into m.customers, or -1 for an append
-		c    *customer.Customer
+	// Plan every write first so that a failure leaves the store unchanged.
+	// pending holds this batch's results by ID, pendingSrc SourceID -> ID.
+	pending := make(map[string]*customer.Customer, len(cs))
+	pendingSrc := map[string]string{}
+	var order []string // IDs of pending, in first-write order
+	get := func(id string) *customer.Customer {
+		if c, ok := pending[id]; ok {
+			return c
+		}
+		return m.cust[id]
 	}
-	writes := make([]write, 0, len(cs))
-	pending := map[string]int{}    // ID -> index in writes, for this batch
-	pendingSrc := map[string]int{} // SourceID -> index in writes
+	srcOwner := func(src string) string {
+		if id, ok := pendingSrc[src]; ok {
+			return id
+		}
+		return m.custBySrc[src]
+	}
 	out := make([]customer.Customer, len(cs))
 	for n, in := range cs {
-		var (
-			prev    *customer.Customer
-			prevIdx = -1
-			wIdx    = -1
-		)
+		var prev *customer.Customer
 		if in.ID != "" {
-			if w, ok := pending[in.ID]; ok {
-				wIdx, prev = w, writes[w].c
-			} else if i, ok := m.custByID[in.ID]; ok {
-				prevIdx, prev = i, m.customers[i]
-			}
+			prev = get(in.ID)
 		} else if in.SourceID != "" {
-			if w, ok := pendingSrc[in.SourceID]; ok {
-				wIdx, prev = w, writes[w].c
-			} else if i, ok := m.custBySrc[in.SourceID]; ok {
-				prevIdx, prev = i, m.customers[i]
+			if id := srcOwner(in.SourceID); id != "" {
+				prev = get(id)
 			}
 		}
 		var next customer.Customer
@@ -113,10 +123,13 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 				if next.SourceID == "" {
 					next.SourceID = prev.SourceID
 				}
+				if next.Consents.IsZero() {
+					next.Consents = prev.Consents.Clone()
+				}
 			}
-			if prev.SourceID != "" && next.SourceID != prev.SourceID {
-				return nil, fmt.Errorf("customer %s (row %d of batch): source_id %q cannot change to %q: %w",
-					prev.ID, n, prev.SourceID, next.SourceID, customer.ErrConflict)
+			if prev.SourceID != "" && in.SourceID != "" && in.SourceID != prev.SourceID {
+				return nil, &customer.BatchError{Index: n, Err: fmt.Errorf("customer %s: source_id %q cannot change to %q: %w",
+					prev.ID, prev.SourceID, in.SourceID, customer.ErrConflict)}
 			}
 			next.CreatedAt = prev.CreatedAt
 			next.Summary = prev.Summary // kept by the library from events, not by profile writes
@@ -136,40 +149,27 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 			}
 		}
 		if next.SourceID != "" {
-			owner := ""
-			if w, ok := pendingSrc[next.SourceID]; ok {
-				owner = writes[w].c.ID
-			} else if i, ok := m.custBySrc[next.SourceID]; ok {
-				owner = m.customers[i].ID
+			if owner := srcOwner(next.SourceID); owner != "" && owner != next.ID {
+				return nil, &customer.BatchError{Index: n, Err: fmt.Errorf("customer %s: source_id %q belongs to customer %s: %w",
+					next.ID, next.SourceID, owner, customer.ErrConflict)}
 			}
-			if owner != "" && owner != next.ID {
-				return nil, fmt.Errorf("customer %s (row %d of batch): source_id %q belongs to customer %s: %w",
-					next.ID, n, next.SourceID, owner, customer.ErrConflict)
-			}
+			pendingSrc[next.SourceID] = next.ID
+		}
+		if _, ok := pending[next.ID]; !ok {
+			order = append(order, next.ID)
 		}
 		c := &next
-		if wIdx >= 0 {
-			writes[wIdx].c = c
-		} else {
-			wIdx = len(writes)
-			writes = append(writes, write{slot: prevIdx, c: c})
-			pending[c.ID] = wIdx
-		}
-		if c.SourceID != "" {
-			pendingSrc[c.SourceID] = wIdx
-		}
+		pending[next.ID] = c
 		out[n] = c.Clone()
 	}
-	for _, w := range writes {
-		if w.slot >= 0 {
-			m.customers[w.slot] = w.c
-		} else {
-			w.slot = len(m.customers)
-			m.customers = append(m.customers, w.c)
-			m.custByID[w.c.ID] = w.slot
+	for _, id := range order {
+		c := pending[id]
+		if _, ok := m.cust[id]; !ok {
+			m.custNew = append(m.custNew, id)
 		}
-		if w.c.SourceID != "" {
-			m.custBySrc[w.c.SourceID] = w.slot
+		m.cust[id] = c
+		if c.SourceID != "" {
+			m.custBySrc[c.SourceID] = id
 		}
 	}
 	return out, nil
@@ -182,40 +182,62 @@ func (m *Memory) DeleteCustomer(ctx context.Context, id string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i, ok := m.lookupCustomer(id)
-	if !ok || id == "" {
+	c, ok := m.lookupCustomer(id)
+	if !ok {
 		return fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
-	c := m.customers[i]
-	m.customers[i] = nil
-	delete(m.custByID, c.ID)
+	delete(m.cust, c.ID)
 	if c.SourceID != "" {
 		delete(m.custBySrc, c.SourceID)
 	}
+	m.custDead++
 	return nil
 }
 
-// Customers implements customer.Store. Customers come in insertion order.
-// The yielded values share metadata and consent maps with the store: treat
-// them as read-only and Clone one before changing it. (Sharing keeps a full
-// scan of a million customers cheap; the store itself never changes a
-// stored value in place.)
+// sortCustomers folds custNew into custOrder and drops deleted IDs when
+// they make up half of it. Callers hold m.mu for writing.
+func (m *Memory) sortCustomers() {
+	if len(m.custNew) == 0 && m.custDead <= len(m.custOrder)/2 {
+		return
+	}
+	slices.Sort(m.custNew)
+	merged := make([]string, 0, len(m.cust))
+	a, b := m.custOrder, m.custNew
+	push := func(id string) {
+		// Skip deleted IDs and duplicates (an ID deleted and inserted again).
+		if _, live := m.cust[id]; live && (len(merged) == 0 || merged[len(merged)-1] != id) {
+			merged = append(merged, id)
+		}
+	}
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			push(a[0])
+			a = a[1:]
+		} else {
+			push(b[0])
+			b = b[1:]
+		}
+	}
+	for _, id := range a {
+		push(id)
+	}
+	for _, id := range b {
+		push(id)
+	}
+	m.custOrder, m.custNew, m.custDead = merged, nil, 0
+}
+
+// Customers implements customer.Store. Customers come in ascending ID
+// order. The yielded values share metadata and consent maps with the
+// store: treat them as read-only and Clone one before changing it.
+// (Sharing keeps a full scan of a million customers cheap; the store
+// itself never changes a stored value in place.) Customers written during
+// the iteration may or may not be seen.
 func (m *Memory) Customers(ctx context.Context, opts customer.ListOptions) iter.Seq2[customer.Customer, error] {
 	return func(yield func(customer.Customer, error) bool) {
 		const chunk = 512
 		buf := make([]*customer.Customer, 0, chunk)
-		pos, count := 0, 0
-		m.mu.RLock()
-		if opts.After != "" {
-			i, ok := m.custByID[opts.After]
-			if !ok {
-				m.mu.RUnlock()
-				yield(customer.Customer{}, fmt.Errorf("list customers after %q: %w", opts.After, customer.ErrNotFound))
-				return
-			}
-			pos = i + 1
-		}
-		m.mu.RUnlock()
+		after, count := opts.After, 0
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(customer.Customer{}, err)
@@ -223,8 +245,19 @@ func (m *Memory) Customers(ctx context.Context, opts customer.ListOptions) iter.
 			}
 			buf = buf[:0]
 			m.mu.RLock()
-			for ; pos < len(m.customers) && len(buf) < chunk; pos++ {
-				if c := m.customers[pos]; c != nil {
+			if len(m.custNew) > 0 || m.custDead > len(m.custOrder)/2 {
+				m.mu.RUnlock()
+				m.mu.Lock()
+				m.sortCustomers()
+				m.mu.Unlock()
+				m.mu.RLock()
+			}
+			i, found := slices.BinarySearch(m.custOrder, after)
+			if found {
+				i++
+			}
+			for ; i < len(m.custOrder) && len(buf) < chunk; i++ {
+				if c, ok := m.cust[m.custOrder[i]]; ok {
 					buf = append(buf, c)
 				}
 			}
@@ -241,6 +274,7 @@ func (m *Memory) Customers(ctx context.Context, opts customer.ListOptions) iter.
 					return
 				}
 			}
+			after = buf[len(buf)-1].ID
 		}
 	}
 }
