@@ -78,6 +78,7 @@ type Campaigns struct {
 	rnd    *randBytes
 	byID   map[string]*campaignState
 	byName map[string]*campaignState
+	order  []*campaignState        // in creation order
 	codes  map[string]string       // every reserved code -> campaign id
 	byKey  map[string]*Publication // publication key -> publication
 }
@@ -178,6 +179,7 @@ func (c *Campaigns) CreateCampaign(ctx context.Context, camp Campaign) (Campaign
 	}
 	c.byID[camp.ID] = st
 	c.byName[camp.Name] = st
+	c.order = append(c.order, st)
 	return cloneCampaign(st.c), nil
 }
 
@@ -278,6 +280,20 @@ func (c *Campaigns) Campaign(ctx context.Context, id string) (Campaign, error) {
 		return Campaign{}, err
 	}
 	return cloneCampaign(st.c), nil
+}
+
+// List returns all campaigns in the order they were created.
+func (c *Campaigns) List(ctx context.Context) ([]Campaign, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Campaign, len(c.order))
+	for i, st := range c.order {
+		out[i] = cloneCampaign(st.c)
+	}
+	return out, nil
 }
 
 func (c *Campaigns) lookup(id string) (*campaignState, error) {

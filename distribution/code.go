@@ -82,9 +82,9 @@ const (
 )
 
 const (
-	digits = "0123456789"
-	lower  = "abcdefghijklmnopqrstuvwxyz"
-	upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	charsetDigits = "0123456789"
+	charsetLower  = "abcdefghijklmnopqrstuvwxyz"
+	charsetUpper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 	// DefaultCodeLength is the number of random characters of a code whose
 	// CodeConfig sets neither Length nor Pattern.
@@ -98,11 +98,11 @@ const (
 )
 
 var charsets = map[string]string{
-	CharsetAlphanumeric: digits + lower + upper,
-	CharsetAlphabetic:   lower + upper,
-	CharsetLowercase:    lower,
-	CharsetUppercase:    upper,
-	CharsetNumbers:      digits,
+	CharsetAlphanumeric: charsetDigits + charsetLower + charsetUpper,
+	CharsetAlphabetic:   charsetLower + charsetUpper,
+	CharsetLowercase:    charsetLower,
+	CharsetUppercase:    charsetUpper,
+	CharsetNumbers:      charsetDigits,
 }
 
 // CodeConfig describes how a campaign generates codes, like Voucherify's
@@ -143,7 +143,7 @@ type codeGen struct {
 	pattern  []rune     // the random part; slotRune marks a random character
 	slots    int        // number of random characters
 	capacity uint64     // len(chars)^slots, saturated
-	maxBytes int        // upper bound of a code's length in bytes
+	maxBytes int        // charsetUpper bound of a code's length in bytes
 	field    string     // the field that sizes the space: "code.pattern" or "code.length"
 }
 
@@ -159,6 +159,11 @@ func compileCode(cfg CodeConfig) (*codeGen, error) {
 	set, named := charsets[cfg.Charset]
 	if !named {
 		set = cfg.Charset
+		for name := range charsets {
+			if strings.EqualFold(set, name) {
+				return nil, fmt.Errorf("code.charset: %q is not a charset name; did you mean %q? (names are lowercase): %w", set, name, errs.Invalid)
+			}
+		}
 		if !utf8.ValidString(set) {
 			return nil, fmt.Errorf("code.charset: not valid UTF-8: %w", errs.Invalid)
 		}
@@ -258,7 +263,7 @@ func (g *codeGen) random(rnd *randBytes) (string, error) {
 }
 
 // at returns the code number i of the space, i < g.capacity: the random
-// characters are the digits of i in base len(chars), most significant first.
+// characters are the charsetDigits of i in base len(chars), most significant first.
 func (g *codeGen) at(i uint64) string {
 	idx := make([]int, g.slots)
 	n := uint64(len(g.chars))

@@ -118,9 +118,51 @@ func (t *Template) Execute(w io.Writer, lookup func(path string) (string, bool),
 // String returns the template rendered as by Execute.
 func (t *Template) String(lookup func(path string) (string, bool), escape bool) string {
 	var b strings.Builder
-	b.Grow(t.litLen + 16*(len(t.segs)-len(t.segs)/2))
-	_ = t.Execute(&b, lookup, escape) // a strings.Builder never fails
+	b.Grow(t.litLen + 32*(len(t.segs)-len(t.segs)/2)) // a guess of the values' length
+	// The same loop as Execute, on the concrete builder so that it does
+	// not escape to the heap: one allocation per call.
+	for i := range t.segs {
+		s := &t.segs[i]
+		if !s.tag {
+			b.WriteString(s.text)
+			continue
+		}
+		v, ok := lookup(s.text)
+		if !ok || v == "" {
+			v = s.def
+		}
+		if !escape {
+			b.WriteString(v)
+			continue
+		}
+		last := 0
+		for i := 0; i < len(v); i++ {
+			if ent := entity(v[i]); ent != "" {
+				b.WriteString(v[last:i])
+				b.WriteString(ent)
+				last = i + 1
+			}
+		}
+		b.WriteString(v[last:])
+	}
 	return b.String()
+}
+
+// entity returns the HTML entity for c, or "" if c needs no escaping.
+func entity(c byte) string {
+	switch c {
+	case '&':
+		return "&amp;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	case '"':
+		return "&#34;"
+	case '\'':
+		return "&#39;"
+	}
+	return ""
 }
 
 type stringWriter struct{ w io.Writer }
@@ -132,19 +174,8 @@ func (s stringWriter) WriteString(v string) (int, error) { return s.w.Write([]by
 func writeEscaped(w io.StringWriter, v string) error {
 	last := 0
 	for i := 0; i < len(v); i++ {
-		var ent string
-		switch v[i] {
-		case '&':
-			ent = "&amp;"
-		case '<':
-			ent = "&lt;"
-		case '>':
-			ent = "&gt;"
-		case '"':
-			ent = "&#34;"
-		case '\'':
-			ent = "&#39;"
-		default:
+		ent := entity(v[i])
+		if ent == "" {
 			continue
 		}
 		if _, err := w.WriteString(v[last:i]); err != nil {
@@ -278,9 +309,6 @@ func (p *parser) tag(start int) (int, error) {
 			return 0, p.errAt(pathStart, text, "malformed path %q (empty name at part %d)", path, k+1)
 		}
 	}
-	if p.known != nil && !p.known(path) {
-		return 0, p.errAt(start, text, "unknown tag %q", path)
-	}
 	seg := segment{tag: true, text: path}
 	skip()
 	if i >= len(src) {
@@ -353,6 +381,9 @@ func (p *parser) tag(start int) (int, error) {
 			return 0, unclosed()
 		}
 		return 0, p.errAt(i, text, "unexpected %q, want }}", nextChar(src[i:]))
+	}
+	if p.known != nil && !p.known(path) {
+		return 0, p.errAt(start, text, "unknown tag %q", path)
 	}
 	p.segs = append(p.segs, seg)
 	seen := false
