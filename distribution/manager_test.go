@@ -295,7 +295,7 @@ func TestEmailSkips(t *testing.T) {
 	}
 }
 
-func TestPoolExhaustion(t *testing.T) {
+func TestManualPoolExhaustion(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	for _, src := range []string{"a", "b", "c", "d", "e"} {
