@@ -45,21 +45,33 @@ func (r *run) channelIndex(name string) int {
 	return -1
 }
 
-// fire starts (or resumes) sending a scheduled distribution.
+// fire starts (or resumes) sending a scheduled distribution. If this
+// Manager is already fanning it out, the running fan-out makes one more
+// pass when it ends (for deliveries re-queued meanwhile) instead.
 func (m *Manager) fire(ctx context.Context, id string) error {
 	m.mu.Lock()
-	if m.active[id] {
+	if _, busy := m.active[id]; busy {
+		m.active[id] = true // run again
 		m.mu.Unlock()
 		return nil
 	}
-	m.active[id] = true
+	m.active[id] = false
 	m.mu.Unlock()
-	defer func() {
+	for {
+		err := m.fireOnce(ctx, id)
 		m.mu.Lock()
-		delete(m.active, id)
+		again := m.active[id]
+		if !again || err != nil || ctx.Err() != nil {
+			delete(m.active, id)
+			m.mu.Unlock()
+			return err
+		}
+		m.active[id] = false
 		m.mu.Unlock()
-	}()
+	}
+}
 
+func (m *Manager) fireOnce(ctx context.Context, id string) error {
 	var d Distribution
 	for {
 		var err error

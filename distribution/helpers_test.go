@@ -3,6 +3,9 @@ package distribution_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,7 +54,7 @@ func (e *env) start(edit func(*distribution.Config)) {
 	if e.stopRun != nil {
 		e.stopRun()
 	}
-	cfg := distribution.Config{
+	cfg := distribution.Config{Logger: testLogger(e.t),
 		Store: e.st, Intercom: e.srv.Client(), AdminID: e.srv.AdminID(),
 		Codes: e.codes, Clock: e.clk, Concurrency: 4,
 	}
@@ -216,3 +219,14 @@ func (g gateMatcher) Match(c *customer.Customer, now time.Time) bool {
 	<-g.open
 	return g.Matcher.Match(c, now)
 }
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("CODEDROP_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }

@@ -102,7 +102,7 @@ type Manager struct {
 
 	running atomic.Bool
 	mu      sync.Mutex
-	active  map[string]bool // distributions being fanned out by this Manager
+	active  map[string]bool // distributions being fanned out here -> run again when done
 	bg      sync.WaitGroup  // background segment syncs
 }
 
