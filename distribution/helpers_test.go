@@ -162,6 +162,9 @@ func (e *env) waitFor(what string, cond func() bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for dl, err := range e.mem.Deliveries(e.ctx, distribution.DeliveryFilter{}) {
+				e.t.Logf("delivery %+v (err %v)", dl, err)
+			}
 			e.t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
