@@ -3,6 +3,7 @@ package distribution
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
@@ -100,4 +101,22 @@ func (m *Manager) syncSegment(ctx context.Context, id string) {
 		m.log.Info("segment synced", "segment", id, "checked", res.Checked)
 		m.armWaiting(ctx, id)
 	}()
+}
+
+// ImportCustomers imports customers from a CSV file (see customer.Import:
+// streaming, per-row errors with line numbers) and re-checks each written
+// customer against every rule segment. opts.Now defaults to the
+// Manager's clock.
+func (m *Manager) ImportCustomers(ctx context.Context, r io.Reader, opts customer.ImportOptions) (*customer.ImportReport, error) {
+	if opts.Now == nil {
+		opts.Now = m.clock.Now
+	}
+	return customer.Import(ctx, managerWriter{m}, r, opts)
+}
+
+// managerWriter routes an import's batches through the Manager.
+type managerWriter struct{ m *Manager }
+
+func (w managerWriter) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+	return w.m.UpsertCustomers(ctx, cs, opts)
 }
