@@ -120,3 +120,16 @@ type managerWriter struct{ m *Manager }
 func (w managerWriter) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	return w.m.UpsertCustomers(ctx, cs, opts)
 }
+
+// SegmentMembers returns the ids of a segment's members, in ascending
+// order.
+func (m *Manager) SegmentMembers(ctx context.Context, id string) ([]string, error) {
+	var out []string
+	for cid, err := range m.store.Members(ctx, id, segment.MemberOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cid)
+	}
+	return out, nil
+}

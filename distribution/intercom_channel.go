@@ -11,12 +11,12 @@ import (
 	"github.com/codedrop/codedrop/intercom"
 )
 
-// Metadata keys where an Intercom contacts sync keeps a customer's contact
-// (the same keys as package intercom's sync writes).
+// Metadata keys where an Intercom contacts sync (intercom.SyncContacts)
+// keeps a customer's contact.
 const (
-	metaIntercomID    = "intercom_id"
-	metaIntercomRole  = "intercom_role"
-	metaIntercomUnsub = "intercom_unsubscribed_from_emails"
+	metaIntercomID    = intercom.MetaIntercomID
+	metaIntercomRole  = intercom.MetaIntercomRole
+	metaIntercomUnsub = intercom.MetaUnsubscribedFromEmails
 )
 
 // intercomChannel sends in-app messages or emails through an
