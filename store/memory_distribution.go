@@ -29,6 +29,40 @@ type distMemory struct {
 	dlvByID map[string]int
 	dlvKey  map[distribution.DeliveryKey]int
 	dlvDist map[string][]int // distribution id -> indexes, in order
+	// counts per distribution, kept on every write so CountDeliveries
+	// (polled for progress) does not scan.
+	dlvCount map[string]*dlvCounts
+}
+
+type dlvCounts struct {
+	states  map[distribution.DeliveryState]int
+	reasons map[distribution.DeliveryState]map[string]int
+}
+
+func (s *distMemory) count(d *distribution.Delivery, delta int) {
+	c := s.dlvCount[d.DistributionID]
+	if c == nil {
+		c = &dlvCounts{states: map[distribution.DeliveryState]int{}, reasons: map[distribution.DeliveryState]map[string]int{}}
+		s.dlvCount[d.DistributionID] = c
+	}
+	c.states[d.State] += delta
+	if c.states[d.State] == 0 {
+		delete(c.states, d.State)
+	}
+	if d.State == distribution.DeliverySkipped || d.State == distribution.DeliveryFailed {
+		r := c.reasons[d.State]
+		if r == nil {
+			r = map[string]int{}
+			c.reasons[d.State] = r
+		}
+		r[d.Reason] += delta
+		if r[d.Reason] == 0 {
+			delete(r, d.Reason)
+			if len(r) == 0 {
+				delete(c.reasons, d.State)
+			}
+		}
+	}
 }
 
 func (d *distMemory) init() {
@@ -40,6 +74,7 @@ func (d *distMemory) init() {
 		d.dlvByID = map[string]int{}
 		d.dlvKey = map[distribution.DeliveryKey]int{}
 		d.dlvDist = map[string][]int{}
+		d.dlvCount = map[string]*dlvCounts{}
 	}
 }
 
@@ -260,6 +295,7 @@ func (m *Memory) InsertDeliveries(ctx context.Context, ds []distribution.Deliver
 		s.dlvByID[c.ID] = i
 		s.dlvKey[k] = i
 		s.dlvDist[c.DistributionID] = append(s.dlvDist[c.DistributionID], i)
+		s.count(&c, 1)
 		n++
 	}
 	return n, nil
@@ -301,6 +337,8 @@ func (m *Memory) UpdateDelivery(ctx context.Context, d distribution.Delivery, fr
 	}
 	c := d
 	c.CreatedAt = cur.CreatedAt
+	s.count(cur, -1)
+	s.count(&c, 1)
 	s.dlv[i] = &c
 	return nil
 }
@@ -386,16 +424,16 @@ func (m *Memory) CountDeliveries(ctx context.Context, distributionID string) (di
 		States:  map[distribution.DeliveryState]int{},
 		Reasons: map[distribution.DeliveryState]map[string]int{},
 	}
-	for _, i := range s.dlvDist[distributionID] {
-		d := s.dlv[i]
-		out.States[d.State]++
-		if d.State == distribution.DeliverySkipped || d.State == distribution.DeliveryFailed {
-			r := out.Reasons[d.State]
-			if r == nil {
-				r = map[string]int{}
-				out.Reasons[d.State] = r
+	if c := s.dlvCount[distributionID]; c != nil {
+		for st, n := range c.states {
+			out.States[st] = n
+		}
+		for st, rs := range c.reasons {
+			m := make(map[string]int, len(rs))
+			for r, n := range rs {
+				m[r] = n
 			}
-			r[d.Reason]++
+			out.Reasons[st] = m
 		}
 	}
 	return out, nil
