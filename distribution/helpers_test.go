@@ -236,3 +236,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func intercomContact(externalID string) intercom.Contact {
+	return intercom.Contact{ExternalID: externalID, Role: intercom.RoleUser}
+}
