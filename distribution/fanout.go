@@ -278,7 +278,6 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 			CampaignID:     r.d.Campaign,
 			CustomerID:     dl.CustomerID,
 			DistributionID: dl.DistributionID,
-			Metadata:       map[string]any{"source_type": "distribution", "distribution_id": dl.DistributionID},
 		})
 		if errors.Is(err, ErrNoCodesLeft) {
 			r.mu.Lock()
