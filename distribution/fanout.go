@@ -233,7 +233,9 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 	}
 	now := m.clock.Now()
 	if !retry && dl.NextAttemptAt.After(now) {
-		return nil // waiting for its retry job
+		// Waiting for its retry job; (re)schedule it, as a restart loses
+		// the in-process scheduler's jobs (same job ID: no duplicate).
+		return m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
 	}
 	skip := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliverySkipped, reason) }
 	fail := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliveryFailed, reason) }

@@ -204,3 +204,30 @@ func TestRetryFailed(t *testing.T) {
 		t.Fatalf("retried delivery = %+v", got)
 	}
 }
+
+func TestPendingRetrySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("a", "A", "")
+	e.srv.Inject(intercomtest.Fault{Method: "POST", Path: "/messages", Status: 404})
+	d := e.create(distribution.Distribution{Name: "retry-restart", Audience: distribution.Audience{CustomerID: "a"},
+		Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "hi"}}})
+	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArmed(d.ID)
+	e.clk.Advance(distribution.DefaultManualDelay)
+	e.waitFor("a scheduled retry", func() bool {
+		ds := e.deliveries(distribution.DeliveryFilter{DistributionID: d.ID})
+		return len(ds) == 1 && ds[0].Attempts == 1 && ds[0].State == distribution.DeliveryScheduled
+	})
+	e.start(nil) // the retry timer dies with the old Manager
+	// The old Manager's timer is still on the fake clock (its scheduler
+	// no longer runs); wait for the new Manager's own.
+	e.waitFor("the retry to be re-armed", func() bool { return e.clk.Pending() >= 2 })
+	e.clk.Advance(distribution.DefaultRetryDelay)
+	done := e.waitStatus(d.ID, distribution.StatusDone)
+	if done.Report.Sent != 1 || e.srv.MessageCount() != 1 {
+		t.Fatalf("report %+v, %d messages; want sent once after the restart", done.Report, e.srv.MessageCount())
+	}
+}
