@@ -117,6 +117,7 @@ func (m *Manager) ImportCustomers(ctx context.Context, r io.Reader, opts custome
 // managerWriter routes an import's batches through the Manager.
 type managerWriter struct{ m *Manager }
 
+// UpsertCustomers implements customer.Writer.
 func (w managerWriter) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	return w.m.UpsertCustomers(ctx, cs, opts)
 }

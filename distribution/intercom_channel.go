@@ -28,6 +28,7 @@ type intercomChannel struct {
 	ic      *intercomContacts
 }
 
+// Name implements Channel.
 func (ch *intercomChannel) Name() string { return ch.name }
 
 // Check implements Checker: the customer must have an Intercom contact;
