@@ -63,7 +63,8 @@ func TestExpressionErrors(t *testing.T) {
 		{`metadata.ltv >`, "unexpected token EOF"},
 		{`name`, "expected bool, but got string"},
 		{`now() > created_at`, "is not callable"}, // the wall clock is not available: use now
-		{`address.zip == "1"`, "has no field zip"},
+		{`address.zip == "1"`, "unknown name address.zip"},
+		{`summary.orders.count > 1`, "unknown name summary.orders.count"},
 	}
 	for _, tt := range tests {
 		_, err := DefaultEvaluator{}.Compile(Segment{Type: AutoUpdate, Expression: tt.src})
