@@ -90,9 +90,21 @@ func (m *Manager) SyncSegment(ctx context.Context, id string) error {
 // arms the distributions waiting for it.
 func (m *Manager) syncSegment(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
+	m.mu.Lock()
+	if m.syncing[id] {
+		m.mu.Unlock()
+		return
+	}
+	m.syncing[id] = true
+	m.mu.Unlock()
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.syncing, id)
+			m.mu.Unlock()
+		}()
 		res, err := m.segments.Sync(ctx, id, nil)
 		if err != nil {
 			m.log.Error("segment sync failed", "segment", id, "err", err)

@@ -101,7 +101,9 @@ type Manager struct {
 	sendTimeout time.Duration
 
 	running atomic.Bool
+	stopped atomic.Bool // Run ended: leave new timed work to the next Run
 	mu      sync.Mutex
+	syncing map[string]bool // segments this Manager is syncing
 	active  map[string]bool // distributions being fanned out here -> run again when done
 	bg      sync.WaitGroup  // background segment syncs
 }
@@ -144,6 +146,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		sendTimeout: or(cfg.SendTimeout, DefaultSendTimeout),
 		channels:    map[string]Channel{},
 		active:      map[string]bool{},
+		syncing:     map[string]bool{},
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
@@ -227,13 +230,16 @@ func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("distribution: Manager.Run is already running: %w", ErrConflict)
 	}
-	defer m.running.Store(false)
+	m.stopped.Store(false)
+	defer func() {
+		m.stopped.Store(true)
+		m.bg.Wait()
+		m.running.Store(false)
+	}()
 	if err := m.recover(ctx); err != nil {
 		return err
 	}
-	err := m.sched.Run(ctx, m.handle)
-	m.bg.Wait()
-	return err
+	return m.sched.Run(ctx, m.handle)
 }
 
 func (m *Manager) handle(ctx context.Context, j Job) error {
