@@ -256,7 +256,10 @@ func (l *lockedBuffer) String() string {
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func intercomContact(externalID string) intercom.Contact {
 	return intercom.Contact{ExternalID: externalID, Role: intercom.RoleUser}
