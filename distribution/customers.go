@@ -68,6 +68,12 @@ func (m *Manager) CreateSegment(ctx context.Context, s segment.Segment) (segment
 	return out, nil
 }
 
+// DeleteSegment removes a segment and its memberships. A draft or
+// scheduled distribution to it fails at send time with ErrNotFound.
+func (m *Manager) DeleteSegment(ctx context.Context, id string) error {
+	return m.segments.Delete(ctx, id)
+}
+
 // Segment returns the segment with id.
 func (m *Manager) Segment(ctx context.Context, id string) (segment.Segment, error) {
 	return m.store.GetSegment(ctx, id)

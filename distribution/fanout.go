@@ -196,6 +196,9 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 		go func() {
 			defer wg.Done()
 			for dl := range work {
+				if ctx.Err() != nil {
+					continue // stopping: leave it scheduled for the next Run
+				}
 				if err := m.deliver(sendCtx, r, dl, false); err != nil {
 					m.log.Error("delivery step failed; it stays for the next run", "delivery", dl.ID, "err", err)
 				}
