@@ -23,8 +23,22 @@ func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts 
 // UpsertCustomers writes a batch of customers atomically (see
 // customer.Store.UpsertCustomers) and re-checks each against every rule
 // segment.
+//
+// Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
+// are stamped with the Manager's clock.
 func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
-	out, err := m.store.UpsertCustomers(ctx, cs, opts)
+	now := m.clock.Now()
+	stamped := make([]customer.Customer, len(cs))
+	for i, c := range cs {
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = now
+		}
+		if c.UpdatedAt.IsZero() {
+			c.UpdatedAt = now
+		}
+		stamped[i] = c
+	}
+	out, err := m.store.UpsertCustomers(ctx, stamped, opts)
 	if err != nil {
 		return nil, err
 	}

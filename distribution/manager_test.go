@@ -495,3 +495,23 @@ func TestNamesAndConsentsInUse(t *testing.T) {
 		t.Fatalf("deleting a consent no longer in use: %v", err)
 	}
 }
+
+func TestTimeRelativeSegmentsResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "")
+	seg, err := e.m.CreateSegment(e.ctx, segment.Segment{Name: "older than 2 days", Type: segment.Passive,
+		Expression: `now - created_at > duration("48h")`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("sync", func() bool { s, _ := e.m.Segment(e.ctx, seg.ID); return s.SyncStatus == segment.Synced })
+	if ms, _ := e.m.SegmentMembers(e.ctx, seg.ID); len(ms) != 0 {
+		t.Fatalf("members at creation = %v, want none", ms)
+	}
+	e.clk.Advance(49 * time.Hour) // the hourly resync runs
+	e.waitFor("the customer to age into the segment", func() bool {
+		ms, _ := e.m.SegmentMembers(e.ctx, seg.ID)
+		return len(ms) == 1
+	})
+}
