@@ -9,6 +9,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/intercom"
 )
 
 // smsChannel is a host's channel: plain-text bodies, customers without a
@@ -73,5 +74,40 @@ func TestHostChannelAndLateCustomers(t *testing.T) {
 	}
 	if _, err := distribution.NewManager(distribution.Config{Store: e.st, Channels: []distribution.Channel{sms, &smsChannel{}}}); !errors.Is(err, distribution.ErrInvalid) || !strings.Contains(err.Error(), "Channels[1]") {
 		t.Errorf("duplicate channel = %v, want ErrInvalid naming Channels[1]", err)
+	}
+}
+
+func TestIntercomContactFromSyncedMetadataOrLookupOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// A synced contact: its id, role and email opt-out are in metadata, so
+	// sending needs no lookup.
+	lead := e.srv.AddContact(intercom.Contact{Role: intercom.RoleLead, Name: "Lead", Email: "lead@example.com"})
+	synced := e.customer(intercom.ContactToCustomer(lead))
+	// A customer from elsewhere: looked up once by external id = source_id.
+	e.srv.AddContact(intercom.Contact{ExternalID: "u1", Email: "u1@example.com"})
+	other := e.customer(customer.Customer{SourceID: "u1", Email: "u1@example.com"})
+	for _, c := range []customer.Customer{synced, other} {
+		before := e.srv.Stats().Requests
+		d := e.create(distribution.Distribution{Name: "to " + c.ID, Audience: distribution.Audience{CustomerID: c.ID},
+			Channels: []distribution.ChannelMessage{
+				{Channel: distribution.IntercomInApp, Body: "in-app"},
+				{Channel: distribution.IntercomEmail, Subject: "s", Body: "email"},
+			}})
+		if done := e.sendNow(d.ID, distribution.StatusDone); done.Report.Sent != 2 {
+			t.Fatalf("%s: report %+v, want 2 sent", c.SourceID, done.Report)
+		}
+		lookups := e.srv.Stats().Requests - before - 2 // minus the two sends
+		want := int64(0)
+		if c.ID == other.ID {
+			want = 1
+		}
+		if lookups != want {
+			t.Errorf("%s: %d contact lookups, want %d", c.SourceID, lookups, want)
+		}
+	}
+	msgs := e.srv.Messages()
+	if len(msgs) != 4 || msgs[0].To.Role != intercom.RoleLead || msgs[0].To.ID != lead.ID {
+		t.Fatalf("messages = %+v, want the first to the lead by its synced id and role", msgs)
 	}
 }
