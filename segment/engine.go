@@ -80,7 +80,9 @@ type rule struct {
 }
 
 type syncState struct {
-	touched map[string]bool // customers handled by CustomerChanged during the sync
+	// touched holds the customers handled by CustomerChanged or
+	// CustomerDeleted during the sync; guarded by Engine.memMu.
+	touched map[string]bool
 }
 
 // NewEngine returns an Engine over cfg.Store, compiling the rules of the
@@ -303,10 +305,21 @@ func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress
 		if err != nil {
 			return SyncResult{}, err
 		}
-		if s.Type.IsRule() {
-			return SyncResult{}, fmt.Errorf("segment %s: not loaded by this engine: %w", id, ErrConflict)
+		if !s.Type.IsRule() {
+			return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
 		}
-		return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
+		// Created through another engine (another replica): adopt it.
+		if r, err = e.compile(s); err != nil {
+			return SyncResult{}, fmt.Errorf("segment %s: %w", id, err)
+		}
+		e.mu.Lock()
+		if cur := e.rules[id]; cur != nil {
+			r = cur
+		} else {
+			e.rules[id] = r
+			e.relist()
+		}
+		e.mu.Unlock()
 	}
 	if err := e.store.SetSyncStatus(ctx, id, Syncing, e.now()); err != nil {
 		return SyncResult{}, err

@@ -527,6 +527,25 @@ func TestEngineReload(t *testing.T) {
 		t.Errorf("Explain = %+v", ex)
 	}
 
+	// A segment created through another engine (another replica) is
+	// adopted when synced.
+	other, err := segment.NewEngine(f.ctx, segment.Config{Store: f.st, Customers: f.st, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := other.Create(f.ctx, segment.Segment{Name: "late", Type: segment.Passive, Expression: `metadata.source == "Intercom"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := eng2.Sync(f.ctx, late.ID, nil); err != nil || res.Entered != 1 {
+		t.Errorf("Sync(segment of another engine) = %+v, %v; want 1 entered", res, err)
+	}
+	a.Metadata = customer.Metadata{"source": "Web"}
+	a = f.upsert(t, a)[0]
+	if changes, err := eng2.CustomerChanged(f.ctx, a); err != nil || len(changes) != 2 {
+		t.Errorf("CustomerChanged after adopting = %+v, %v; want leaving two segments", changes, err)
+	}
+
 	// A stored rule that no longer compiles stops the engine from starting.
 	if err := f.st.CreateSegment(f.ctx, segment.Segment{ID: "seg_bad", Name: "bad", Type: segment.Passive, Expression: "nosuchfield > 1"}); err != nil {
 		t.Fatal(err)
