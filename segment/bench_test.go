@@ -80,6 +80,17 @@ func BenchmarkFilterExpr(b *testing.B) {
 	benchMatch(b, func(c *customer.Customer) bool { return m.Match(c, benchNow) })
 }
 
+// BenchmarkFilterExprMixed is an expression that reads a built-in field
+// besides metadata: its variables are copied into a pooled environment
+// before each run (metadata-only expressions skip that step).
+func BenchmarkFilterExprMixed(b *testing.B) {
+	m, err := segment.DefaultEvaluator{}.CompileExpression(`metadata.source == "Intercom" && metadata.ltv > 100 && email != ""`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchMatch(b, func(c *customer.Customer) bool { return m.Match(c, benchNow) })
+}
+
 // The rules agree with the handwritten function on the benchmark population.
 func TestBenchRulesAgree(t *testing.T) {
 	t.Parallel()
