@@ -570,3 +570,30 @@ func TestNewEngineConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestEngineSyncCanceled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, segment.Config{BatchSize: 1})
+	f.upsert(t, src("a", "Intercom", 1), src("b", "Intercom", 1), src("c", "Intercom", 1))
+	s := f.create(t, segment.Segment{Name: "Intercom", Type: segment.AutoUpdate, Filter: segment.MustParseFilter(intercomFilter)})
+	ctx, cancel := context.WithCancel(f.ctx)
+	_, err := f.eng.Sync(ctx, s.ID, func(p segment.SyncProgress) {
+		if p.Checked == 1 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync error = %v, want context.Canceled", err)
+	}
+	if got, _ := f.st.GetSegment(f.ctx, s.ID); got.SyncStatus != segment.Syncing {
+		t.Errorf("status after a canceled sync = %q, want syncing", got.SyncStatus)
+	}
+	if diff := cmp.Diff([]string{s.ID}, f.eng.Unsynced()); diff != "" {
+		t.Errorf("Unsynced (-want +got):\n%s", diff)
+	}
+	// Running it again completes it.
+	f.sync(t, s.ID)
+	if diff := cmp.Diff([]string{"a", "b", "c"}, f.members(t, s.ID)); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+}
