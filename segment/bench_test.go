@@ -3,6 +3,7 @@ package segment_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -138,6 +139,7 @@ func population(b *testing.B, n int) *store.Memory {
 		}
 	}
 	populations.Store(n, st)
+	runtime.GC() // settle: a collection of the new heap must not run inside the timed loop
 	return st
 }
 
@@ -160,6 +162,7 @@ func BenchmarkSyncMillion(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		runtime.GC()
 		b.StartTimer()
 		res, err := eng.Sync(ctx, s.ID, nil)
 		if err != nil {
@@ -207,6 +210,7 @@ func BenchmarkCustomerChanged(b *testing.B) {
 				versions[0], versions[1] = c.Clone(), c.Clone()
 			}
 			versions[0].Metadata["ltv"], versions[1].Metadata["ltv"] = 0.0, 399.0
+			runtime.GC()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
