@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/segment"
 )
 
 // Memory is an in-memory [Store], safe for concurrent use. Its zero value
@@ -27,6 +28,14 @@ type Memory struct {
 	custOrder []string
 	custNew   []string
 	custDead  int // deleted IDs still in custOrder
+
+	// segments (memory_segment.go); stored values are replaced, never
+	// changed in place.
+	segments     map[string]*segment.Segment
+	members      map[string]*segmentMembers // by segment ID
+	custSegments map[string][]string        // customer ID -> sorted segment IDs
+
+	dist distMemory // distributions, consents, deliveries (memory_distribution.go)
 }
 
 // NewMemory returns an empty in-memory store.
@@ -34,6 +43,10 @@ func NewMemory() *Memory {
 	return &Memory{
 		cust:      map[string]*customer.Customer{},
 		custBySrc: map[string]string{},
+
+		segments:     map[string]*segment.Segment{},
+		members:      map[string]*segmentMembers{},
+		custSegments: map[string][]string{},
 	}
 }
 

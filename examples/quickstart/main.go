@@ -1,41 +1,164 @@
-// Command quickstart runs codedrop's main flow offline.
+// Command quickstart runs codedrop end to end, offline: it imports
+// customers from a CSV file, builds the segment of customers who came from
+// Intercom, creates a campaign of unique codes and a manual distribution
+// with an Intercom in-app message and an email, sends it, and prints what
+// a fake Intercom (intercomtest) received and the distribution's report.
 //
-// For now it stores customers in the in-memory store and lists them; the
-// distribution flow (segment, campaign, Intercom messages) replaces it as
-// those packages land.
+//	go run ./examples/quickstart
+//
+// Real distributions wait 10 minutes before sending so they can still be
+// edited or canceled; the quickstart shortens that to 2 seconds.
 package main
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/intercom"
+	"github.com/codedrop/codedrop/intercom/intercomtest"
+	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store"
 )
 
+//go:embed customers.csv
+var customersCSV []byte
+
+// delay replaces the 10-minute manual delay.
+const delay = 2 * time.Second
+
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	st := store.NewMemory()
-	_, err := st.UpsertCustomers(ctx, []customer.Customer{
-		{SourceID: "u-1001", Name: "Ann Lee", Email: "ann@example.com", Metadata: customer.Metadata{"source": "Intercom"}},
-		{SourceID: "u-1002", Name: "Bo Chen", Email: "bo@example.com", Metadata: customer.Metadata{"source": "Intercom"}},
-	}, customer.UpsertOptions{})
+	// A fake Intercom workspace whose contacts are the CSV's Intercom users.
+	srv := intercomtest.NewServer(intercomtest.Contacts(
+		intercom.Contact{ExternalID: "u-1001", Name: "Ann Kowalska", Email: "ann@example.com"},
+		intercom.Contact{ExternalID: "u-1002", Name: "Bob Nowak", Email: "bob@example.com"},
+		intercom.Contact{ExternalID: "u-1003", Name: "Cleo Wiśniewska"},
+	))
+	defer srv.Close()
+
+	m, err := distribution.NewManager(distribution.Config{
+		Store:       store.NewMemory(),
+		Intercom:    srv.Client(),
+		AdminID:     srv.AdminID(),
+		ManualDelay: delay,
+	})
 	if err != nil {
 		return err
 	}
-	for c, err := range st.Customers(ctx, customer.ListOptions{}) {
-		if err != nil {
+	runCtx, stopRun := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- m.Run(runCtx) }()
+	defer func() { stopRun(); <-runDone }()
+
+	rep, err := m.ImportCustomers(ctx, bytes.NewReader(customersCSV), customer.ImportOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "imported %d customers (%d failed)\n", rep.Done, rep.Failed)
+
+	seg, err := m.CreateSegment(ctx, segment.Segment{
+		Name:   "From Intercom",
+		Type:   segment.AutoUpdate,
+		Filter: segment.MustParseFilter(`{"junction":"and","metadata.source":{"conditions":{"$is":["Intercom"]}}}`),
+	})
+	if err != nil {
+		return err
+	}
+	camp, err := m.CreateCampaign(ctx, distribution.Campaign{
+		Name: "Welcome",
+		Code: distribution.CodeConfig{Pattern: "WELCOME-####", Charset: distribution.CharsetUppercase},
+	})
+	if err != nil {
+		return err
+	}
+	d, err := m.CreateDistribution(ctx, distribution.Distribution{
+		Name:     "Welcome codes",
+		Purpose:  "Welcome gift for Intercom users",
+		Audience: distribution.Audience{SegmentID: seg.ID},
+		Campaign: camp.ID,
+		Channels: []distribution.ChannelMessage{
+			{Channel: distribution.IntercomInApp, Body: `Hi {{customer.name | default: "there"}}, your code: {{voucher.code}}`},
+			{Channel: distribution.IntercomEmail, Subject: "A gift from {{campaign.name}}", Body: "<p>Your {{customer.metadata.plan}} plan code: <b>{{voucher.code}}</b></p>"},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if d, err = m.Send(ctx, d.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "distribution %q scheduled: it sends %v after the segment is synced (10 minutes outside the quickstart)\n", d.Name, delay)
+
+	// Wait for the send to finish.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for d.Status != distribution.StatusDone && d.Status != distribution.StatusFailed {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if d, err = m.Distribution(ctx, d.ID); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s %s <%s>\n", c.SourceID, c.Name, c.Email)
+	}
+
+	names := map[string]string{} // Intercom contact id -> name
+	for _, src := range []string{"u-1001", "u-1002", "u-1003"} {
+		if c, err := srv.Client().FindContactByExternalID(ctx, src); err == nil {
+			names[c.ID] = c.Name
+		}
+	}
+	msgs := srv.Messages()
+	sort.SliceStable(msgs, func(i, j int) bool {
+		return names[msgs[i].To.ID]+string(msgs[i].Type) < names[msgs[j].To.ID]+string(msgs[j].Type)
+	})
+	fmt.Fprintf(out, "\nIntercom received %d messages:\n", len(msgs))
+	for _, msg := range msgs {
+		fmt.Fprintf(out, "  %-16s %-6s %s\n", names[msg.To.ID], msg.Type, codeIn(msg.Body))
+	}
+
+	r := d.Report
+	fmt.Fprintf(out, "\nreport: status %s, %d recipients, %d deliveries: sent %d, skipped %d, failed %d, unknown %d\n",
+		d.Status, r.Recipients, r.Deliveries, r.Sent, r.Skipped, r.Failed, r.Unknown)
+	for _, reason := range sortedKeys(r.SkipReasons) {
+		fmt.Fprintf(out, "  skipped %d: %s\n", r.SkipReasons[reason], reason)
 	}
 	return nil
+}
+
+// codeIn finds the WELCOME- code in a message body.
+func codeIn(body string) string {
+	i := strings.Index(body, "WELCOME-")
+	if i < 0 {
+		return "(no code)"
+	}
+	return body[i : i+len("WELCOME-####")]
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -20,4 +20,6 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	t.Run("Customers", func(t *testing.T) { runCustomers(t, newStore) })
+	t.Run("Segments", func(t *testing.T) { runSegments(t, newStore) })
+	t.Run("Distributions", func(t *testing.T) { runDistributions(t, newStore) })
 }

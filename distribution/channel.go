@@ -1,0 +1,49 @@
+package distribution
+
+import (
+	"context"
+
+	"github.com/codedrop/codedrop/customer"
+)
+
+// Channel delivers one rendered message to one customer through one
+// provider. The built-in channels are IntercomInApp and IntercomEmail;
+// hosts register their own with Config.Channels. Implementations must be
+// safe for concurrent use.
+type Channel interface {
+	// Name is the value of ChannelMessage.Channel that selects it.
+	Name() string
+	// Send delivers msg and returns the provider's message id. Errors
+	// should be classified with TransientError (not sent, retry later) or
+	// AmbiguousError (may have been sent: never repeated automatically);
+	// any other error is permanent (not sent, not retried).
+	// msg.Delivery.ID is stable across attempts: pass it to the provider
+	// as an idempotency key when it supports one.
+	Send(ctx context.Context, msg Message) (Receipt, error)
+}
+
+// Checker is an optional interface of a Channel: before a code is
+// published, the Manager asks whether the customer can be reached at all.
+// A non-empty skip reason skips the delivery (recorded with that reason);
+// an error fails it (classified like Send's).
+type Checker interface {
+	Check(ctx context.Context, c *customer.Customer) (skip string, err error)
+}
+
+// Message is one rendered message for one customer.
+type Message struct {
+	// Delivery is the ledger record being sent (State is sending).
+	Delivery Delivery
+	Customer *customer.Customer
+	// Subject (email channels) and Body are rendered; Template is the
+	// channel's template name, as configured.
+	Subject, Body, Template string
+	// Code is the published code, empty for a plain message.
+	Code string
+}
+
+// Receipt is a channel's answer to a sent message.
+type Receipt struct {
+	// ProviderMessageID is the provider's id for the message.
+	ProviderMessageID string
+}

@@ -1,0 +1,168 @@
+package distribution
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/segment"
+)
+
+// UpsertCustomer creates or updates one customer (matched by ID, else
+// SourceID; see customer.Store) and re-checks it against every rule
+// segment. It returns the stored customer.
+func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts customer.UpsertOptions) (customer.Customer, error) {
+	out, err := m.UpsertCustomers(ctx, []customer.Customer{c}, opts)
+	if err != nil {
+		return customer.Customer{}, err
+	}
+	return out[0], nil
+}
+
+// UpsertCustomers writes a batch of customers atomically (see
+// customer.Store.UpsertCustomers) and re-checks each against every rule
+// segment.
+//
+// Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
+// are stamped with the Manager's clock.
+func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+	now := m.clock.Now()
+	stamped := make([]customer.Customer, len(cs))
+	for i, c := range cs {
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = now
+		}
+		if c.UpdatedAt.IsZero() {
+			c.UpdatedAt = now
+		}
+		stamped[i] = c
+	}
+	out, err := m.store.UpsertCustomers(ctx, stamped, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range out {
+		if _, err := m.segments.CustomerChanged(ctx, c); err != nil {
+			return out, fmt.Errorf("customer %s: updating segment memberships: %w", c.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// Customer returns the customer whose id or source_id is id.
+func (m *Manager) Customer(ctx context.Context, id string) (customer.Customer, error) {
+	return m.store.GetCustomer(ctx, id)
+}
+
+// DeleteCustomer removes a customer and its segment memberships.
+func (m *Manager) DeleteCustomer(ctx context.Context, id string) error {
+	c, err := m.store.GetCustomer(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := m.store.DeleteCustomer(ctx, c.ID); err != nil {
+		return err
+	}
+	_, err = m.segments.CustomerDeleted(ctx, c.ID)
+	return err
+}
+
+// CreateSegment validates and stores a segment. A rule segment starts
+// syncing (every customer is checked against it in the background) and
+// becomes synced when done; manual distributions to it wait for that.
+func (m *Manager) CreateSegment(ctx context.Context, s segment.Segment) (segment.Segment, error) {
+	out, err := m.segments.Create(ctx, s)
+	if err != nil {
+		return segment.Segment{}, err
+	}
+	if out.SyncStatus != segment.Synced {
+		m.syncSegment(ctx, out.ID)
+	}
+	return out, nil
+}
+
+// DeleteSegment removes a segment and its memberships. A draft or
+// scheduled distribution to it fails at send time with ErrNotFound.
+func (m *Manager) DeleteSegment(ctx context.Context, id string) error {
+	return m.segments.Delete(ctx, id)
+}
+
+// Segment returns the segment with id.
+func (m *Manager) Segment(ctx context.Context, id string) (segment.Segment, error) {
+	return m.store.GetSegment(ctx, id)
+}
+
+// SyncSegment re-checks every customer against segment id in the
+// background (the segment is syncing meanwhile).
+func (m *Manager) SyncSegment(ctx context.Context, id string) error {
+	if _, err := m.store.GetSegment(ctx, id); err != nil {
+		return err
+	}
+	if err := m.store.SetSyncStatus(ctx, id, segment.Syncing, m.clock.Now()); err != nil {
+		return err
+	}
+	m.syncSegment(ctx, id)
+	return nil
+}
+
+// syncSegment runs a full sync of segment id in the background and then
+// arms the distributions waiting for it.
+func (m *Manager) syncSegment(ctx context.Context, id string) {
+	ctx = context.WithoutCancel(ctx)
+	m.mu.Lock()
+	if m.syncing[id] {
+		m.mu.Unlock()
+		return
+	}
+	m.syncing[id] = true
+	m.mu.Unlock()
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.syncing, id)
+			m.mu.Unlock()
+		}()
+		res, err := m.segments.Sync(ctx, id, nil)
+		if err != nil {
+			m.log.Error("segment sync failed", "segment", id, "err", err)
+			return
+		}
+		m.log.Info("segment synced", "segment", id, "checked", res.Checked)
+		m.armWaiting(ctx, id)
+	}()
+}
+
+// ImportCustomers imports customers from a CSV file (see customer.Import:
+// streaming, per-row errors with line numbers) and re-checks each written
+// customer against every rule segment. opts.Now defaults to the
+// Manager's clock.
+func (m *Manager) ImportCustomers(ctx context.Context, r io.Reader, opts customer.ImportOptions) (*customer.ImportReport, error) {
+	if opts.Now == nil {
+		opts.Now = m.clock.Now
+	}
+	return customer.Import(ctx, managerWriter{m}, r, opts)
+}
+
+// managerWriter routes an import's batches through the Manager.
+type managerWriter struct{ m *Manager }
+
+// UpsertCustomers implements customer.Writer.
+func (w managerWriter) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+	return w.m.UpsertCustomers(ctx, cs, opts)
+}
+
+// SegmentMembers returns the ids of a segment's members, in ascending
+// order.
+func (m *Manager) SegmentMembers(ctx context.Context, id string) ([]string, error) {
+	var out []string
+	for cid, err := range m.store.Members(ctx, id, segment.MemberOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cid)
+	}
+	return out, nil
+}

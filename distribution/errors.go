@@ -1,0 +1,98 @@
+package distribution
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/codedrop/codedrop/internal/errs"
+)
+
+// Errors that callers branch on with errors.Is. ErrNotFound, ErrConflict
+// and ErrInvalid are the same values in every codedrop package.
+var (
+	ErrNotFound = errs.NotFound
+	ErrConflict = errs.Conflict
+	ErrInvalid  = errs.Invalid
+
+	// ErrWindowClosed: Update or Cancel came after a manual distribution
+	// started sending (or finished); nothing was changed.
+	ErrWindowClosed = errors.New("distribution: the edit window is closed; the distribution has started sending")
+	// ErrNameTaken: another distribution (or consent) has this name. It
+	// matches ErrConflict too; stores wrap it for a duplicate name.
+	ErrNameTaken = fmt.Errorf("distribution: name already in use: %w", errs.Conflict)
+	// ErrNoCampaigns is returned by Manager.CreateCampaign when
+	// Config.Codes is a host's own CodeSource rather than the built-in
+	// Campaigns.
+	ErrNoCampaigns = errors.New("distribution: Config.Codes is not the built-in Campaigns; create campaigns in your code source")
+	// ErrChannelNotFound: a distribution names a channel no one registered.
+	ErrChannelNotFound = errors.New("distribution: unknown channel")
+)
+
+// ErrorClass says what a Channel's send error means for a retry.
+type ErrorClass int
+
+// The error classes.
+const (
+	// Permanent: the message was not sent and repeating the call will not
+	// help (bad recipient, rejected content). The delivery fails.
+	Permanent ErrorClass = iota
+	// Transient: the message was not sent and a later attempt may succeed
+	// (rate limited, connection refused before the request was written).
+	// The delivery is retried with backoff.
+	Transient
+	// Ambiguous: the message may have been sent (a timeout after the
+	// request was written, a 5xx). The delivery is marked unknown for the
+	// host to reconcile; it is never repeated automatically.
+	Ambiguous
+)
+
+// String returns "permanent", "transient" or "ambiguous".
+func (c ErrorClass) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Ambiguous:
+		return "ambiguous"
+	default:
+		return "permanent"
+	}
+}
+
+// SendError is a classified error from a Channel. A Channel that returns
+// an error that is not (and does not wrap) a *SendError is treated as
+// Permanent.
+type SendError struct {
+	Class ErrorClass
+	// RetryAfter, when positive, is the earliest a Transient failure
+	// should be retried (from a provider's rate-limit reset).
+	RetryAfter time.Duration
+	Err        error
+}
+
+// Error implements error. It is the cause's text (recorded as the
+// delivery's reason); the class is in Class.
+func (e *SendError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// PermanentError classifies err as Permanent.
+func PermanentError(err error) error { return &SendError{Class: Permanent, Err: err} }
+
+// TransientError classifies err as Transient, retried no sooner than
+// retryAfter (0: the Manager's backoff decides).
+func TransientError(err error, retryAfter time.Duration) error {
+	return &SendError{Class: Transient, RetryAfter: retryAfter, Err: err}
+}
+
+// AmbiguousError classifies err as Ambiguous: the send may have happened.
+func AmbiguousError(err error) error { return &SendError{Class: Ambiguous, Err: err} }
+
+func classify(err error) (ErrorClass, time.Duration) {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.Class, se.RetryAfter
+	}
+	return Permanent, 0
+}

@@ -1,0 +1,507 @@
+package distribution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/segment"
+)
+
+// resolveBatch is how many audience members are turned into deliveries per
+// store write.
+const resolveBatch = 500
+
+// run is one fan-out (or retry) of one distribution in this process.
+type run struct {
+	d        Distribution
+	tpl      []compiled
+	channels []Channel
+	mu       sync.Mutex
+	stopped  string // why sending stopped early ("no codes left")
+}
+
+func (m *Manager) newRun(d Distribution) (*run, error) {
+	tpl, err := compileChannels(&d)
+	if err != nil { // validated on create/update; only a changed tag set gets here
+		return nil, err
+	}
+	r := &run{d: d, tpl: tpl, channels: make([]Channel, len(d.Channels))}
+	for i, ch := range d.Channels {
+		r.channels[i] = m.channels[ch.Channel] // nil: unknown (failed per delivery)
+	}
+	return r, nil
+}
+
+func (r *run) channelIndex(name string) int {
+	for i, ch := range r.d.Channels {
+		if ch.Channel == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// fire starts (or resumes) sending a scheduled distribution. If this
+// Manager is already fanning it out, the running fan-out makes one more
+// pass when it ends (for deliveries re-queued meanwhile) instead.
+func (m *Manager) fire(ctx context.Context, id string) error {
+	m.mu.Lock()
+	if _, busy := m.active[id]; busy {
+		m.active[id] = true // run again
+		m.mu.Unlock()
+		return nil
+	}
+	m.active[id] = false
+	m.mu.Unlock()
+	for {
+		err := m.fireOnce(ctx, id)
+		m.mu.Lock()
+		again := m.active[id]
+		if !again || err != nil || ctx.Err() != nil {
+			delete(m.active, id)
+			m.mu.Unlock()
+			return err
+		}
+		m.active[id] = false
+		m.mu.Unlock()
+	}
+}
+
+func (m *Manager) fireOnce(ctx context.Context, id string) error {
+	var d Distribution
+	for {
+		var err error
+		if d, err = m.store.GetDistribution(ctx, id); err != nil {
+			return err
+		}
+		if d.Status == StatusSending {
+			break
+		}
+		if d.Status != StatusScheduled || d.SendAt.IsZero() || d.SendAt.After(m.clock.Now()) {
+			return nil // canceled, rescheduled or not yet due: not ours to send
+		}
+		d.Status, d.UpdatedAt = StatusSending, m.clock.Now()
+		d.Report = Report{StartedAt: d.UpdatedAt}
+		rev, err := m.store.UpdateDistribution(ctx, d)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d.Revision = rev
+		m.log.Info("distribution sending", "distribution", id)
+		break
+	}
+	if d.ResolvedAt.IsZero() {
+		var err error
+		if d, err = m.resolve(ctx, d); err != nil {
+			if ctx.Err() == nil {
+				m.fail(ctx, id, "resolving the audience: "+err.Error())
+			}
+			return fmt.Errorf("distribution %s: resolving the audience: %w", id, err)
+		}
+	}
+	r, err := m.newRun(d)
+	if err != nil {
+		m.fail(ctx, id, err.Error())
+		return err
+	}
+	if err := m.process(ctx, r, DeliveryFilter{DistributionID: id, States: []DeliveryState{DeliveryScheduled}}); err != nil {
+		return err
+	}
+	return m.finish(ctx, id)
+}
+
+// resolve turns the audience into one scheduled delivery per member and
+// channel and records that it did. Repeating it after a crash inserts only
+// the missing deliveries.
+func (m *Manager) resolve(ctx context.Context, d Distribution) (Distribution, error) {
+	now := m.clock.Now()
+	batch := make([]Delivery, 0, resolveBatch*len(d.Channels))
+	members := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := m.store.InsertDeliveries(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	add := func(custID string) error {
+		members++
+		for _, ch := range d.Channels {
+			k := DeliveryKey{d.ID, custID, ManualTrigger, ch.Channel}
+			batch = append(batch, Delivery{
+				ID: DeliveryID(k), DistributionID: d.ID, CustomerID: custID, TriggerKey: ManualTrigger,
+				Channel: ch.Channel, State: DeliveryScheduled, CreatedAt: now, UpdatedAt: now,
+			})
+		}
+		if len(batch) >= resolveBatch*len(d.Channels) {
+			return flush()
+		}
+		return nil
+	}
+	if d.Audience.CustomerID != "" {
+		if err := add(d.Audience.CustomerID); err != nil {
+			return d, err
+		}
+	} else {
+		for id, err := range m.store.Members(ctx, d.Audience.SegmentID, segment.MemberOptions{}) {
+			if err != nil {
+				return d, err
+			}
+			if err := add(id); err != nil {
+				return d, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return d, err
+	}
+	for {
+		d.ResolvedAt = m.clock.Now()
+		d.Report.Recipients, d.Report.Deliveries = members, members*len(d.Channels)
+		rev, err := m.store.UpdateDistribution(ctx, d)
+		if errors.Is(err, ErrConflict) {
+			cur, gerr := m.store.GetDistribution(ctx, d.ID)
+			if gerr != nil {
+				return d, gerr
+			}
+			d.Revision = cur.Revision
+			continue
+		}
+		if err != nil {
+			return d, err
+		}
+		d.Revision = rev
+		m.log.Info("distribution audience resolved", "distribution", d.ID, "recipients", members)
+		return d, nil
+	}
+}
+
+// process sends every delivery matching f with Concurrency workers. When
+// ctx ends it stops handing out deliveries and waits for the ones being
+// sent (whose provider calls are not canceled).
+func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
+	work := make(chan Delivery, m.concurrency*4)
+	var wg sync.WaitGroup
+	sendCtx := context.WithoutCancel(ctx)
+	for range m.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for dl := range work {
+				if ctx.Err() != nil {
+					continue // stopping: leave it scheduled for the next Run
+				}
+				if err := m.deliver(sendCtx, r, dl, false); err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", dl.ID, "err", err)
+				}
+			}
+		}()
+	}
+	var iterErr error
+	for dl, err := range m.store.Deliveries(ctx, f) {
+		if err != nil {
+			iterErr = err
+			break
+		}
+		select {
+		case work <- dl:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			iterErr = ctx.Err()
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	return iterErr
+}
+
+// deliver runs the per-recipient pipeline for one delivery: consent check
+// -> code publication -> rendering -> send -> ledger. Each step can be
+// repeated: the publication is idempotent by key and the ledger row moves
+// by compare-and-set, so a delivery is sent at most once. retry is set
+// when a retry job runs it (its NextAttemptAt has come).
+func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) error {
+	if dl.State != DeliveryScheduled {
+		return nil
+	}
+	now := m.clock.Now()
+	if !retry && dl.NextAttemptAt.After(now) {
+		// Waiting for its retry job; (re)schedule it, as a restart loses
+		// the in-process scheduler's jobs (same job ID: no duplicate).
+		return m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
+	}
+	skip := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliverySkipped, reason) }
+	fail := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliveryFailed, reason) }
+
+	idx := r.channelIndex(dl.Channel)
+	if idx < 0 || r.channels[idx] == nil {
+		return fail(fmt.Sprintf("channel %q is not registered", dl.Channel))
+	}
+	ch, msgCfg, tpl := r.channels[idx], r.d.Channels[idx], r.tpl[idx]
+
+	// 1. Consents (and whether the channel can reach the customer).
+	c, err := m.store.GetCustomer(ctx, dl.CustomerID)
+	if errors.Is(err, customer.ErrNotFound) {
+		return skip(ReasonCustomerDeleted)
+	} else if err != nil {
+		return err
+	}
+	if reason := m.consentSkip(ctx, &r.d, &c); reason != "" {
+		return skip(reason)
+	}
+	if chk, ok := ch.(Checker); ok {
+		reason, err := chk.Check(ctx, &c)
+		if err != nil {
+			return m.sendFailed(ctx, r, dl, DeliveryScheduled, err)
+		}
+		if reason != "" {
+			return skip(reason)
+		}
+	}
+
+	// 2. Code.
+	data := renderData{c: &c, distName: r.d.Name}
+	if r.d.Campaign != "" {
+		r.mu.Lock()
+		stopped := r.stopped
+		r.mu.Unlock()
+		if stopped != "" {
+			return skip(stopped) // the distribution stopped sending
+		}
+		pub, err := m.codes.Publish(ctx, PublishRequest{
+			Key:            publicationKey(dl.DistributionID, dl.CustomerID, dl.TriggerKey),
+			CampaignID:     r.d.Campaign,
+			CustomerID:     dl.CustomerID,
+			DistributionID: dl.DistributionID,
+		})
+		if errors.Is(err, ErrNoCodesLeft) {
+			r.mu.Lock()
+			r.stopped = ReasonNoCodesLeft
+			r.mu.Unlock()
+			return skip(ReasonNoCodesLeft)
+		}
+		if err != nil {
+			return fail("publishing a code: " + err.Error())
+		}
+		dl.Code, dl.PublicationID = pub.Code, pub.ID
+		data.code, data.campaignName = pub.Code, pub.CampaignName
+	}
+
+	// 3. Render.
+	subject, body := tpl.render(&data, escapesHTML(ch))
+
+	// 4. Ledger: sending, before the provider call.
+	dl.State, dl.Attempts, dl.UpdatedAt = DeliverySending, dl.Attempts+1, m.clock.Now()
+	dl.NextAttemptAt = time.Time{}
+	if err := m.store.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil // another worker took it
+		}
+		return fmt.Errorf("marking sending: %w", err)
+	}
+
+	// 5. Send.
+	sctx, cancel := context.WithTimeout(ctx, m.sendTimeout)
+	rec, err := ch.Send(sctx, Message{Delivery: dl, Customer: &c, Subject: subject, Body: body, Template: msgCfg.Template, Code: dl.Code})
+	cancel()
+	if err != nil {
+		return m.sendFailed(ctx, r, dl, DeliverySending, err)
+	}
+
+	// 6. Ledger: sent.
+	dl.State, dl.ProviderMessageID, dl.Reason = DeliverySent, rec.ProviderMessageID, ""
+	dl.SentAt = m.clock.Now()
+	dl.UpdatedAt = dl.SentAt
+	if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
+		return fmt.Errorf("recording sent message %q: %w", rec.ProviderMessageID, err)
+	}
+	return nil
+}
+
+// escapesHTML reports whether ch's bodies are HTML (values escaped): true
+// unless ch implements interface{ HTMLBody() bool } and says false.
+func escapesHTML(ch Channel) bool {
+	if h, ok := ch.(interface{ HTMLBody() bool }); ok {
+		return h.HTMLBody()
+	}
+	return true
+}
+
+// consentSkip returns why c may not receive d, or "".
+func (m *Manager) consentSkip(ctx context.Context, d *Distribution, c *customer.Customer) string {
+	if d.Consents.Disabled {
+		return ""
+	}
+	if c.Consents.Unsubscribed {
+		return ReasonUnsubscribed
+	}
+	for _, id := range d.Consents.Required {
+		if !c.Consents.Granted(id) {
+			return ReasonConsentMissing + ": " + id
+		}
+	}
+	return ""
+}
+
+// settle moves dl from one state to a final one with a reason.
+func (m *Manager) settle(ctx context.Context, dl Delivery, from, to DeliveryState, reason string) error {
+	dl.State, dl.Reason, dl.UpdatedAt = to, reason, m.clock.Now()
+	dl.NextAttemptAt = time.Time{}
+	if err := m.store.UpdateDelivery(ctx, dl, from); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("recording %s (%s): %w", to, reason, err)
+	}
+	return nil
+}
+
+// sendFailed records a failed check or send according to its class.
+func (m *Manager) sendFailed(ctx context.Context, r *run, dl Delivery, from DeliveryState, err error) error {
+	class, after := classify(err)
+	switch {
+	case class == Ambiguous && from == DeliverySending:
+		m.log.Warn("send outcome unknown; not retried", "delivery", dl.ID, "err", err)
+		return m.settle(ctx, dl, from, DeliveryUnknown, err.Error())
+	case class == Transient && dl.Attempts < m.maxAttempts:
+		if from == DeliveryScheduled {
+			dl.Attempts++ // a failed check counts as an attempt
+		}
+		delay := m.retryDelay << max(0, dl.Attempts-1)
+		if delay > time.Hour || delay <= 0 {
+			delay = time.Hour
+		}
+		delay = max(delay, after)
+		now := m.clock.Now()
+		dl.State, dl.Reason, dl.UpdatedAt, dl.NextAttemptAt = DeliveryScheduled, err.Error(), now, now.Add(delay)
+		if uerr := m.store.UpdateDelivery(ctx, dl, from); uerr != nil {
+			if errors.Is(uerr, ErrConflict) {
+				return nil
+			}
+			return fmt.Errorf("scheduling a retry: %w", uerr)
+		}
+		m.log.Info("transient send failure; retrying", "delivery", dl.ID, "attempt", dl.Attempts, "in", delay, "err", err)
+		return m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
+	default:
+		return m.settle(ctx, dl, from, DeliveryFailed, err.Error())
+	}
+}
+
+// retry runs a retry job: one delivery whose transient failure is due
+// again.
+func (m *Manager) retry(ctx context.Context, deliveryID string) error {
+	dl, err := m.store.GetDelivery(ctx, deliveryID)
+	if err != nil {
+		return err
+	}
+	if dl.State != DeliveryScheduled {
+		return nil
+	}
+	d, err := m.store.GetDistribution(ctx, dl.DistributionID)
+	if err != nil {
+		return err
+	}
+	if d.Status != StatusSending {
+		return nil
+	}
+	r, err := m.newRun(d)
+	if err != nil {
+		return err
+	}
+	if err := m.deliver(context.WithoutCancel(ctx), r, dl, true); err != nil {
+		return err
+	}
+	return m.finish(ctx, d.ID)
+}
+
+// finish completes a distribution whose deliveries are all final, with its
+// report; otherwise it leaves it sending (retries pending, or deliveries
+// the next run will pick up).
+func (m *Manager) finish(ctx context.Context, id string) error {
+	for {
+		d, err := m.store.GetDistribution(ctx, id)
+		if err != nil {
+			return err
+		}
+		if d.Status != StatusSending {
+			return nil
+		}
+		rep, err := m.report(ctx, &d)
+		if err != nil {
+			return err
+		}
+		if rep.ToProcess > 0 {
+			m.log.Info("distribution still has deliveries to process", "distribution", id, "to_process", rep.ToProcess)
+			return nil
+		}
+		rep.FinishedAt = m.clock.Now()
+		d.Report, d.UpdatedAt = rep, rep.FinishedAt
+		d.Status = StatusDone
+		if rep.Stopped != "" {
+			d.Status = StatusFailed
+		}
+		if _, err := m.store.UpdateDistribution(ctx, d); errors.Is(err, ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		m.log.Info("distribution finished", "distribution", id, "status", d.Status,
+			"sent", rep.Sent, "skipped", rep.Skipped, "failed", rep.Failed, "unknown", rep.Unknown)
+		return nil
+	}
+}
+
+// fail marks a sending distribution failed with a reason.
+func (m *Manager) fail(ctx context.Context, id, reason string) {
+	for {
+		d, err := m.store.GetDistribution(ctx, id)
+		if err != nil || d.Status != StatusSending {
+			return
+		}
+		d.Status, d.UpdatedAt = StatusFailed, m.clock.Now()
+		d.Report.Stopped, d.Report.FinishedAt = reason, d.UpdatedAt
+		if _, err := m.store.UpdateDistribution(ctx, d); !errors.Is(err, ErrConflict) {
+			return
+		}
+	}
+}
+
+// report computes d's report from the ledger.
+func (m *Manager) report(ctx context.Context, d *Distribution) (Report, error) {
+	cnt, err := m.store.CountDeliveries(ctx, d.ID)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := d.Report
+	st := cnt.States
+	rep.ToProcess = st[DeliveryScheduled] + st[DeliverySending]
+	rep.Sent, rep.Skipped, rep.Failed = st[DeliverySent], st[DeliverySkipped], st[DeliveryFailed]
+	rep.Unknown, rep.Canceled = st[DeliveryUnknown], st[DeliveryCanceled]
+	rep.Deliveries = 0
+	for _, n := range st {
+		rep.Deliveries += n
+	}
+	rep.SkipReasons = cloneCounts(cnt.Reasons[DeliverySkipped])
+	rep.FailReasons = cloneCounts(cnt.Reasons[DeliveryFailed])
+	if rep.SkipReasons[ReasonNoCodesLeft] > 0 {
+		rep.Stopped = ReasonNoCodesLeft
+	}
+	return rep, nil
+}
+
+// Report returns a distribution's progress (while sending, live from the
+// ledger) or final report.
+func (m *Manager) Report(ctx context.Context, id string) (Report, error) {
+	d, err := m.Distribution(ctx, id)
+	if err != nil {
+		return Report{}, err
+	}
+	return d.Report, nil
+}

@@ -1,0 +1,162 @@
+package distribution
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/codedrop/codedrop/internal/clock"
+)
+
+// Job kinds the Manager schedules.
+const (
+	// JobSend fires a scheduled manual distribution (Target: its id).
+	JobSend = "send"
+	// JobRetry retries one delivery after a transient failure (Target: the
+	// delivery id).
+	JobRetry = "retry"
+)
+
+// Job is a timed piece of work.
+type Job struct {
+	// ID is unique; scheduling a job with the ID of a pending one replaces
+	// it (a reschedule).
+	ID     string
+	Kind   string
+	Target string
+	RunAt  time.Time
+}
+
+// Scheduler holds timed jobs and hands each due one to the Manager. The
+// in-process default (NewTimerScheduler) keeps jobs in memory; a durable
+// one (store/postgres) keeps them in the database so that several replicas
+// share them. Implementations must be safe for concurrent use.
+type Scheduler interface {
+	// Schedule adds job, or moves the pending job with the same ID to
+	// job.RunAt. A job whose RunAt has passed is due at once.
+	Schedule(ctx context.Context, job Job) error
+	// Cancel removes the pending job with jobID; cancelling an unknown or
+	// already-run job is not an error.
+	Cancel(ctx context.Context, jobID string) error
+	// Run hands every due job to handle, concurrently, until ctx ends; it
+	// then waits for the handlers it started and returns ctx's error. A
+	// job is handed out once; handle's error is the handler's to log.
+	Run(ctx context.Context, handle func(context.Context, Job) error) error
+}
+
+// TimerScheduler is the in-process Scheduler: one Clock timer per pending
+// job (no polling), due jobs queued until Run hands them out. Jobs are
+// lost when the process ends; the Manager re-creates them at startup from
+// the Store (scheduled distributions, pending retries).
+type TimerScheduler struct {
+	clock Clock
+
+	mu      sync.Mutex
+	pending map[string]*timerJob
+	due     []Job
+	wake    chan struct{}
+}
+
+type timerJob struct {
+	job   Job
+	timer Timer
+}
+
+// NewTimerScheduler returns an in-process Scheduler driven by clock (the
+// system clock when nil).
+func NewTimerScheduler(clock Clock) *TimerScheduler {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &TimerScheduler{clock: clock, pending: map[string]*timerJob{}, wake: make(chan struct{}, 1)}
+}
+
+// Schedule implements Scheduler.
+func (s *TimerScheduler) Schedule(ctx context.Context, job Job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(job.ID)
+	tj := &timerJob{job: job}
+	s.pending[job.ID] = tj
+	if at, ok := s.clock.(clock.AtFuncer); ok {
+		tj.timer = at.AtFunc(job.RunAt, func() { s.fire(tj) })
+	} else {
+		tj.timer = s.clock.AfterFunc(job.RunAt.Sub(s.clock.Now()), func() { s.fire(tj) })
+	}
+	return nil
+}
+
+func (s *TimerScheduler) fire(tj *timerJob) {
+	s.mu.Lock()
+	if s.pending[tj.job.ID] != tj { // canceled or replaced meanwhile
+		s.mu.Unlock()
+		return
+	}
+	delete(s.pending, tj.job.ID)
+	s.due = append(s.due, tj.job)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *TimerScheduler) removeLocked(id string) {
+	if tj, ok := s.pending[id]; ok {
+		tj.timer.Stop()
+		delete(s.pending, id)
+	}
+	for i, j := range s.due {
+		if j.ID == id {
+			s.due = append(s.due[:i], s.due[i+1:]...)
+			break
+		}
+	}
+}
+
+// Cancel implements Scheduler.
+func (s *TimerScheduler) Cancel(ctx context.Context, jobID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(jobID)
+	return nil
+}
+
+// Pending returns the jobs not yet handed out (for tests and diagnostics),
+// in no particular order.
+func (s *TimerScheduler) Pending() []Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Job, 0, len(s.pending)+len(s.due))
+	for _, tj := range s.pending {
+		out = append(out, tj.job)
+	}
+	return append(out, s.due...)
+}
+
+// Run implements Scheduler.
+func (s *TimerScheduler) Run(ctx context.Context, handle func(context.Context, Job) error) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		s.mu.Lock()
+		jobs := s.due
+		s.due = nil
+		s.mu.Unlock()
+		for _, j := range jobs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = handle(ctx, j)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.wake:
+		}
+	}
+}

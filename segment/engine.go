@@ -1,0 +1,655 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/codedrop/codedrop/customer"
+)
+
+// DefaultBatchSize is how many customers a sync checks between two
+// membership writes (and progress reports) when Config.BatchSize is zero.
+const DefaultBatchSize = 1000
+
+// Config configures an [Engine]. Store and Customers are required; every
+// other zero value is a documented default.
+type Config struct {
+	// Store keeps segments and memberships (required).
+	Store Store
+	// Customers is scanned by full syncs (required). store.Memory
+	// implements both Store and customer.Store.
+	Customers customer.Store
+	// Evaluator compiles rules; nil means DefaultEvaluator{} (no metadata
+	// schema).
+	Evaluator Evaluator
+	// Now is the clock for relative-time rules and timestamps; nil means
+	// time.Now.
+	Now func() time.Time
+	// Logger receives sync progress at debug level; nil discards.
+	Logger *slog.Logger
+	// BatchSize is how many customers a sync checks per batch; 0 means
+	// DefaultBatchSize.
+	BatchSize int
+}
+
+// Engine keeps segment memberships current. It holds the compiled matcher
+// of every rule segment, so re-checking one changed customer costs one
+// Match per rule segment and one membership read, whatever the number of
+// customers.
+//
+// The owner of the store (distribution.Manager) calls it: [Engine.Create]
+// then [Engine.Sync] for a new segment, [Engine.CustomerChanged] after every
+// customer write, [Engine.CustomerDeleted] after a delete, and
+// [Engine.Resync] periodically for rules that depend on the time. Each
+// returns or reports the membership changes it persisted; changes with Emit
+// set should be published as EventEntered / EventLeft.
+//
+// An Engine is safe for concurrent use. A customer change that arrives
+// while a sync runs is handled by CustomerChanged and the sync leaves that
+// customer alone. Several engines sharing one database (several replicas)
+// must route syncs and customer changes of one segment through one engine
+// (or accept that a concurrent sync may briefly undo a change).
+type Engine struct {
+	store     Store
+	customers customer.Store
+	eval      Evaluator
+	now       func() time.Time
+	log       *slog.Logger
+	batch     int
+
+	mu      sync.RWMutex
+	rules   map[string]*rule // rule segments by ID
+	list    []*rule          // the same, by ID; replaced (never changed) on create/delete
+	syncing map[string]*syncState
+
+	// memMu serializes membership writes of syncs and customer changes, so
+	// a sync batch never overwrites a fresher customer change.
+	memMu sync.Mutex
+}
+
+type rule struct {
+	seg     Segment // ID, Type, SyncedAt are what the engine reads
+	m       Matcher
+	timeDep bool
+}
+
+type syncState struct {
+	// touched holds the customers handled by CustomerChanged or
+	// CustomerDeleted during the sync; guarded by Engine.memMu.
+	touched map[string]bool
+}
+
+// NewEngine returns an Engine over cfg.Store, compiling the rules of the
+// segments already stored. A stored rule that no longer compiles is an
+// error (a *FilterError naming the segment).
+func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("segment: Config.Store is required: %w", ErrInvalid)
+	}
+	if cfg.Customers == nil {
+		return nil, fmt.Errorf("segment: Config.Customers is required: %w", ErrInvalid)
+	}
+	if cfg.BatchSize < 0 {
+		return nil, fmt.Errorf("segment: Config.BatchSize %d is negative: %w", cfg.BatchSize, ErrInvalid)
+	}
+	e := &Engine{
+		store:     cfg.Store,
+		customers: cfg.Customers,
+		eval:      cfg.Evaluator,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		batch:     cfg.BatchSize,
+		rules:     map[string]*rule{},
+		syncing:   map[string]*syncState{},
+	}
+	if e.eval == nil {
+		e.eval = DefaultEvaluator{}
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if e.batch == 0 {
+		e.batch = DefaultBatchSize
+	}
+	for s, err := range e.store.Segments(ctx) {
+		if err != nil {
+			return nil, fmt.Errorf("segment: load segments: %w", err)
+		}
+		if !s.Type.IsRule() {
+			continue
+		}
+		r, err := e.compile(s)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: stored rule: %w", s.ID, err)
+		}
+		e.rules[s.ID] = r
+	}
+	e.relist()
+	return e, nil
+}
+
+func (e *Engine) compile(s Segment) (*rule, error) {
+	m, err := e.eval.Compile(s)
+	if err != nil {
+		return nil, err
+	}
+	timeDep := true
+	if td, ok := m.(TimeDependent); ok {
+		timeDep = td.TimeDependent()
+	}
+	s.CustomerIDs = nil
+	return &rule{seg: s, m: m, timeDep: timeDep}, nil
+}
+
+// relist rebuilds e.list from e.rules; e.mu must be held for writing.
+func (e *Engine) relist() {
+	list := make([]*rule, 0, len(e.rules))
+	for _, r := range e.rules {
+		list = append(list, r)
+	}
+	slices.SortFunc(list, func(a, b *rule) int {
+		switch {
+		case a.seg.ID < b.seg.ID:
+			return -1
+		case a.seg.ID > b.seg.ID:
+			return 1
+		}
+		return 0
+	})
+	e.list = list
+}
+
+// Create validates and stores a new segment and returns it as stored. An
+// empty ID gets a new "seg_" id. A rule segment's rule is compiled now (a
+// bad rule fails with a *FilterError and nothing is stored); the segment
+// starts Syncing with no members, and the caller runs [Engine.Sync] to fill
+// it. A static segment lists at most MaxStaticCustomers customers, each an
+// existing customer's id or source_id (stored as ids); it starts Synced
+// with those members.
+func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
+	if err := s.validate(); err != nil {
+		return Segment{}, err
+	}
+	if s.ID == "" {
+		s.ID = NewID()
+	}
+	now := e.now()
+	s.CreatedAt, s.UpdatedAt, s.SyncedAt = now, now, time.Time{}
+	var r *rule
+	if s.Type == Static {
+		ids, err := e.resolveStatic(ctx, s.CustomerIDs)
+		if err != nil {
+			return Segment{}, fmt.Errorf("segment %q: %w", s.Name, err)
+		}
+		s.CustomerIDs = ids
+		s.SyncStatus, s.SyncedAt = Synced, now
+	} else {
+		var err error
+		if r, err = e.compile(s); err != nil {
+			return Segment{}, fmt.Errorf("segment %q: %w", s.Name, err)
+		}
+		s.SyncStatus = Syncing
+		r.seg = s
+	}
+	if err := e.store.CreateSegment(ctx, s); err != nil {
+		return Segment{}, fmt.Errorf("segment %q: %w", s.Name, err)
+	}
+	if s.Type == Static {
+		for chunk := range slices.Chunk(s.CustomerIDs, e.batch) {
+			if err := e.store.AddMembers(ctx, s.ID, chunk); err != nil {
+				// Leave nothing half made.
+				_ = e.store.DeleteSegment(context.WithoutCancel(ctx), s.ID)
+				return Segment{}, fmt.Errorf("segment %s: add members: %w", s.ID, err)
+			}
+		}
+		return s, nil
+	}
+	e.mu.Lock()
+	e.rules[s.ID] = r
+	e.relist()
+	e.mu.Unlock()
+	return s, nil
+}
+
+// resolveStatic maps ids or source ids to customer ids, dropping repeats.
+func (e *Engine) resolveStatic(ctx context.Context, in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for i, id := range in {
+		if id == "" {
+			return nil, fmt.Errorf("customer_ids[%d] is empty: %w", i, ErrInvalid)
+		}
+		c, err := e.customers.GetCustomer(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("customer_ids[%d]: %w", i, err)
+		}
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			out = append(out, c.ID)
+		}
+	}
+	return out, nil
+}
+
+// Delete removes a segment and its memberships. No events are produced.
+func (e *Engine) Delete(ctx context.Context, id string) error {
+	if err := e.store.DeleteSegment(ctx, id); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if _, ok := e.rules[id]; ok {
+		delete(e.rules, id)
+		e.relist()
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// Unsynced returns the ids of the rule segments whose status is Syncing:
+// new segments not yet synced, and syncs that were interrupted (by a
+// restart) and must be run again. It leaves out syncs running now.
+func (e *Engine) Unsynced() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var out []string
+	for _, r := range e.list {
+		if r.seg.SyncStatus == Syncing && e.syncing[r.seg.ID] == nil {
+			out = append(out, r.seg.ID)
+		}
+	}
+	return out
+}
+
+// SyncProgress reports a running sync after each batch.
+type SyncProgress struct {
+	// Checked counts the customers checked so far.
+	Checked int
+	// Changes are the membership changes of the latest batch, already
+	// persisted.
+	Changes []Change
+}
+
+// SyncResult sums up a finished sync.
+type SyncResult struct {
+	Checked int // customers checked
+	Entered int // customers who joined a segment
+	Left    int // customers who left a segment
+}
+
+// Sync checks every customer against a rule segment, in batches, and
+// persists the membership changes. The segment is Syncing until every
+// customer has been checked, then Synced. progress (may be nil) is called
+// after each batch with that batch's changes. Changes of a segment's first
+// sync have Emit false (the initial members did not "enter"); later syncs
+// emit as usual for auto-update segments. Members whose customer no longer
+// exists are removed without an event.
+//
+// Syncing a static segment only marks it Synced. Syncing a segment that is
+// already being synced fails with ErrConflict. If ctx ends, Sync returns
+// ctx's error and the segment stays Syncing (see [Engine.Unsynced]).
+func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress)) (SyncResult, error) {
+	e.mu.RLock()
+	r := e.rules[id]
+	e.mu.RUnlock()
+	if r == nil {
+		s, err := e.store.GetSegment(ctx, id)
+		if err != nil {
+			return SyncResult{}, err
+		}
+		if !s.Type.IsRule() {
+			return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
+		}
+		// Created through another engine (another replica): adopt it.
+		if r, err = e.compile(s); err != nil {
+			return SyncResult{}, fmt.Errorf("segment %s: %w", id, err)
+		}
+		e.mu.Lock()
+		if cur := e.rules[id]; cur != nil {
+			r = cur
+		} else {
+			e.rules[id] = r
+			e.relist()
+		}
+		e.mu.Unlock()
+	}
+	if err := e.store.SetSyncStatus(ctx, id, Syncing, e.now()); err != nil {
+		return SyncResult{}, err
+	}
+	res, err := e.syncRules(ctx, []*rule{r}, progress)
+	if err != nil {
+		return res, err
+	}
+	at := e.now()
+	if err := e.store.SetSyncStatus(ctx, id, Synced, at); err != nil {
+		return res, err
+	}
+	e.mu.Lock()
+	if cur := e.rules[id]; cur != nil {
+		next := *cur
+		next.seg.SyncStatus, next.seg.SyncedAt, next.seg.UpdatedAt = Synced, at, at
+		e.rules[id] = &next
+		e.relist()
+	}
+	e.mu.Unlock()
+	e.log.Debug("segment synced", "segment", id, "checked", res.Checked, "entered", res.Entered, "left", res.Left)
+	return res, nil
+}
+
+// Resync re-checks every customer against the rule segments whose result
+// can change with time alone (relative-time operators, expressions using
+// now, and rules of Matchers that do not say), in one pass over the
+// customers, and persists and reports the changes like Sync. Segments
+// being synced right now are skipped. The Manager calls it periodically
+// (daily rules need it at least once a day). Sync status is left as it is.
+func (e *Engine) Resync(ctx context.Context, progress func(SyncProgress)) (SyncResult, error) {
+	e.mu.RLock()
+	var rs []*rule
+	for _, r := range e.list {
+		if r.timeDep && e.syncing[r.seg.ID] == nil && r.seg.SyncStatus == Synced {
+			rs = append(rs, r)
+		}
+	}
+	e.mu.RUnlock()
+	if len(rs) == 0 {
+		return SyncResult{}, nil
+	}
+	return e.syncRules(ctx, rs, progress)
+}
+
+// syncRules checks every customer against rs and persists the changes.
+func (e *Engine) syncRules(ctx context.Context, rs []*rule, progress func(SyncProgress)) (SyncResult, error) {
+	// Register first, so a customer change from now on is seen as touched.
+	e.mu.Lock()
+	states := make([]*syncState, len(rs))
+	for i, r := range rs {
+		if e.syncing[r.seg.ID] != nil {
+			for _, prev := range rs[:i] {
+				delete(e.syncing, prev.seg.ID)
+			}
+			e.mu.Unlock()
+			return SyncResult{}, fmt.Errorf("segment %s: a sync is already running: %w", r.seg.ID, ErrConflict)
+		}
+		states[i] = &syncState{touched: map[string]bool{}}
+		e.syncing[r.seg.ID] = states[i]
+	}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		for _, r := range rs {
+			delete(e.syncing, r.seg.ID)
+		}
+		e.mu.Unlock()
+	}()
+
+	// The members before the sync; what is left at the end has left.
+	old := make([]map[string]struct{}, len(rs))
+	for i, r := range rs {
+		old[i] = map[string]struct{}{}
+		for id, err := range e.store.Members(ctx, r.seg.ID, MemberOptions{}) {
+			if err != nil {
+				return SyncResult{}, fmt.Errorf("segment %s: read members: %w", r.seg.ID, err)
+			}
+			old[i][id] = struct{}{}
+		}
+	}
+
+	now := e.now()
+	var (
+		res   SyncResult
+		batch []Change
+		n     int
+		cur   customer.Customer // one variable: Match gets a pointer, which must not escape per customer
+	)
+	emit := make([]bool, len(rs))
+	for i, r := range rs {
+		emit[i] = r.seg.Type == AutoUpdate && !r.seg.SyncedAt.IsZero()
+	}
+	flush := func() error {
+		changes, err := e.apply(ctx, rs, states, batch)
+		batch = batch[:0]
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if c.Entered {
+				res.Entered++
+			} else {
+				res.Left++
+			}
+		}
+		if progress != nil {
+			progress(SyncProgress{Checked: res.Checked, Changes: changes})
+		}
+		return nil
+	}
+	for c, err := range e.customers.Customers(ctx, customer.ListOptions{}) {
+		if err != nil {
+			return res, fmt.Errorf("segment sync: read customers: %w", err)
+		}
+		cur = c
+		for i, r := range rs {
+			_, was := old[i][cur.ID]
+			if was {
+				delete(old[i], cur.ID)
+			}
+			if is := r.m.Match(&cur, now); is != was {
+				batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: cur.ID, Entered: is, Emit: emit[i]})
+			}
+		}
+		res.Checked++
+		if n++; n == e.batch {
+			n = 0
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	// Members not seen in the scan no longer exist as customers.
+	for i, r := range rs {
+		for id := range old[i] {
+			batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id})
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// apply persists a batch of sync changes, leaving out customers that a
+// concurrent CustomerChanged has handled, and returns what it persisted.
+func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, batch []Change) ([]Change, error) {
+	e.memMu.Lock()
+	defer e.memMu.Unlock()
+	var out []Change
+	for i, r := range rs {
+		var add, remove []string
+		for _, c := range batch {
+			if c.SegmentID != r.seg.ID || states[i].touched[c.CustomerID] {
+				continue
+			}
+			if c.Entered {
+				add = append(add, c.CustomerID)
+			} else {
+				remove = append(remove, c.CustomerID)
+			}
+			out = append(out, c)
+		}
+		if len(add) > 0 {
+			if err := e.store.AddMembers(ctx, r.seg.ID, add); err != nil {
+				return nil, fmt.Errorf("segment %s: add members: %w", r.seg.ID, err)
+			}
+		}
+		if len(remove) > 0 {
+			if err := e.store.RemoveMembers(ctx, r.seg.ID, remove); err != nil {
+				return nil, fmt.Errorf("segment %s: remove members: %w", r.seg.ID, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// CustomerChanged re-checks one customer (as stored after a write) against
+// every rule segment, persists the membership changes and returns them in
+// segment ID order. It costs one Match per rule segment plus one
+// CustomerSegments read and one write per change: it never scans other
+// customers. Static memberships are not touched.
+func (e *Engine) CustomerChanged(ctx context.Context, c customer.Customer) ([]Change, error) {
+	if c.ID == "" {
+		return nil, fmt.Errorf("segment: changed customer has no ID: %w", ErrInvalid)
+	}
+	now := e.now()
+	e.mu.RLock()
+	list := e.list
+	e.mu.RUnlock()
+	var buf [128]bool
+	want := buf[:0]
+	for _, r := range list {
+		want = append(want, r.m.Match(&c, now))
+	}
+	e.memMu.Lock()
+	defer e.memMu.Unlock()
+	have, err := e.store.CustomerSegments(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("customer %s: read segments: %w", c.ID, err)
+	}
+	// list and have are both sorted by segment ID: walk them together.
+	var idxBuf [128]int
+	changed := idxBuf[:0]
+	h := 0
+	for i, r := range list {
+		for h < len(have) && have[h] < r.seg.ID {
+			h++ // a static segment, or one this engine does not know
+		}
+		was := h < len(have) && have[h] == r.seg.ID
+		if want[i] != was {
+			changed = append(changed, i)
+		}
+	}
+	if len(changed) == 0 {
+		e.touch(c.ID)
+		return nil, nil
+	}
+	changes := make([]Change, len(changed))
+	for j, i := range changed {
+		r := list[i]
+		changes[j] = Change{SegmentID: r.seg.ID, CustomerID: c.ID, Entered: want[i], Emit: r.seg.Type == AutoUpdate}
+	}
+	if err := e.persist(ctx, c.ID, changes); err != nil {
+		return nil, err
+	}
+	e.touch(c.ID)
+	return changes, nil
+}
+
+// persist writes one customer's changes; memMu must be held.
+func (e *Engine) persist(ctx context.Context, customerID string, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	// One allocation: joins from the front, leaves from the back (both
+	// stay in segment ID order).
+	ids := make([]string, len(changes))
+	nj, nl := 0, len(ids)
+	for i := range changes {
+		if ch := changes[i]; ch.Entered {
+			ids[nj] = ch.SegmentID
+			nj++
+		}
+		if ch := changes[len(changes)-1-i]; !ch.Entered {
+			nl--
+			ids[nl] = ch.SegmentID
+		}
+	}
+	if err := e.store.ChangeMemberships(ctx, customerID, ids[:nj], ids[nl:]); err != nil {
+		return fmt.Errorf("customer %s: change memberships: %w", customerID, err)
+	}
+	return nil
+}
+
+// touch tells running syncs that CustomerChanged has handled customer id.
+func (e *Engine) touch(id string) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, st := range e.syncing {
+		st.touched[id] = true
+	}
+}
+
+// CustomerDeleted ends every membership of a deleted customer (static ones
+// too) and returns the changes; leaving an auto-update segment has Emit
+// set, so the Manager can publish EventLeft with the customer as it was.
+func (e *Engine) CustomerDeleted(ctx context.Context, customerID string) ([]Change, error) {
+	e.mu.RLock()
+	rules := e.rules
+	e.mu.RUnlock()
+	e.memMu.Lock()
+	defer e.memMu.Unlock()
+	have, err := e.store.CustomerSegments(ctx, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("customer %s: read segments: %w", customerID, err)
+	}
+	changes := make([]Change, 0, len(have))
+	for _, id := range have {
+		emit := false
+		e.mu.RLock()
+		if r := rules[id]; r != nil {
+			emit = r.seg.Type == AutoUpdate
+		}
+		e.mu.RUnlock()
+		changes = append(changes, Change{SegmentID: id, CustomerID: customerID, Emit: emit})
+	}
+	if err := e.persist(ctx, customerID, changes); err != nil {
+		return nil, err
+	}
+	e.touch(customerID)
+	return changes, nil
+}
+
+// Members iterates over a segment's member ids in ascending order (see
+// [Store.Members]).
+func (e *Engine) Members(ctx context.Context, segmentID string, opts MemberOptions) iter.Seq2[string, error] {
+	return e.store.Members(ctx, segmentID, opts)
+}
+
+// Explain says which of a segment's conditions customer c meets, at the
+// engine's current time. For a static segment it says whether c is on the
+// list. The Matched field agrees with the stored membership once the
+// segment is synced (and the customer unchanged since).
+func (e *Engine) Explain(ctx context.Context, segmentID string, c customer.Customer) (Explanation, error) {
+	e.mu.RLock()
+	r := e.rules[segmentID]
+	e.mu.RUnlock()
+	var m Matcher
+	if r != nil {
+		m = r.m
+	} else {
+		s, err := e.store.GetSegment(ctx, segmentID)
+		if err != nil {
+			return Explanation{}, err
+		}
+		if m, err = e.eval.Compile(s); err != nil {
+			return Explanation{}, fmt.Errorf("segment %s: %w", segmentID, err)
+		}
+	}
+	ex := explain(m, &c, e.now())
+	ex.SegmentID, ex.CustomerID = segmentID, c.ID
+	return ex, nil
+}
+
+// explain uses m's Explainer, or says only whether c matches.
+func explain(m Matcher, c *customer.Customer, now time.Time) Explanation {
+	if x, ok := m.(Explainer); ok {
+		return x.Explain(c, now)
+	}
+	return Explanation{Matched: m.Match(c, now), Reason: "the evaluator does not explain its rules"}
+}
