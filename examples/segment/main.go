@@ -16,16 +16,12 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
@@ -61,8 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "segment:", err)
 			return 1
 		}
-		schema = new(customer.Schema)
-		if err := json.Unmarshal(data, schema); err != nil {
+		if schema, err = customer.ParseSchema(data); err != nil {
 			fmt.Fprintf(stderr, "segment: schema %s: %v\n", *schemaPath, err)
 			return 1
 		}
@@ -100,14 +95,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer file.Close()
-	cs, err := loadCSV(file, schema)
+	// The same import as examples/csvimport: bad rows are reported on
+	// stderr and the rest of the file is imported.
+	rep, err := customer.Import(ctx, st, file, customer.ImportOptions{Schema: schema})
 	if err != nil {
 		fmt.Fprintf(stderr, "segment: %s: %v\n", fs.Arg(0), err)
 		return 1
 	}
-	if _, err := st.UpsertCustomers(ctx, cs, customer.UpsertOptions{}); err != nil {
-		fmt.Fprintf(stderr, "segment: %s: %v\n", fs.Arg(0), err)
-		return 1
+	for _, f := range rep.Failures {
+		fmt.Fprintf(stderr, "segment: %s: skipped %v\n", fs.Arg(0), f)
 	}
 
 	if *explainID != "" {
@@ -130,124 +126,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "segment:", err)
 		return 1
 	}
-	members := map[string]bool{}
+	var sourceIDs []string
 	for id, err := range eng.Members(ctx, seg.ID, segment.MemberOptions{}) {
 		if err != nil {
 			fmt.Fprintln(stderr, "segment:", err)
 			return 1
 		}
-		members[id] = true
-	}
-	// In file order.
-	for c, err := range st.Customers(ctx, customer.ListOptions{}) {
+		c, err := st.GetCustomer(ctx, id)
 		if err != nil {
 			fmt.Fprintln(stderr, "segment:", err)
 			return 1
 		}
-		if members[c.ID] {
-			fmt.Fprintln(stdout, c.SourceID)
-		}
+		sourceIDs = append(sourceIDs, c.SourceID)
 	}
-	fmt.Fprintf(stdout, "%d matching customers\n", len(members))
+	slices.Sort(sourceIDs) // a stable order, whatever the store's ids
+	for _, id := range sourceIDs {
+		fmt.Fprintln(stdout, id)
+	}
+	fmt.Fprintf(stdout, "%d matching customers\n", len(sourceIDs))
 	return 0
-}
-
-// loadCSV is a minimal reader for the Voucherify customer CSV format: a
-// header row of standard field names (case-insensitive; Address_City or
-// City and so on), every other column metadata typed by the schema (arrays
-// as comma-separated cells, untyped keys as text).
-func loadCSV(r io.Reader, schema *customer.Schema) ([]customer.Customer, error) {
-	cr := csv.NewReader(r)
-	header, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("header: %w", err)
-	}
-	var out []customer.Customer
-	for line := 2; ; line++ {
-		row, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var c customer.Customer
-		for i, cell := range row {
-			cell = strings.TrimSpace(cell)
-			if cell == "" {
-				continue
-			}
-			if err := setField(&c, header[i], cell, schema); err != nil {
-				return nil, fmt.Errorf("line %d, column %q: %w", line, header[i], err)
-			}
-		}
-		out = append(out, c)
-	}
-}
-
-func setField(c *customer.Customer, column, cell string, schema *customer.Schema) error {
-	strField := map[string]*string{
-		"source_id": &c.SourceID, "name": &c.Name, "email": &c.Email, "phone": &c.Phone, "description": &c.Description,
-		"address_line_1": &c.Address.Line1, "address_line_2": &c.Address.Line2,
-		"address_city": &c.Address.City, "city": &c.Address.City,
-		"address_state": &c.Address.State, "state": &c.Address.State,
-		"address_postal_code": &c.Address.PostalCode, "postal_code": &c.Address.PostalCode,
-		"address_country": &c.Address.Country, "country": &c.Address.Country,
-	}
-	key := strings.ToLower(column)
-	if p, ok := strField[key]; ok {
-		*p = cell
-		return nil
-	}
-	if key == "birthdate" {
-		d, err := customer.ParseDate(cell)
-		c.Birthdate = d
-		return err
-	}
-	if key == "id" {
-		return nil // ids are assigned by the store
-	}
-	prop := customer.Property{Type: customer.TypeString}
-	if schema != nil {
-		if p, ok := schema.Properties[column]; ok {
-			prop = p
-		}
-	}
-	var v any
-	if prop.Array {
-		var vals []any
-		for _, part := range strings.Split(cell, ",") {
-			x, err := parseValue(prop.Type, strings.TrimSpace(part))
-			if err != nil {
-				return err
-			}
-			vals = append(vals, x)
-		}
-		v = vals
-	} else {
-		x, err := parseValue(prop.Type, cell)
-		if err != nil {
-			return err
-		}
-		v = x
-	}
-	if c.Metadata == nil {
-		c.Metadata = customer.Metadata{}
-	}
-	c.Metadata[column] = v
-	return nil
-}
-
-func parseValue(t customer.PropertyType, s string) (any, error) {
-	switch t {
-	case customer.TypeNumber:
-		return strconv.ParseFloat(s, 64)
-	case customer.TypeBoolean:
-		return strconv.ParseBool(s)
-	case customer.TypeDate:
-		return customer.ParseDate(s)
-	case customer.TypeDatetime:
-		return time.Parse(time.RFC3339Nano, s)
-	}
-	return s, nil
 }

@@ -74,10 +74,12 @@ func TestRun(t *testing.T) {
 			errIn: `customer "nobody": codedrop: not found`,
 		},
 		{
+			// A bad row is reported and skipped; the rest still imports
+			// (the same rules as examples/csvimport).
 			name:  "bad csv value",
-			args:  []string{"-schema", "testdata/schema.json", "-filter", `name == "x"`, "testdata/bad.csv"},
-			code:  1,
-			errIn: `testdata/bad.csv: line 3, column "ltv": strconv.ParseFloat: parsing "lots": invalid syntax`,
+			args:  []string{"-schema", "testdata/schema.json", "-filter", `metadata.ltv > 10`, "testdata/bad.csv"},
+			out:   "u1\n1 matching customers\n",
+			errIn: `skipped row 2 (line 3), column "ltv", source_id "u2": metadata "ltv": must be a number`,
 		},
 		{
 			name:  "usage",
