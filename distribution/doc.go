@@ -55,7 +55,7 @@
 // values in every codedrop package), ErrNameTaken (also ErrConflict),
 // ErrWindowClosed, ErrNoCodesLeft, ErrChannelNotFound, ErrNoCampaigns.
 // Validation errors name the field; template errors also carry a
-// *tmpl.Error with the line and column (errors.As). Channels classify
+// *TemplateError with the line and column (errors.As). Channels classify
 // send errors with TransientError, AmbiguousError or PermanentError; read
 // the class back with errors.As on a *SendError:
 //

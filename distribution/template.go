@@ -49,7 +49,7 @@ type compiled struct {
 
 // compileChannels parses every channel's templates; errors name the field
 // ("channels[1].body: line 1, column 7: unknown tag in {{x}}") and wrap
-// ErrInvalid (and *tmpl.Error for errors.As).
+// ErrInvalid (and *TemplateError for errors.As).
 func compileChannels(d *Distribution) ([]compiled, error) {
 	known := knownTags(d)
 	out := make([]compiled, len(d.Channels))
@@ -155,3 +155,7 @@ func (c compiled) render(r *renderData, escapeBody bool) (subject, body string) 
 	}
 	return subject, c.body.String(r.lookup, escapeBody)
 }
+
+// TemplateError reports a template syntax error or an unknown tag with its
+// line and column; read it with errors.As. It wraps ErrInvalid.
+type TemplateError = tmpl.Error
