@@ -217,11 +217,18 @@ func (s *Scheduler) Run(ctx context.Context, handle func(context.Context, distri
 // out).
 func (s *Scheduler) claim(ctx context.Context, n int) ([]distribution.Job, []int64, error) {
 	now := s.clock.Now()
+	// Never a job this Scheduler is running: it renews those leases itself.
+	s.mu.Lock()
+	mine := make([]string, 0, len(s.running))
+	for id := range s.running {
+		mine = append(mine, id)
+	}
+	s.mu.Unlock()
 	rows, err := s.pool.Query(ctx, `UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM jobs
-			WHERE run_at <= $3 AND (locked_until IS NULL OR locked_until < $3)
+			WHERE run_at <= $3 AND (locked_until IS NULL OR locked_until < $3) AND NOT (id = ANY($5))
 			ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING id, kind, target, run_at, version`, s.id, ts0(now.Add(s.cfg.Lease)), ts0(now), n)
+		RETURNING id, kind, target, run_at, version`, s.id, ts0(now.Add(s.cfg.Lease)), ts0(now), n, mine)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -253,9 +260,11 @@ func (s *Scheduler) claim(ctx context.Context, n int) ([]distribution.Job, []int
 // finish deletes a job whose handler returned, unless it was rescheduled
 // while it ran.
 func (s *Scheduler) finish(id string, version int64) {
-	s.mu.Lock()
-	delete(s.running, id)
-	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, id)
+		s.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, `DELETE FROM jobs WHERE id = $1 AND version = $2`, id, version); err != nil {
