@@ -65,13 +65,13 @@ type SchedulerConfig struct {
 //
 // It is safe for concurrent use. Create it with [NewScheduler].
 type Scheduler struct {
-	pool     *pgxpool.Pool
-	cfg      SchedulerConfig
-	clock    distribution.Clock
-	log      *slog.Logger
-	id       string // locked_by of the jobs this Scheduler claims
-	mu       sync.Mutex
-	running  map[string]int64 // job id -> claimed version
+	pool    *pgxpool.Pool
+	cfg     SchedulerConfig
+	clock   distribution.Clock
+	log     *slog.Logger
+	id      string // locked_by of the jobs this Scheduler claims
+	mu      sync.Mutex
+	running map[string]int64 // job id -> claimed version
 }
 
 var _ distribution.Scheduler = (*Scheduler)(nil)
