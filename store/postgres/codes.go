@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -33,6 +35,15 @@ import (
 type Codes struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]*campaignState // by id and by name
+}
+
+// campaignState is a cached campaign and whether its pool is used up.
+type campaignState struct {
+	campaignRow
+	poolEmpty atomic.Bool
 }
 
 var _ distribution.CodeSource = (*Codes)(nil)
@@ -304,7 +315,41 @@ func scanPublication(row pgx.Row) (distribution.Publication, error) {
 	return p, nil
 }
 
-// Publish implements distribution.CodeSource (see Codes for how).
+// campaign returns the publishing state of a campaign by id or name,
+// cached: campaigns never change once created.
+func (c *Codes) campaign(ctx context.Context, idOrName string) (*campaignState, error) {
+	c.mu.Lock()
+	st := c.cache[idOrName]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	r, err := c.lookup(ctx, c.pool, idOrName, false)
+	if err != nil {
+		return nil, err
+	}
+	var pooled int
+	if err := c.pool.QueryRow(ctx, `SELECT count(*) FROM codes WHERE campaign_id = $1 AND publication_id IS NULL`, r.camp.ID).Scan(&pooled); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	st = &campaignState{campaignRow: r}
+	st.poolEmpty.Store(pooled == 0)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache == nil {
+		c.cache = map[string]*campaignState{}
+	}
+	if cur := c.cache[r.camp.ID]; cur != nil {
+		return cur, nil
+	}
+	c.cache[r.camp.ID], c.cache[r.camp.Name] = st, st
+	return st, nil
+}
+
+// Publish implements distribution.CodeSource (see Codes for how). The
+// usual publication is one statement, one round trip: a CTE that checks
+// the key, takes a pool code (or inserts a generated one) and inserts
+// the publication.
 func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (distribution.Publication, error) {
 	if err := ctx.Err(); err != nil {
 		return distribution.Publication{}, err
@@ -326,111 +371,123 @@ func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (d
 		s := string(b)
 		meta = &s
 	}
-	for attempt := 0; ; attempt++ {
+	camp, err := c.campaign(ctx, req.CampaignID)
+	if err != nil {
+		return distribution.Publication{}, err
+	}
+	p := distribution.Publication{
+		ID: ids.New("pub"), Key: req.Key, CampaignID: camp.camp.ID, CampaignName: camp.camp.Name,
+		CustomerID: req.CustomerID, DistributionID: req.DistributionID, Channel: req.Channel,
+		Metadata: maps.Clone(req.Metadata), CreatedAt: c.now().Truncate(time.Microsecond),
+	}
+	args := func(extra ...any) []any {
+		return append([]any{p.ID, p.Key, p.CampaignID, p.CustomerID, p.DistributionID, p.Channel, meta, p.CreatedAt}, extra...)
+	}
+	// synchronous_commit off: the delivery's move to sending, which
+	// follows and is synchronous, flushes the publication to disk with it
+	// (the WAL is written in order) before any message goes out.
+	const insertPub = `a AS (SELECT set_config('synchronous_commit', 'off', true)),
+		p AS (INSERT INTO publications (id, key, campaign_id, code, customer_id, distribution_id, channel, metadata, created_at)
+			SELECT $1, $2, $3, k.code, $4, $5, $6, $7::jsonb, $8 FROM k ON CONFLICT (key) DO NOTHING RETURNING id)
+		SELECT (SELECT code FROM k), (SELECT count(*) FROM p) + 0 * (SELECT count(*) FROM a), EXISTS (SELECT 1 FROM ex)`
+	for wait := 0; !camp.poolEmpty.Load(); wait++ {
 		var (
-			out   distribution.Publication
-			again bool
+			code     *string
+			inserted int
+			exists   bool
 		)
-		err := inTx(ctx, c.pool, func(tx pgx.Tx) error {
-			again = false
-			camp, err := c.lookup(ctx, tx, req.CampaignID, false)
-			if err != nil {
-				return err
+		err := c.pool.QueryRow(ctx, `WITH ex AS (SELECT 1 FROM publications WHERE key = $2),
+			k AS (UPDATE codes SET publication_id = $1 WHERE code = (
+				SELECT code FROM codes WHERE campaign_id = $3 AND publication_id IS NULL AND NOT EXISTS (SELECT 1 FROM ex)
+				ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code),
+			`+insertPub, args()...).Scan(&code, &inserted, &exists)
+		switch {
+		case err != nil:
+			return distribution.Publication{}, ctxErr(ctx, err)
+		case exists:
+			return c.existing(ctx, req, camp)
+		case code != nil && inserted == 1:
+			p.Code = *code
+			return p, nil
+		case code != nil:
+			// A concurrent Publish with this key won: the code goes back.
+			if _, err := c.pool.Exec(ctx, `UPDATE codes SET publication_id = NULL WHERE code = $1 AND publication_id = $2`, *code, p.ID); err != nil {
+				return distribution.Publication{}, ctxErr(ctx, err)
 			}
-			p, err := scanPublication(tx.QueryRow(ctx, `SELECT `+pubCols+` FROM publications p JOIN campaigns c ON c.id = p.campaign_id WHERE p.key = $1`, req.Key))
-			if err == nil {
-				if p.CampaignID != camp.camp.ID || p.CustomerID != req.CustomerID {
-					return fmt.Errorf("key %q: already used to publish to customer %q from campaign %q: %w", req.Key, p.CustomerID, p.CampaignName, distribution.ErrConflict)
-				}
-				out = p
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			pubID := ids.New("pub")
-			code, err := c.takeCode(ctx, tx, camp, pubID)
-			if err != nil {
-				return err
-			}
-			out = distribution.Publication{
-				ID: pubID, Key: req.Key, CampaignID: camp.camp.ID, CampaignName: camp.camp.Name, Code: code,
-				CustomerID: req.CustomerID, DistributionID: req.DistributionID, Channel: req.Channel,
-				Metadata: maps.Clone(req.Metadata), CreatedAt: c.now().Truncate(time.Microsecond),
-			}
-			tag, err := tx.Exec(ctx, `INSERT INTO publications (id, key, campaign_id, code, customer_id, distribution_id, channel, metadata, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) ON CONFLICT (key) DO NOTHING`,
-				out.ID, out.Key, out.CampaignID, out.Code, out.CustomerID, out.DistributionID, out.Channel, meta, out.CreatedAt)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				// A concurrent Publish with this key won: roll back (the
-				// code goes back to the pool) and return its publication.
-				again = true
-				return errRetry
-			}
-			return nil
-		})
-		if again && attempt < 5 {
-			continue
+			return c.existing(ctx, req, camp)
 		}
-		if err != nil {
+		// No free code nobody holds. Codes held by statements that may
+		// yet give them back count as left: wait for them.
+		var held bool
+		if err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE campaign_id = $1 AND publication_id IS NULL)`, camp.camp.ID).Scan(&held); err != nil {
 			return distribution.Publication{}, ctxErr(ctx, err)
 		}
-		return out, nil
-	}
-}
-
-var errRetry = errors.New("postgres: retry")
-
-// takeCode marks the campaign's next pool code published (or, for an
-// auto-update campaign with an empty pool, inserts a new random one) and
-// returns it.
-func (c *Codes) takeCode(ctx context.Context, tx pgx.Tx, camp campaignRow, pubID string) (string, error) {
-	for wait := 0; ; wait++ {
-		var code string
-		err := tx.QueryRow(ctx, `UPDATE codes SET publication_id = $2 WHERE code = (
-			SELECT code FROM codes WHERE campaign_id = $1 AND publication_id IS NULL
-			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code`, camp.camp.ID, pubID).Scan(&code)
-		if err == nil {
-			return code, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return "", err
-		}
-		// Nothing free that nobody holds. Codes held by transactions that
-		// may still roll back count as left: wait for them.
-		var held bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE campaign_id = $1 AND publication_id IS NULL)`, camp.camp.ID).Scan(&held); err != nil {
-			return "", err
-		}
-		if !held || wait >= 50 {
+		if !held {
+			camp.poolEmpty.Store(true) // a pool never grows
 			break
+		}
+		if wait >= 100 {
+			return distribution.Publication{}, fmt.Errorf("campaign %q: pool codes stay locked by other publishers", camp.camp.Name)
 		}
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+			return distribution.Publication{}, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	if camp.camp.Type != distribution.CampaignAutoUpdate {
-		return "", fmt.Errorf("campaign %q: all codes are published: %w", camp.camp.Name, distribution.ErrNoCodesLeft)
+		if pub, err := c.existing(ctx, req, camp); err == nil || !errors.Is(err, distribution.ErrNotFound) {
+			return pub, err
+		}
+		return distribution.Publication{}, fmt.Errorf("campaign %q: all codes are published: %w", camp.camp.Name, distribution.ErrNoCodesLeft)
 	}
 	for range 48 {
 		code, err := camp.gen.random()
 		if err != nil {
-			return "", err
+			return distribution.Publication{}, err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO codes (code, campaign_id, publication_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, code, camp.camp.ID, pubID)
-		if err != nil {
-			return "", err
+		var (
+			got      *string
+			inserted int
+			exists   bool
+		)
+		err = c.pool.QueryRow(ctx, `WITH ex AS (SELECT 1 FROM publications WHERE key = $2),
+			k AS (INSERT INTO codes (code, campaign_id, publication_id) SELECT $9, $3, $1 WHERE NOT EXISTS (SELECT 1 FROM ex)
+				ON CONFLICT DO NOTHING RETURNING code),
+			`+insertPub, args(code)...).Scan(&got, &inserted, &exists)
+		switch {
+		case err != nil:
+			return distribution.Publication{}, ctxErr(ctx, err)
+		case exists:
+			return c.existing(ctx, req, camp)
+		case got != nil && inserted == 1:
+			p.Code = code
+			return p, nil
+		case got != nil:
+			if _, err := c.pool.Exec(ctx, `DELETE FROM codes WHERE code = $1 AND publication_id = $2`, code, p.ID); err != nil {
+				return distribution.Publication{}, ctxErr(ctx, err)
+			}
+			return c.existing(ctx, req, camp)
 		}
-		if tag.RowsAffected() == 1 {
-			return code, nil
-		}
+		// The code exists (in any campaign): draw another.
 	}
-	return "", fmt.Errorf("campaign %q: 48 random codes in a row already exist: the code space is nearly exhausted: %w", camp.camp.Name, distribution.ErrNoCodesLeft)
+	return distribution.Publication{}, fmt.Errorf("campaign %q: 48 random codes in a row already exist: the code space is nearly exhausted: %w", camp.camp.Name, distribution.ErrNoCodesLeft)
+}
+
+// existing returns the publication made with req.Key, checking that it is
+// for the same campaign and customer.
+func (c *Codes) existing(ctx context.Context, req distribution.PublishRequest, camp *campaignState) (distribution.Publication, error) {
+	p, err := scanPublication(c.pool.QueryRow(ctx, `SELECT `+pubCols+` FROM publications p JOIN campaigns c ON c.id = p.campaign_id WHERE p.key = $1`, req.Key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("publication %q: %w", req.Key, distribution.ErrNotFound)
+	}
+	if err != nil {
+		return p, ctxErr(ctx, err)
+	}
+	if p.CampaignID != camp.camp.ID || p.CustomerID != req.CustomerID {
+		return distribution.Publication{}, fmt.Errorf("key %q: already used to publish to customer %q from campaign %q: %w", req.Key, p.CustomerID, p.CampaignName, distribution.ErrConflict)
+	}
+	return p, nil
 }
 
 // Publications returns the campaign's publications in the order they were
@@ -471,3 +528,6 @@ func (c *Codes) Remaining(ctx context.Context, campaignID string) (int, error) {
 	err = c.pool.QueryRow(ctx, `SELECT count(*) FROM codes WHERE campaign_id = $1 AND publication_id IS NULL`, camp.camp.ID).Scan(&n)
 	return n, ctxErr(ctx, err)
 }
+
+// Pool returns the pool the Codes uses.
+func (c *Codes) Pool() *pgxpool.Pool { return c.pool }

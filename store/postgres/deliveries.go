@@ -91,34 +91,48 @@ func (s *Store) UpdateDelivery(ctx context.Context, d distribution.Delivery, fro
 		return err
 	}
 	retry := d.State == distribution.DeliveryScheduled && !d.NextAttemptAt.IsZero()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = $6, reason = $7, attempts = $8, code = $9, publication_id = $10,
-			provider_message_id = $11, next_attempt_at = $12, updated_at = $13, sent_at = $14
-			WHERE id = $1 AND state = $2 AND distribution_id = $3 AND customer_id = $4 AND trigger_key = $5 AND channel = $15`,
-			d.ID, string(from), d.DistributionID, d.CustomerID, d.TriggerKey, string(d.State), d.Reason, int32(d.Attempts), d.Code,
-			d.PublicationID, d.ProviderMessageID, ts(d.NextAttemptAt), ts0(d.UpdatedAt), ts(d.SentAt), d.Channel)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			cur, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = $1`, d.ID))
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("delivery %q: %w", d.ID, distribution.ErrNotFound)
-			case err != nil:
-				return err
-			case cur.State != from:
-				return fmt.Errorf("delivery %s: state is %s, not %s: %w", d.ID, cur.State, from, distribution.ErrConflict)
-			default:
-				return fmt.Errorf("delivery %s: the key fields cannot change: %w", d.ID, distribution.ErrInvalid)
-			}
-		}
-		if retry {
-			return scheduleTx(ctx, tx, distribution.Job{ID: retryJobID(d.ID), Kind: distribution.JobRetry, Target: d.ID, RunAt: d.NextAttemptAt})
-		}
+	// One statement (one round trip, one commit): the compare-and-set and,
+	// for a retry, its job and the NOTIFY that wakes the Schedulers.
+	//
+	// Only the move to sending must be on disk before the statement
+	// returns (the provider is called next). Every other move commits
+	// with synchronous_commit off: a database crash could lose it, which
+	// leaves the delivery in its previous state, and the Manager's
+	// recovery then makes a lost "sent" unknown (never sent again) and
+	// re-checks a lost "skipped". The next synchronous commit (the next
+	// delivery's move to sending) flushes it anyway.
+	var updated, jobs int
+	err := s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE deliveries SET state = $6, reason = $7, attempts = $8, code = $9, publication_id = $10,
+				provider_message_id = $11, next_attempt_at = $12, updated_at = $13, sent_at = $14
+			WHERE id = $1 AND state = $2 AND distribution_id = $3 AND customer_id = $4 AND trigger_key = $5 AND channel = $15
+			RETURNING id),
+		j AS (
+			INSERT INTO jobs (id, kind, target, run_at) SELECT $16, $17, u.id, $12 FROM u WHERE $18
+			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, run_at = excluded.run_at,
+				version = jobs.version + 1, locked_by = NULL, locked_until = NULL
+			RETURNING id),
+		n AS (SELECT pg_notify($19, '') FROM j),
+		a AS (SELECT set_config('synchronous_commit', 'off', true) WHERE $20)
+		SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n) + (SELECT count(*) FROM a)`,
+		d.ID, string(from), d.DistributionID, d.CustomerID, d.TriggerKey, string(d.State), d.Reason, int32(d.Attempts), d.Code,
+		d.PublicationID, d.ProviderMessageID, ts(d.NextAttemptAt), ts0(d.UpdatedAt), ts(d.SentAt), d.Channel,
+		retryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending).Scan(&updated, &jobs)
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	if updated == 1 {
 		return nil
-	})
-	return ctxErr(ctx, err)
+	}
+	cur, err := s.GetDelivery(ctx, d.ID)
+	switch {
+	case err != nil:
+		return err
+	case cur.State != from:
+		return fmt.Errorf("delivery %s: state is %s, not %s: %w", d.ID, cur.State, from, distribution.ErrConflict)
+	default:
+		return fmt.Errorf("delivery %s: the key fields cannot change: %w", d.ID, distribution.ErrInvalid)
+	}
 }
 
 // Deliveries implements distribution.Store. It streams in insertion order

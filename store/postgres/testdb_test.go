@@ -64,6 +64,9 @@ func openPool(t testing.TB, dsn, schema string, maxConns int32) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	if os.Getenv("CODEDROP_PG_TRACE") != "" {
+		cfg.ConnConfig.Tracer = tracer
+	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
