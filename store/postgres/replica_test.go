@@ -250,3 +250,7 @@ func TestReplicasSendOnce(t *testing.T) {
 }
 
 func intercomContactCustomer(i int) customer.Customer { return intercom.ContactToCustomer(contact(i)) }
+
+func intercomLatency(d time.Duration) []intercomtest.Option {
+	return []intercomtest.Option{intercomtest.Latency(d)}
+}
