@@ -64,6 +64,9 @@ func benchImport(b *testing.B, newStore func(b *testing.B) customer.Writer) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	if os.Getenv("CODEDROP_PG_TRACE") != "" {
+		tracer.print()
+	}
 }
 
 // BenchmarkImportCSVPostgres imports 100,000 CSV rows into PostgreSQL.

@@ -104,10 +104,10 @@ func newReplica(t testing.TB, pool *pgxpool.Pool, srv *intercomtest.Server, o re
 	return r
 }
 
-// waitFor polls cond until it holds or a minute has passed.
+// waitFor polls cond until it holds or three minutes have passed.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
