@@ -136,8 +136,10 @@ type ImportOptions struct {
 	// when negative.
 	MaxFailures int
 	// Progress, when set, is called after each batch is written (each
-	// BatchSize rows read, in atomic mode) and once at the end, on the
-	// importing goroutine.
+	// BatchSize rows read, in atomic mode) and at the end. Calls come one
+	// at a time, but not necessarily from the goroutine that called
+	// Import: batches are written on a goroutine of their own while the
+	// next rows are parsed.
 	Progress func(Progress)
 	// Now stamps CreatedAt (of new customers) and UpdatedAt; time.Now
 	// when nil.
@@ -239,9 +241,11 @@ func (e *RowError) MarshalJSON() ([]byte, error) {
 // column and source_id, and the rest of the file still imports (unless
 // opts.Atomic). A file that cannot be read as CSV stops the import with an
 // error wrapping [ErrMalformedCSV]; a failing read, a store failure other
-// than a rejected row, or a canceled ctx stop it too. Rows already written
-// stay written (no row is ever written in part); the report, returned even
-// with an error, says how far the import got.
+// than a rejected row, or a canceled ctx stop it too. The complete rows
+// before a malformed line or a failed read are written (except in atomic
+// mode); after a store failure or cancellation the rows not yet written
+// are dropped. No row is ever written in part, and the report, returned
+// even with an error, says how far the import got.
 func Import(ctx context.Context, w Writer, r io.Reader, opts ImportOptions) (*ImportReport, error) {
 	imp, err := newImporter(w, opts)
 	if err != nil {
@@ -291,15 +295,22 @@ type importer struct {
 	required  []string          // required schema keys
 	idCol     string            // header of the source_id column, else of the id column
 	metaCount int
+	srcIdx    int // index of the source_id column, or -1
+	idIdx     int // index of the id column, or -1
 	zones     map[string]bool
 
-	rep     ImportReport
-	batch   []Customer
-	meta    []rowMeta
-	lr      *guardReader
-	cr      *csv.Reader
-	bomLen  int64
-	maxRecN int64
+	rep    ImportReport
+	batch  []Customer // rows parsed, not yet handed to the writer
+	meta   []rowMeta
+	lr     *guardReader
+	cr     *csv.Reader
+	bomLen int64
+
+	// The writer goroutine (not in atomic mode).
+	pipe   chan *batch   // batches to write
+	free   chan *batch   // written batches, for reuse
+	exited chan struct{} // closed when the writer returns
+	ws     writeState    // the writer's results, owned by it until exited
 }
 
 func newImporter(w Writer, opts ImportOptions) (*importer, error) {
@@ -397,21 +408,73 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 		return rep, err
 	}
 	cr.FieldsPerRecord = len(header)
-	imp.maxRecN = int64(imp.opts.MaxFieldBytes)*int64(len(header)+1) + readBufferSize
-	imp.lr.mark, imp.lr.limit = imp.lr.n, imp.maxRecN
+	imp.lr.mark, imp.lr.limit = imp.lr.n, int64(imp.opts.MaxFieldBytes)*int64(len(header)+1)+readBufferSize
 
+	if imp.opts.Atomic {
+		err := imp.readRows(ctx)
+		rep.Bytes = imp.offset()
+		switch {
+		case errors.Is(err, errCanceled):
+			err = imp.canceled(ctx)
+		case err == nil:
+			err = imp.writeAtomic(ctx)
+		}
+		imp.progress()
+		return rep, err
+	}
+
+	// Rows are parsed on this goroutine and written on another, so that
+	// parsing and writing overlap.
+	imp.pipe = make(chan *batch, 1)
+	imp.free = make(chan *batch, 2)
+	imp.exited = make(chan struct{})
+	go imp.writeLoop(ctx)
+	err = imp.readRows(ctx)
+	if err == nil || errors.Is(err, ErrMalformedCSV) || imp.lr.readErrSeen != nil {
+		// Write the complete rows read before the end (or the bad line).
+		if werr := imp.send(ctx); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	close(imp.pipe)
+	<-imp.exited
+	rep.Bytes = imp.offset()
+	imp.mergeWriter()
+	switch {
+	case errors.Is(err, errCanceled):
+		err = imp.canceled(ctx)
+	case err == nil && imp.ws.err != nil:
+		err = imp.ws.err
+	case err != nil && imp.ws.err != nil && !errors.Is(err, errWriterFailed):
+		err = errors.Join(err, imp.ws.err)
+	case errors.Is(err, errWriterFailed):
+		err = imp.ws.err
+	case err == nil && ctx.Err() != nil && rep.Done+rep.Failed < rep.Rows:
+		err = imp.canceled(ctx) // canceled while the last batches were written
+	}
+	imp.progress()
+	return rep, err
+}
+
+var (
+	errCanceled     = errors.New("canceled")      // readRows saw ctx end
+	errWriterFailed = errors.New("writer failed") // send saw the writer stop
+)
+
+// readRows parses the data rows, handing full batches to the writer (all
+// rows are kept, in atomic mode). It returns nil at the end of the file.
+func (imp *importer) readRows(ctx context.Context) error {
+	rep, cr := &imp.rep, imp.cr
 	for {
-		if rep.Rows%cancelCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return rep, imp.canceled(err)
-			}
+		if rep.Rows%cancelCheckEvery == 0 && ctx.Err() != nil {
+			return errCanceled
 		}
 		rec, err := cr.Read()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return rep, imp.readError(err)
+			return imp.readError(err)
 		}
 		line, _ := cr.FieldPos(0)
 		rep.Rows++
@@ -420,7 +483,7 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 		for i, cell := range rec {
 			if len(cell) > imp.opts.MaxFieldBytes {
 				l, c := cr.FieldPos(i)
-				return rep, fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
+				return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
 					&csv.ParseError{StartLine: line, Line: l, Column: c, Err: fmt.Errorf("%w (%d bytes, the limit is %d)", ErrFieldTooLarge, len(cell), imp.opts.MaxFieldBytes)})
 			}
 		}
@@ -438,37 +501,101 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 			continue
 		}
 		if len(imp.batch) >= imp.opts.BatchSize {
-			if err := ctx.Err(); err != nil {
-				return rep, imp.canceled(err)
+			if ctx.Err() != nil {
+				return errCanceled
 			}
-			if err := imp.flush(ctx); err != nil {
-				return rep, err
+			if err := imp.send(ctx); err != nil {
+				return err
 			}
-			imp.progress()
 		}
 	}
-	rep.Bytes = imp.offset()
-	if err := ctx.Err(); err != nil {
-		return rep, imp.canceled(err)
+}
+
+// batch is a slice of parsed rows on its way to the writer, with how far
+// the import had got when it was handed over.
+type batch struct {
+	cs     []Customer
+	meta   []rowMeta
+	rows   int   // data rows read
+	failed int   // rows failed while parsing
+	bytes  int64 // bytes read
+}
+
+// send hands the pending rows to the writer goroutine and takes a fresh
+// buffer. It returns errWriterFailed when the writer has stopped.
+func (imp *importer) send(ctx context.Context) error {
+	if len(imp.batch) == 0 {
+		return nil
 	}
-	if imp.opts.Atomic {
-		if err := imp.flushAtomic(ctx); err != nil {
-			return rep, err
+	b := &batch{cs: imp.batch, meta: imp.meta, rows: imp.rep.Rows, failed: imp.rep.Failed, bytes: imp.offset()}
+	select {
+	case imp.pipe <- b:
+	case <-imp.exited:
+		return errWriterFailed
+	}
+	select {
+	case fb := <-imp.free:
+		imp.batch, imp.meta = fb.cs[:0], fb.meta[:0]
+	default:
+		imp.batch = make([]Customer, 0, imp.opts.BatchSize)
+		imp.meta = make([]rowMeta, 0, imp.opts.BatchSize)
+	}
+	return nil
+}
+
+// writeState is what the writer goroutine found; the parsing goroutine
+// reads it only after the writer has exited.
+type writeState struct {
+	done, failed int
+	failures     []*RowError
+	err          error
+	last         Progress // last reported
+}
+
+// writeLoop writes the batches it receives until the pipe closes, the
+// store fails or ctx ends (then the remaining batches are dropped).
+func (imp *importer) writeLoop(ctx context.Context) {
+	defer close(imp.exited)
+	for b := range imp.pipe {
+		if ctx.Err() != nil {
+			continue
 		}
-	} else if err := imp.flush(ctx); err != nil {
-		return rep, err
+		if err := imp.write(ctx, b.cs, b.meta); err != nil {
+			imp.ws.err = err
+			return
+		}
+		if imp.opts.Progress != nil {
+			imp.ws.last = Progress{Rows: b.rows, Done: imp.ws.done, Failed: b.failed + imp.ws.failed, Bytes: b.bytes}
+			imp.opts.Progress(imp.ws.last)
+		}
+		clear(b.cs) // drop references for the garbage collector
+		select {
+		case imp.free <- b:
+		default:
+		}
 	}
-	imp.progress()
-	return rep, nil
+}
+
+// mergeWriter adds the writer's results to the report, keeping failures
+// in file order.
+func (imp *importer) mergeWriter() {
+	ws, rep := &imp.ws, &imp.rep
+	rep.Done += ws.done
+	rep.Failed += ws.failed
+	if len(ws.failures) > 0 {
+		rep.Failures = append(rep.Failures, ws.failures...)
+		slices.SortStableFunc(rep.Failures, func(a, b *RowError) int { return a.Row - b.Row })
+		if imp.opts.MaxFailures >= 0 && len(rep.Failures) > imp.opts.MaxFailures {
+			rep.Failures = rep.Failures[:imp.opts.MaxFailures]
+		}
+	}
 }
 
 func (imp *importer) offset() int64 { return imp.cr.InputOffset() + imp.bomLen }
 
-func (imp *importer) canceled(err error) error {
-	imp.rep.Bytes = imp.offset()
-	imp.progress()
+func (imp *importer) canceled(ctx context.Context) error {
 	return fmt.Errorf("customer import: stopped after row %d (line %d), %d customers written: %w",
-		imp.rep.Rows, imp.rep.Line, imp.rep.Done, err)
+		imp.rep.Rows, imp.rep.Line, imp.rep.Done, ctx.Err())
 }
 
 // readError turns an error from the CSV reader into the import's error.
@@ -513,6 +640,7 @@ func (imp *importer) mapHeader(header []string) error {
 	}
 	imp.cols = make([]column, len(header))
 	imp.fieldCol = map[Field]string{}
+	imp.srcIdx, imp.idIdx = -1, -1
 	imp.metaCol = map[string]string{}
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\uFEFF") // a BOM inside quotes
@@ -550,6 +678,12 @@ func (imp *importer) mapHeader(header []string) error {
 				return fmt.Errorf("customer import: columns %q and %q both map to %s: %w", prev, name, col.field, ErrInvalid)
 			}
 			imp.fieldCol[col.field] = name
+			switch col.field {
+			case FieldSourceID:
+				imp.srcIdx = i
+			case FieldID:
+				imp.idIdx = i
+			}
 		case colMeta:
 			if key, p, ok := imp.opts.Schema.Property(col.key); ok {
 				col.key, col.prop = key, &p
@@ -601,15 +735,11 @@ func (imp *importer) parseRow(rec []string, line int) (Customer, *RowError) {
 		return &RowError{Row: imp.rep.Rows, Line: line, Column: col, Err: err}
 	}
 	// The identifiers first, so that every error can name the source_id.
-	for i, col := range imp.cols {
-		if col.kind == colField && (col.field == FieldSourceID || col.field == FieldID) {
-			v := strings.TrimSpace(rec[i])
-			if col.field == FieldSourceID {
-				c.SourceID = v
-			} else {
-				c.ID = v
-			}
-		}
+	if imp.srcIdx >= 0 {
+		c.SourceID = strings.TrimSpace(rec[imp.srcIdx])
+	}
+	if imp.idIdx >= 0 {
+		c.ID = strings.TrimSpace(rec[imp.idIdx])
 	}
 	for i, col := range imp.cols {
 		cell := rec[i]
@@ -729,16 +859,25 @@ func (imp *importer) fail(e *RowError) {
 	}
 }
 
+// storeFailure records a row the store refused (in the writer's state).
 func (imp *importer) storeFailure(m rowMeta, err error) {
-	imp.fail(&RowError{Row: m.row, Line: m.line, Column: imp.idCol, SourceID: m.sourceID, Err: err})
+	imp.ws.failed++
+	if imp.opts.MaxFailures < 0 || len(imp.ws.failures) < imp.opts.MaxFailures {
+		imp.ws.failures = append(imp.ws.failures, &RowError{Row: m.row, Line: m.line, Column: imp.idCol, SourceID: m.sourceID, Err: err})
+	}
 }
 
+// progress reports from the parsing goroutine (atomic mode, and the end).
 func (imp *importer) progress() {
 	if imp.opts.Progress == nil {
 		return
 	}
 	imp.rep.Bytes = imp.offset()
-	imp.opts.Progress(Progress{Rows: imp.rep.Rows, Done: imp.rep.Done, Failed: imp.rep.Failed, Bytes: imp.rep.Bytes})
+	p := Progress{Rows: imp.rep.Rows, Done: imp.rep.Done, Failed: imp.rep.Failed, Bytes: imp.rep.Bytes}
+	if p != imp.ws.last { // not already reported by the writer
+		imp.ws.last = p
+		imp.opts.Progress(p)
+	}
 }
 
 // rowLevel reports whether a store error rejects the rows themselves (and
@@ -747,19 +886,15 @@ func rowLevel(ctx context.Context, err error) bool {
 	return ctx.Err() == nil && (errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound))
 }
 
-// flush writes the pending batch. A batch the store rejects because of one
-// row (a *BatchError) is written again without that row; a rejection that
-// names no row is retried row by row.
-func (imp *importer) flush(ctx context.Context) error {
-	rest, meta := imp.batch, imp.meta
-	defer func() {
-		clear(imp.batch) // drop references for the garbage collector
-		imp.batch, imp.meta = imp.batch[:0], imp.meta[:0]
-	}()
+// write writes a batch. A batch the store rejects because of one row (a
+// *BatchError) is written again without that row; a rejection that names
+// no row is retried row by row. It returns an error only when the store
+// fails (or ctx ends), not when it refuses rows.
+func (imp *importer) write(ctx context.Context, rest []Customer, meta []rowMeta) error {
 	for len(rest) > 0 {
 		_, err := imp.w.UpsertCustomers(ctx, rest, imp.up)
 		if err == nil {
-			imp.rep.Done += len(rest)
+			imp.ws.done += len(rest)
 			return nil
 		}
 		if !rowLevel(ctx, err) {
@@ -776,7 +911,7 @@ func (imp *importer) flush(ctx context.Context) error {
 			_, err := imp.w.UpsertCustomers(ctx, rest[i:i+1], imp.up)
 			switch {
 			case err == nil:
-				imp.rep.Done++
+				imp.ws.done++
 			case rowLevel(ctx, err):
 				imp.storeFailure(meta[i], unwrapBatch(err))
 			default:
@@ -788,9 +923,9 @@ func (imp *importer) flush(ctx context.Context) error {
 	return nil
 }
 
-// flushAtomic writes every parsed row in one batch, or nothing when any
+// writeAtomic writes every parsed row in one batch, or nothing when any
 // row failed.
-func (imp *importer) flushAtomic(ctx context.Context) error {
+func (imp *importer) writeAtomic(ctx context.Context) error {
 	defer func() { imp.batch, imp.meta = nil, nil }()
 	if imp.rep.Failed > 0 || len(imp.batch) == 0 {
 		return nil
@@ -803,6 +938,7 @@ func (imp *importer) flushAtomic(ctx context.Context) error {
 	var be *BatchError
 	if rowLevel(ctx, err) && errors.As(err, &be) && be.Index >= 0 && be.Index < len(imp.meta) {
 		imp.storeFailure(imp.meta[be.Index], be.Err)
+		imp.mergeWriter()
 		return nil
 	}
 	return imp.writeError(err, imp.meta[0])
@@ -817,10 +953,8 @@ func unwrapBatch(err error) error {
 }
 
 func (imp *importer) writeError(err error, first rowMeta) error {
-	imp.rep.Bytes = imp.offset()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("customer import: stopped writing the batch from row %d (line %d), %d customers written: %w",
-			first.row, first.line, imp.rep.Done, err)
+		return fmt.Errorf("customer import: stopped writing the batch from row %d (line %d): %w", first.row, first.line, err)
 	}
 	return fmt.Errorf("customer import: writing the batch from row %d (line %d): %w", first.row, first.line, err)
 }

@@ -142,7 +142,7 @@ func (s *Schema) UnmarshalJSON(b []byte) error {
 // ParseSchema reads a Voucherify metadata schema JSON document and checks it.
 func ParseSchema(data []byte) (*Schema, error) {
 	var s Schema
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := s.UnmarshalJSON(data); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -454,6 +454,14 @@ func (p Property) parse(key, cell string) (any, error) {
 	}
 	if err := p.check(key, v); err != nil {
 		return nil, err
+	}
+	if s, ok := v.(string); ok && len(p.Eq) > 0 {
+		// Share the allowed value (already boxed) rather than box a new one.
+		for _, a := range p.Eq {
+			if as, ok := a.(string); ok && as == s {
+				return a, nil
+			}
+		}
 	}
 	return v, nil
 }

@@ -99,16 +99,22 @@ func (c *Customer) validate(zoneOK func(string) bool) error {
 
 // badText returns why s is not acceptable text, or "".
 func badText(s string, multiline bool) string {
-	if !utf8.ValidString(s) {
-		return "invalid UTF-8"
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			if multiline && (r == '\n' || r == '\r' || r == '\t') {
-				continue
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "invalid UTF-8"
 			}
-			return fmt.Sprintf("control character %U", r)
+			i += size
+			continue
 		}
+		if b < 0x20 || b == 0x7f {
+			if !multiline || (b != '\n' && b != '\r' && b != '\t') {
+				return fmt.Sprintf("control character %U", rune(b))
+			}
+		}
+		i++
 	}
 	return ""
 }

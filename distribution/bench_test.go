@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,9 @@ func BenchmarkManualFanout(b *testing.B) {
 		b.StopTimer()
 		peak := stopPeak()
 		allocs := mallocs() - before
+		if f := os.Getenv("CODEDROP_BENCH_HEAP"); f != "" {
+			writeHeap(b, f)
+		}
 		if d.Report.Sent != n || srv.MessageCount()-sent0 != n {
 			b.Fatalf("sent %d (server got %d), want %d", d.Report.Sent, srv.MessageCount()-sent0, n)
 		}
@@ -224,5 +228,19 @@ func BenchmarkRawFanout(b *testing.B) {
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		b.ReportMetric(float64(n), "recipients")
 		b.StartTimer()
+	}
+}
+
+// writeHeap writes a heap profile of what is live (for finding what the
+// peak is made of).
+func writeHeap(b *testing.B, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }

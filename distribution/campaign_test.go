@@ -188,6 +188,9 @@ func TestCodesUniqueAcrossCampaigns(t *testing.T) {
 		b := mustCreateCampaign(t, c, Campaign{Name: "bcd", Code: CodeConfig{Pattern: "#", Charset: "bcd"}})
 		var all []string
 		for i := 0; ; i++ {
+			if i == 10 {
+				t.Fatalf("seed %d: two 3-code spaces still publish after 10 rounds: %q", seed, all)
+			}
 			progress := false
 			for _, camp := range []Campaign{a, b} {
 				p, err := c.Publish(ctx, PublishRequest{Key: fmt.Sprint(camp.ID, i), CampaignID: camp.ID, CustomerID: "c"})

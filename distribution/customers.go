@@ -23,8 +23,22 @@ func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts 
 // UpsertCustomers writes a batch of customers atomically (see
 // customer.Store.UpsertCustomers) and re-checks each against every rule
 // segment.
+//
+// Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
+// are stamped with the Manager's clock.
 func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
-	out, err := m.store.UpsertCustomers(ctx, cs, opts)
+	now := m.clock.Now()
+	stamped := make([]customer.Customer, len(cs))
+	for i, c := range cs {
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = now
+		}
+		if c.UpdatedAt.IsZero() {
+			c.UpdatedAt = now
+		}
+		stamped[i] = c
+	}
+	out, err := m.store.UpsertCustomers(ctx, stamped, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +82,12 @@ func (m *Manager) CreateSegment(ctx context.Context, s segment.Segment) (segment
 	return out, nil
 }
 
+// DeleteSegment removes a segment and its memberships. A draft or
+// scheduled distribution to it fails at send time with ErrNotFound.
+func (m *Manager) DeleteSegment(ctx context.Context, id string) error {
+	return m.segments.Delete(ctx, id)
+}
+
 // Segment returns the segment with id.
 func (m *Manager) Segment(ctx context.Context, id string) (segment.Segment, error) {
 	return m.store.GetSegment(ctx, id)
@@ -90,9 +110,21 @@ func (m *Manager) SyncSegment(ctx context.Context, id string) error {
 // arms the distributions waiting for it.
 func (m *Manager) syncSegment(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
+	m.mu.Lock()
+	if m.syncing[id] {
+		m.mu.Unlock()
+		return
+	}
+	m.syncing[id] = true
+	m.mu.Unlock()
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.syncing, id)
+			m.mu.Unlock()
+		}()
 		res, err := m.segments.Sync(ctx, id, nil)
 		if err != nil {
 			m.log.Error("segment sync failed", "segment", id, "err", err)
@@ -117,6 +149,7 @@ func (m *Manager) ImportCustomers(ctx context.Context, r io.Reader, opts custome
 // managerWriter routes an import's batches through the Manager.
 type managerWriter struct{ m *Manager }
 
+// UpsertCustomers implements customer.Writer.
 func (w managerWriter) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	return w.m.UpsertCustomers(ctx, cs, opts)
 }

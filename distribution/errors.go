@@ -70,8 +70,9 @@ type SendError struct {
 	Err        error
 }
 
-// Error implements error.
-func (e *SendError) Error() string { return e.Class.String() + " send error: " + e.Err.Error() }
+// Error implements error. It is the cause's text (recorded as the
+// delivery's reason); the class is in Class.
+func (e *SendError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the cause.
 func (e *SendError) Unwrap() error { return e.Err }

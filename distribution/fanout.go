@@ -196,6 +196,9 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 		go func() {
 			defer wg.Done()
 			for dl := range work {
+				if ctx.Err() != nil {
+					continue // stopping: leave it scheduled for the next Run
+				}
 				if err := m.deliver(sendCtx, r, dl, false); err != nil {
 					m.log.Error("delivery step failed; it stays for the next run", "delivery", dl.ID, "err", err)
 				}
@@ -233,7 +236,9 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 	}
 	now := m.clock.Now()
 	if !retry && dl.NextAttemptAt.After(now) {
-		return nil // waiting for its retry job
+		// Waiting for its retry job; (re)schedule it, as a restart loses
+		// the in-process scheduler's jobs (same job ID: no duplicate).
+		return m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
 	}
 	skip := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliverySkipped, reason) }
 	fail := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliveryFailed, reason) }
@@ -278,7 +283,6 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 			CampaignID:     r.d.Campaign,
 			CustomerID:     dl.CustomerID,
 			DistributionID: dl.DistributionID,
-			Metadata:       map[string]any{"source_type": "distribution", "distribution_id": dl.DistributionID},
 		})
 		if errors.Is(err, ErrNoCodesLeft) {
 			r.mu.Lock()

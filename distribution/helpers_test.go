@@ -224,10 +224,34 @@ func (g gateMatcher) Match(c *customer.Customer, now time.Time) bool {
 }
 
 func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("CODEDROP_TEST_LOG") == "" {
-		return nil
+	if os.Getenv("CODEDROP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Keep the log and show it only when the test fails.
+	buf := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("manager log:\n%s", buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type tWriter struct{ t *testing.T }
@@ -235,4 +259,8 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+func intercomContact(externalID string) intercom.Contact {
+	return intercom.Contact{ExternalID: externalID, Role: intercom.RoleUser}
 }

@@ -28,6 +28,7 @@ type intercomChannel struct {
 	ic      *intercomContacts
 }
 
+// Name implements Channel.
 func (ch *intercomChannel) Name() string { return ch.name }
 
 // Check implements Checker: the customer must have an Intercom contact;
@@ -115,15 +116,23 @@ type contactRef struct {
 
 // intercomContacts resolves customers to Intercom contacts: from the id a
 // contacts sync keeps in metadata, else by external id = source_id, and
-// caches the answer.
+// caches the answer. Concurrent lookups of one customer (its channels are
+// processed in parallel) share one request.
 type intercomContacts struct {
-	ms intercom.Messenger
-	mu sync.Mutex
-	by map[string]contactRef // customer id -> contact
+	ms       intercom.Messenger
+	mu       sync.Mutex
+	by       map[string]contactRef     // customer id -> contact
+	inflight map[string]*contactLookup // customer id -> lookup under way
+}
+
+type contactLookup struct {
+	done chan struct{}
+	ref  contactRef
+	err  error
 }
 
 func newIntercomContacts(ms intercom.Messenger) *intercomContacts {
-	return &intercomContacts{ms: ms, by: map[string]contactRef{}}
+	return &intercomContacts{ms: ms, by: map[string]contactRef{}, inflight: map[string]*contactLookup{}}
 }
 
 func (ic *intercomContacts) forget(customerID string) {
@@ -135,14 +144,44 @@ func (ic *intercomContacts) forget(customerID string) {
 // resolve returns c's contact; with needUnsub the unsubscribed flag must
 // be known (fetching the contact when the metadata lacks it).
 func (ic *intercomContacts) resolve(ctx context.Context, c *customer.Customer, needUnsub bool) (contactRef, error) {
-	ic.mu.Lock()
-	ref, ok := ic.by[c.ID]
-	ic.mu.Unlock()
-	if ok && (ref.known || !needUnsub) {
-		return ref, nil
+	for {
+		ic.mu.Lock()
+		ref, ok := ic.by[c.ID]
+		if ok && (ref.known || !needUnsub) {
+			ic.mu.Unlock()
+			return ref, nil
+		}
+		if l := ic.inflight[c.ID]; l != nil {
+			ic.mu.Unlock()
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return contactRef{}, TransientError(ctx.Err(), 0)
+			}
+			if l.err != nil {
+				return contactRef{}, l.err
+			}
+			continue // cached now (perhaps without the flag needUnsub wants)
+		}
+		l := &contactLookup{done: make(chan struct{})}
+		ic.inflight[c.ID] = l
+		ic.mu.Unlock()
+
+		l.ref, l.err = ic.lookup(ctx, c, needUnsub)
+		ic.mu.Lock()
+		if l.err == nil {
+			ic.by[c.ID] = l.ref
+		}
+		delete(ic.inflight, c.ID)
+		ic.mu.Unlock()
+		close(l.done)
+		return l.ref, l.err
 	}
+}
+
+func (ic *intercomContacts) lookup(ctx context.Context, c *customer.Customer, needUnsub bool) (contactRef, error) {
 	if id, _ := c.Metadata[metaIntercomID].(string); id != "" {
-		ref = contactRef{id: id, role: intercom.RoleUser}
+		ref := contactRef{id: id, role: intercom.RoleUser}
 		if r, _ := c.Metadata[metaIntercomRole].(string); r == string(intercom.RoleLead) {
 			ref.role = intercom.RoleLead
 		}
@@ -156,19 +195,16 @@ func (ic *intercomContacts) resolve(ctx context.Context, c *customer.Customer, n
 			}
 			ref = refOf(ct)
 		}
-	} else if c.SourceID != "" {
+		return ref, nil
+	}
+	if c.SourceID != "" {
 		ct, err := ic.ms.FindContactByExternalID(ctx, c.SourceID)
 		if err != nil {
 			return contactRef{}, lookupErr(err, "external_id "+c.SourceID)
 		}
-		ref = refOf(ct)
-	} else {
-		return contactRef{}, PermanentError(fmt.Errorf("%s: the customer has neither metadata.%s nor a source_id", ReasonNoContact, metaIntercomID))
+		return refOf(ct), nil
 	}
-	ic.mu.Lock()
-	ic.by[c.ID] = ref
-	ic.mu.Unlock()
-	return ref, nil
+	return contactRef{}, PermanentError(fmt.Errorf("%s: the customer has neither metadata.%s nor a source_id", ReasonNoContact, metaIntercomID))
 }
 
 func refOf(ct intercom.Contact) contactRef {

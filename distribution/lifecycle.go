@@ -287,6 +287,9 @@ func (m *Manager) armIfSynced(ctx context.Context, id string) error {
 
 // armWaiting arms every scheduled distribution waiting for segment segID.
 func (m *Manager) armWaiting(ctx context.Context, segID string) {
+	if m.stopped.Load() {
+		return // the next Run re-arms waiting distributions
+	}
 	ds, err := m.store.ListDistributions(ctx, StatusScheduled)
 	if err != nil {
 		m.log.Error("listing distributions waiting for a segment", "segment", segID, "err", err)

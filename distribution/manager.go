@@ -22,6 +22,9 @@ const (
 	DefaultMaxAttempts = 5
 	DefaultRetryDelay  = 30 * time.Second
 	DefaultSendTimeout = 30 * time.Second
+	// DefaultResyncInterval is how often rule segments that depend on the
+	// time alone ("created in the last 7 days") are re-checked.
+	DefaultResyncInterval = time.Hour
 )
 
 // ManagerStore is everything the Manager persists: customers, segments and
@@ -74,6 +77,9 @@ type Config struct {
 	RetryDelay time.Duration
 	// SendTimeout bounds one provider call; default DefaultSendTimeout.
 	SendTimeout time.Duration
+	// ResyncInterval is how often Run re-checks time-relative segment
+	// rules; default DefaultResyncInterval.
+	ResyncInterval time.Duration
 	// Channels are extra channels (SMS, webhooks...). Names must be unique
 	// and not those of the built-in channels.
 	Channels []Channel
@@ -99,9 +105,12 @@ type Manager struct {
 	maxAttempts int
 	retryDelay  time.Duration
 	sendTimeout time.Duration
+	resyncEvery time.Duration
 
 	running atomic.Bool
+	stopped atomic.Bool // Run ended: leave new timed work to the next Run
 	mu      sync.Mutex
+	syncing map[string]bool // segments this Manager is syncing
 	active  map[string]bool // distributions being fanned out here -> run again when done
 	bg      sync.WaitGroup  // background segment syncs
 }
@@ -129,6 +138,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, bad("RetryDelay", "%v is negative", cfg.RetryDelay)
 	case cfg.SendTimeout < 0:
 		return nil, bad("SendTimeout", "%v is negative", cfg.SendTimeout)
+	case cfg.ResyncInterval < 0:
+		return nil, bad("ResyncInterval", "%v is negative", cfg.ResyncInterval)
 	}
 	m := &Manager{
 		store:       cfg.Store,
@@ -142,8 +153,10 @@ func NewManager(cfg Config) (*Manager, error) {
 		maxAttempts: or(cfg.MaxAttempts, DefaultMaxAttempts),
 		retryDelay:  or(cfg.RetryDelay, DefaultRetryDelay),
 		sendTimeout: or(cfg.SendTimeout, DefaultSendTimeout),
+		resyncEvery: or(cfg.ResyncInterval, DefaultResyncInterval),
 		channels:    map[string]Channel{},
 		active:      map[string]bool{},
+		syncing:     map[string]bool{},
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
@@ -223,17 +236,52 @@ func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, err
 // resume; unsynced segments are synced), then hands due jobs to workers.
 // When ctx ends it stops starting sends, waits for the in-flight ones to
 // finish and returns ctx's error. Run may be called once at a time.
+//
+// Recovery assumes this Manager is the only one sending from its Store
+// (one process). Several replicas need a durable Scheduler that hands
+// each job to one of them (store/postgres).
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("distribution: Manager.Run is already running: %w", ErrConflict)
 	}
-	defer m.running.Store(false)
+	m.stopped.Store(false)
+	defer func() {
+		m.stopped.Store(true)
+		m.bg.Wait()
+		m.running.Store(false)
+	}()
 	if err := m.recover(ctx); err != nil {
 		return err
 	}
-	err := m.sched.Run(ctx, m.handle)
-	m.bg.Wait()
-	return err
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		m.resyncLoop(ctx)
+	}()
+	return m.sched.Run(ctx, m.handle)
+}
+
+// resyncLoop re-checks time-relative segment rules every resyncEvery
+// until ctx ends.
+func (m *Manager) resyncLoop(ctx context.Context) {
+	for {
+		tick := make(chan struct{})
+		t := m.clock.AfterFunc(m.resyncEvery, func() { close(tick) })
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-tick:
+		}
+		res, err := m.segments.Resync(ctx, nil)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Error("segment resync failed", "err", err)
+			}
+			continue
+		}
+		m.log.Debug("segments resynced", "checked", res.Checked, "entered", res.Entered, "left", res.Left)
+	}
 }
 
 func (m *Manager) handle(ctx context.Context, j Job) error {

@@ -430,3 +430,88 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 }
 
 var _ = segment.Synced
+
+func TestUpdateAudienceRestartsCountdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "")
+	e.intercomCustomer("u2", "Bob", "")
+	d := e.create(distribution.Distribution{Name: "moving", Audience: distribution.Audience{CustomerID: "u1"},
+		Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "hi {{customer.name}}"}}})
+	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(8 * time.Minute)
+	d, _ = e.m.Distribution(e.ctx, d.ID)
+	d.Audience = distribution.Audience{CustomerID: "u2"}
+	d, err := e.m.UpdateDistribution(e.ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := e.clk.Now().Add(distribution.DefaultManualDelay); !d.SendAt.Equal(want) {
+		t.Fatalf("send_at after a new audience = %v, want %v (countdown restarted)", d.SendAt, want)
+	}
+	e.clk.Advance(2 * time.Minute) // the old send time passes
+	if n := e.srv.MessageCount(); n != 0 {
+		t.Fatalf("sent %d at the old send time", n)
+	}
+	e.clk.Advance(8 * time.Minute)
+	e.waitStatus(d.ID, distribution.StatusDone)
+	if msgs := e.srv.Messages(); len(msgs) != 1 || msgs[0].Body != "hi Bob" {
+		t.Fatalf("messages = %+v, want one to Bob", msgs)
+	}
+}
+
+func TestNamesAndConsentsInUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "")
+	c, err := e.m.CreateConsent(e.ctx, distribution.Consent{Name: "News"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string) (distribution.Distribution, error) {
+		return e.m.CreateDistribution(e.ctx, distribution.Distribution{Name: name, Audience: distribution.Audience{CustomerID: "u1"},
+			Consents: distribution.ConsentPolicy{Required: []string{c.ID}},
+			Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "x"}}})
+	}
+	a, err := mk("A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mk("A"); !errors.Is(err, distribution.ErrNameTaken) {
+		t.Fatalf("duplicate name = %v, want ErrNameTaken", err)
+	}
+	if _, err := mk(" "); !errors.Is(err, distribution.ErrInvalid) || !strings.Contains(err.Error(), "name: required") {
+		t.Fatalf("empty name = %v, want ErrInvalid naming name", err)
+	}
+	if err := e.m.DeleteConsent(e.ctx, c.ID); !errors.Is(err, distribution.ErrConflict) {
+		t.Fatalf("deleting a consent in use = %v, want ErrConflict", err)
+	}
+	if _, err := e.m.Cancel(e.ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.DeleteConsent(e.ctx, c.ID); err != nil {
+		t.Fatalf("deleting a consent no longer in use: %v", err)
+	}
+}
+
+func TestTimeRelativeSegmentsResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "")
+	seg, err := e.m.CreateSegment(e.ctx, segment.Segment{Name: "older than 2 days", Type: segment.Passive,
+		Expression: `now - created_at > duration("48h")`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("sync", func() bool { s, _ := e.m.Segment(e.ctx, seg.ID); return s.SyncStatus == segment.Synced })
+	if ms, _ := e.m.SegmentMembers(e.ctx, seg.ID); len(ms) != 0 {
+		t.Fatalf("members at creation = %v, want none", ms)
+	}
+	e.clk.Advance(49 * time.Hour) // the hourly resync runs
+	e.waitFor("the customer to age into the segment", func() bool {
+		ms, _ := e.m.SegmentMembers(e.ctx, seg.ID)
+		return len(ms) == 1
+	})
+}

@@ -1,6 +1,7 @@
 package distribution_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -202,5 +203,71 @@ func TestRetryFailed(t *testing.T) {
 	}
 	if got := e.deliveries(distribution.DeliveryFilter{CustomerID: failed[0].CustomerID}); len(got) != 1 || got[0].State != distribution.DeliverySent {
 		t.Fatalf("retried delivery = %+v", got)
+	}
+}
+
+func TestPendingRetrySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("a", "A", "")
+	e.srv.Inject(intercomtest.Fault{Method: "POST", Path: "/messages", Status: 404})
+	d := e.create(distribution.Distribution{Name: "retry-restart", Audience: distribution.Audience{CustomerID: "a"},
+		Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "hi"}}})
+	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArmed(d.ID)
+	e.clk.Advance(distribution.DefaultManualDelay)
+	e.waitFor("a scheduled retry", func() bool {
+		ds := e.deliveries(distribution.DeliveryFilter{DistributionID: d.ID})
+		return len(ds) == 1 && ds[0].Attempts == 1 && ds[0].State == distribution.DeliveryScheduled
+	})
+	e.start(nil) // the retry timer dies with the old Manager
+	// On the fake clock: the old Manager's retry timer (its scheduler no
+	// longer runs), the new Manager's segment-resync timer and, once
+	// re-armed, its retry timer.
+	e.waitFor("the retry to be re-armed", func() bool { return e.clk.Pending() >= 3 })
+	e.clk.Advance(distribution.DefaultRetryDelay)
+	done := e.waitStatus(d.ID, distribution.StatusDone)
+	if done.Report.Sent != 1 || e.srv.MessageCount() != 1 {
+		t.Fatalf("report %+v, %d messages; want sent once after the restart", done.Report, e.srv.MessageCount())
+	}
+}
+
+func TestRunDrainsInFlightSends(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 12
+	for i := range n {
+		e.intercomCustomer(fmt.Sprintf("u%02d", i), "", "")
+	}
+	seg := e.segment()
+	e.start(func(c *distribution.Config) { c.Concurrency = 2 })
+	e.srv.Inject(intercomtest.Fault{Method: "POST", Path: "/messages", Latency: 50 * time.Millisecond, Times: 1000})
+	d := e.create(distribution.Distribution{Name: "drain", Audience: distribution.Audience{SegmentID: seg.ID},
+		Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "hi"}}})
+	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArmed(d.ID)
+	e.clk.Advance(distribution.DefaultManualDelay)
+	e.waitFor("a first send", func() bool { return e.srv.MessageCount() > 0 })
+	e.stopRun() // Run returns once the in-flight sends are recorded
+
+	states := map[distribution.DeliveryState]int{}
+	for _, dl := range e.deliveries(distribution.DeliveryFilter{DistributionID: d.ID}) {
+		states[dl.State]++
+	}
+	if states[distribution.DeliverySending] != 0 || states[distribution.DeliveryUnknown] != 0 {
+		t.Fatalf("after Run returned: %v; want no delivery left mid-send", states)
+	}
+	if states[distribution.DeliverySent] != e.srv.MessageCount() || states[distribution.DeliveryScheduled] == 0 {
+		t.Fatalf("after Run returned: %v with %d messages; want every message recorded and the rest still scheduled", states, e.srv.MessageCount())
+	}
+
+	e.start(nil)
+	done := e.waitStatus(d.ID, distribution.StatusDone)
+	if done.Report.Sent != n || e.srv.MessageCount() != n {
+		t.Fatalf("after the restart: report %+v, %d messages; want %d each", done.Report, e.srv.MessageCount(), n)
 	}
 }

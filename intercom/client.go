@@ -78,8 +78,9 @@ type Config struct {
 // RateLimit shapes the client-side limiter. Intercom allows 10,000 calls a
 // minute per app, spread evenly over 10-second windows; the limiter paces
 // calls at PerMinute/60 a second with bursts of a tenth of a window's
-// share, and additionally pauses until X-RateLimit-Reset whenever
-// Intercom reports X-RateLimit-Remaining: 0.
+// share. Independently of it, the client reads Intercom's X-RateLimit-*
+// headers: with no calls left it pauses until X-RateLimit-Reset, with less
+// than a tenth left it spreads them until the reset.
 type RateLimit struct {
 	// PerMinute is the number of calls allowed a minute. Default 10,000.
 	PerMinute int
@@ -256,7 +257,12 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 				return nil
 			}
 			if err := json.Unmarshal(body, out); err != nil {
-				return fmt.Errorf("intercom: %s %s: decoding response: %w", r.method, r.path, err)
+				err = fmt.Errorf("decoding a %d response: %w", status, err)
+				if !r.replayable {
+					// Intercom performed the write, but its answer is unreadable.
+					return ambiguous(r.method, r.path, err)
+				}
+				return fmt.Errorf("intercom: %s %s: %w", r.method, r.path, err)
 			}
 			return nil
 		}
@@ -269,10 +275,11 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 			}
 			wait := c.backoff(attempt)
 			if !apiErr.RateLimitReset.IsZero() {
-				wait = apiErr.RateLimitReset.Sub(c.now())
-				c.pause(apiErr.RateLimitReset)
+				if until := apiErr.RateLimitReset.Sub(c.now()); until > 0 {
+					wait = min(until, time.Minute)
+					c.pause(apiErr.RateLimitReset)
+				}
 			}
-			wait = min(max(wait, 0), time.Minute)
 			c.log.DebugContext(ctx, "intercom: rate limited; waiting", "method", r.method, "path", r.path, "wait", wait)
 			if serr := c.sleep(ctx, wait); serr != nil {
 				return fmt.Errorf("%w (retry abandoned: %w)", apiErr, serr)
@@ -416,17 +423,44 @@ func (c *Client) pause(t time.Time) {
 	}
 }
 
-// observe reads Intercom's rate-limit headers and pauses calls until the
-// window resets when none are left in it.
+// observe reads Intercom's rate-limit headers to slow down before a 429:
+// with no calls left in the window it pauses every call until
+// X-RateLimit-Reset; with less than a tenth of X-RateLimit-Limit left it
+// spreads the remaining calls evenly until the reset.
 func (c *Client) observe(h http.Header) {
-	rem := h["X-Ratelimit-Remaining"]
-	if len(rem) == 0 || rem[0] != "0" {
+	rv := h["X-Ratelimit-Remaining"]
+	if len(rv) == 0 {
 		return
 	}
-	if reset, ok := parseReset(h); ok && reset.After(c.now()) {
+	rem, err := strconv.Atoi(rv[0])
+	if err != nil || rem < 0 {
+		return
+	}
+	if rem > 0 {
+		lv := h["X-Ratelimit-Limit"]
+		if len(lv) == 0 {
+			return
+		}
+		limit, err := strconv.Atoi(lv[0])
+		if err != nil || rem*10 >= limit {
+			return
+		}
+	}
+	reset, ok := parseReset(h)
+	if !ok {
+		return
+	}
+	now := c.now()
+	d := reset.Sub(now)
+	if d <= 0 {
+		return
+	}
+	if rem == 0 {
 		c.pause(reset)
 		c.log.Debug("intercom: rate-limit window exhausted; pausing", "until", reset)
+		return
 	}
+	c.pause(now.Add(d / time.Duration(rem+1)))
 }
 
 func parseReset(h http.Header) (time.Time, bool) {
@@ -498,3 +532,26 @@ func canonicalContact(links []string) string {
 	}
 	return ""
 }
+
+// String describes cfg with the token redacted, so that printing a Config
+// never shows the secret.
+func (cfg Config) String() string {
+	tok := "<none>"
+	switch {
+	case cfg.Token != "":
+		tok = "<redacted>"
+	case cfg.TokenSource != nil:
+		tok = "<token source>"
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = USBaseURL
+	}
+	return fmt.Sprintf("intercom.Config{Token: %s, BaseURL: %s, Version: %q}", tok, base, cfg.Version)
+}
+
+// LogValue implements slog.LogValuer with the token redacted.
+func (cfg Config) LogValue() slog.Value { return slog.StringValue(cfg.String()) }
+
+// GoString is String, so that %#v does not show the token either.
+func (cfg Config) GoString() string { return cfg.String() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -292,7 +293,9 @@ func TestRetryReadsNotAmbiguousWrites(t *testing.T) {
 	t.Parallel()
 	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	resetErr := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
-	e503 := func(*http.Request) (*http.Response, error) { return jsonResp(503, `{"type":"error.list","errors":[{"code":"server_error"}]}`), nil }
+	e503 := func(*http.Request) (*http.Response, error) {
+		return jsonResp(503, `{"type":"error.list","errors":[{"code":"server_error"}]}`), nil
+	}
 	tests := []struct {
 		name      string
 		call      func(*intercom.Client) error
@@ -319,6 +322,8 @@ func TestRetryReadsNotAmbiguousWrites(t *testing.T) {
 			"POST", "/messages", httpmock.NewErrorResponder(resetErr), messageOK, 1, intercom.ErrAmbiguous},
 		{"message after dial error is retried", func(c *intercom.Client) error { _, err := c.SendMessage(context.Background(), inApp()); return err },
 			"POST", "/messages", httpmock.NewErrorResponder(dialErr), messageOK, 2, nil},
+		{"message with an unreadable 200 is ambiguous", func(c *intercom.Client) error { _, err := c.SendMessage(context.Background(), inApp()); return err },
+			"POST", "/messages", httpmock.NewStringResponder(200, `{"id":`), messageOK, 1, intercom.ErrAmbiguous},
 		{"contact create after 502 is ambiguous", func(c *intercom.Client) error {
 			_, err := c.CreateContact(context.Background(), intercom.ContactInput{ExternalID: "u1"})
 			return err
@@ -360,19 +365,38 @@ func TestNoRetryAfterContextDone(t *testing.T) {
 	}
 }
 
-func TestRemainingZeroPausesUntilReset(t *testing.T) {
+func TestRateLimitHeadersSlowDown(t *testing.T) {
 	t.Parallel()
-	c, mt, fc := mockClient(t)
-	reset := fc.Now().Add(4 * time.Second).Unix()
-	mt.RegisterResponder("GET", mockBase+"/admins", httpmock.ResponderFromResponse(jsonResp(200, `{"type":"admin.list","admins":[]}`,
-		"X-RateLimit-Limit", "166", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", strconv.FormatInt(reset, 10))))
-	for range 2 {
-		if _, err := c.Admins(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name            string
+		limit, remain   string
+		resetIn         time.Duration
+		wantSecondSleep time.Duration // 0: no sleep
+	}{
+		{"none left: wait for the reset", "166", "0", 4 * time.Second, 4 * time.Second},
+		{"few left: spread them", "166", "5", 6 * time.Second, time.Second},
+		{"plenty left: no pause", "166", "100", 6 * time.Second, 0},
+		{"reset in the past: no pause", "166", "0", -2 * time.Second, 0},
 	}
-	if got := fc.Slept(); len(got) != 1 || got[0] != 4*time.Second {
-		t.Errorf("slept %v, want [4s] before the second call", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, mt, fc := mockClient(t)
+			reset := fc.Now().Add(tt.resetIn).Unix()
+			mt.RegisterResponder("GET", mockBase+"/admins", httpmock.ResponderFromResponse(jsonResp(200, `{"type":"admin.list","admins":[]}`,
+				"X-RateLimit-Limit", tt.limit, "X-RateLimit-Remaining", tt.remain, "X-RateLimit-Reset", strconv.FormatInt(reset, 10))))
+			for range 2 {
+				if _, err := c.Admins(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var want []time.Duration
+			if tt.wantSecondSleep > 0 {
+				want = []time.Duration{tt.wantSecondSleep}
+			}
+			if diff := cmp.Diff(want, fc.Slept()); diff != "" {
+				t.Errorf("sleeps (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -419,7 +443,7 @@ func TestContactsPagination(t *testing.T) {
 	t.Parallel()
 	c, mt, _ := mockClient(t)
 	pages := map[string]string{
-		"":   `{"type":"list","data":[{"id":"a","role":"user"},{"id":"b","role":"lead"}],"pages":{"next":{"per_page":2,"starting_after":"cur1"}}}`,
+		"":     `{"type":"list","data":[{"id":"a","role":"user"},{"id":"b","role":"lead"}],"pages":{"next":{"per_page":2,"starting_after":"cur1"}}}`,
 		"cur1": `{"type":"list","data":[{"id":"c","role":"user","tags":{"type":"list","data":[{"type":"tag","id":"t1"}]}}],"pages":{"next":null}}`,
 	}
 	var seen []string
@@ -487,5 +511,17 @@ func TestSearchCursorInBody(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, bodies[1]); diff != "" {
 		t.Errorf("second search body (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigRedactsToken(t *testing.T) {
+	t.Parallel()
+	cfg := intercom.Config{Token: mockToken, BaseURL: intercom.EUBaseURL}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "cfg", cfg)
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%v %+v %s %#v", cfg, cfg, cfg, cfg), buf.String()} {
+		if strings.Contains(s, mockToken) || !strings.Contains(s, "redacted") {
+			t.Errorf("printed config %q leaks or lacks the redaction", s)
+		}
 	}
 }

@@ -1,8 +1,58 @@
-// Package intercom is a client for Intercom's REST API (messages, contacts,
-// data attributes, tags), its OAuth connect flow, webhook verification and
-// the Canvas Kit protocol, with client-side rate limiting and typed errors.
-// It imports only package customer from codedrop.
+// Package intercom is codedrop's Intercom integration: a REST client
+// (admin-initiated messages, contacts, tags, data attributes, admins,
+// conversation replies), the OAuth connect flow, a webhook handler, and
+// the mapping of Intercom contacts to codedrop customers. It imports only
+// package customer from codedrop.
 //
-// Package intercom/intercomtest provides a fake Intercom server for tests
-// and examples.
+// # Client
+//
+//	c, err := intercom.NewClient(intercom.Config{Token: tok, BaseURL: intercom.EUBaseURL})
+//	sent, err := c.SendMessage(ctx, intercom.Message{
+//		Type: intercom.InApp, Body: "Your code: WELCOME-7Q2X",
+//		FromAdminID: "991267001", To: intercom.Recipient{Role: intercom.RoleUser, ID: contactID},
+//	})
+//
+// Every request carries Authorization: Bearer, Accept: application/json,
+// Intercom-Version (DefaultVersion unless Config.Version) and a User-Agent.
+// Tokens never appear in logs or errors.
+//
+// The client paces calls with a limiter shaped like Intercom's limit
+// (10,000 calls a minute in 10-second windows, see RateLimit), slows down
+// when X-RateLimit-Remaining runs low (pausing until X-RateLimit-Reset at
+// zero), and waits out a 429 until the reset before retrying. Reads are retried after 5xx and network errors with
+// backoff. A write that may have reached Intercom (POST /messages after a
+// 5xx or a connection lost after sending) is never repeated: its error
+// matches ErrAmbiguous and the caller decides. Nothing retries after the
+// context is done.
+//
+// # Errors
+//
+// Failed calls return an *Error (HTTP status, request id, every entry of
+// Intercom's error.list) that matches the sentinels with errors.Is:
+//
+//	_, err := c.FindContactByExternalID(ctx, userID)
+//	switch {
+//	case errors.Is(err, intercom.ErrNotFound): // no such user
+//	case errors.Is(err, intercom.ErrContactMerged):
+//		var ie *intercom.Error
+//		errors.As(err, &ie) // ie.CanonicalContactID is the surviving contact
+//	case errors.Is(err, intercom.ErrAmbiguous): // a write may have happened
+//	}
+//
+// # Contacts to customers
+//
+// ContactToCustomer maps a contact to a customer.Customer (external_id ->
+// SourceID, custom attributes and tags -> metadata, metadata.source =
+// "Intercom", the contact id and role under MetaIntercomID and
+// MetaIntercomRole). Client.SyncContacts walks every contact page into a
+// CustomerWriter in batches; WebhookHandler keeps customers current.
+//
+// # Connect and webhooks
+//
+// OAuth provides the start and callback handlers of Intercom's OAuth flow
+// with a signed, browser-bound state. WebhookHandler verifies
+// X-Hub-Signature and hands contact topics to the host as ContactEvent.
+//
+// Package intercom/intercomtest provides an in-memory Intercom server and a
+// FakeMessenger for tests and examples.
 package intercom

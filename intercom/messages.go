@@ -39,8 +39,9 @@ type messageResponse struct {
 	ConversationID string `json:"conversation_id"`
 }
 
-// validate checks msg before anything is sent, naming the bad field.
-func (msg *Message) validate() error {
+// Validate reports the missing or invalid fields of msg (an error matching
+// ErrInvalid that names them); SendMessage calls it before sending.
+func (msg *Message) Validate() error {
 	var problems []string
 	switch msg.Type {
 	case InApp:
@@ -86,7 +87,7 @@ func (msg *Message) validate() error {
 // out, a deadline hit while waiting for the answer) is not repeated: the
 // error matches ErrAmbiguous and the caller decides.
 func (c *Client) SendMessage(ctx context.Context, msg Message) (SentMessage, error) {
-	if err := msg.validate(); err != nil {
+	if err := msg.Validate(); err != nil {
 		return SentMessage{}, err
 	}
 	body := messageRequest{

@@ -56,7 +56,9 @@ type Message struct {
 	CreateConversationWithoutContactReply bool
 }
 
-// Recipient names a contact by Intercom id and role.
+// Recipient names a contact by Intercom id and role (an empty Role is
+// sent as "user"). A customer made by ContactToCustomer holds both under
+// MetaIntercomID and MetaIntercomRole.
 type Recipient struct {
 	Role Role
 	ID   string

@@ -147,7 +147,7 @@ func (o *OAuth) Exchange(ctx context.Context, code string) (*oauth2.Token, error
 	tok, err := o.oauth2.Exchange(ctx, code)
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
+		if errors.As(err, &re) && re.Response != nil {
 			// Keep the status and Intercom's error code; drop the body.
 			return nil, fmt.Errorf("%w: status %d %s", ErrOAuthExchange, re.Response.StatusCode, re.ErrorCode)
 		}

@@ -50,11 +50,74 @@ type cond struct {
 	test func(v value, now time.Time) bool
 	// count tests the number of values ($count...).
 	count func(n int) bool
+	// match is the whole test of a customer: evalGeneric, or a fast path
+	// for the common cases (see fastPath).
+	match func(c *customer.Customer, now time.Time) bool
 }
 
-func (k *cond) eval(c *customer.Customer, now time.Time) bool {
+func (k *cond) eval(c *customer.Customer, now time.Time) bool { return k.match(c, now) }
+
+func (k *cond) evalGeneric(c *customer.Customer, now time.Time) bool {
 	v, ok := k.f.get(c)
 	return k.evalValue(v, ok, now)
+}
+
+// fastPath returns a test for a top-level metadata key holding a string or
+// a number, the commonest rule, that reads the map and compares without
+// building a value; any other value takes the generic path. It returns nil
+// when the condition has no fast path.
+func (k *cond) fastPath(ops []operand, cmpNum func(float64) bool) func(c *customer.Customer, now time.Time) bool {
+	key, neg := k.f.metaKey, k.neg
+	if key == "" {
+		return nil
+	}
+	strOK := k.f.kind == kAny || k.f.kind == kString
+	numOK := k.f.kind == kAny || k.f.kind == kNumber
+	switch k.group {
+	case gEqual:
+		strs := make([]string, len(ops))
+		var nums []float64
+		for i, o := range ops {
+			strs[i] = o.s
+			if o.nOK {
+				nums = append(nums, o.n)
+			}
+		}
+		return func(c *customer.Customer, now time.Time) bool {
+			switch v := c.Metadata[key].(type) {
+			case string:
+				if strOK && v != "" {
+					for _, s := range strs {
+						if v == s {
+							return !neg
+						}
+					}
+					return neg
+				}
+			case float64:
+				if numOK {
+					for _, n := range nums {
+						if v == n {
+							return !neg
+						}
+					}
+					return neg
+				}
+			}
+			return k.evalGeneric(c, now)
+		}
+	case gCompare:
+		if cmpNum == nil {
+			return nil
+		}
+		return func(c *customer.Customer, now time.Time) bool {
+			if v, ok := c.Metadata[key].(float64); ok && numOK {
+				return cmpNum(v)
+			}
+			return k.evalGeneric(c, now)
+		}
+	}
+	return nil
 }
 
 func (k *cond) evalValue(v value, ok bool, now time.Time) bool {
@@ -261,6 +324,7 @@ func (ev DefaultEvaluator) compileCond(c Condition) (_ *cond, timeDep bool, _ er
 		return o.n, nil
 	}
 	k := &cond{src: c, f: f, group: spec.group, neg: spec.neg}
+	var cmpNum func(a float64) bool // gCompare on numbers
 	dateKinds := []kind{kDate, kTime, kAny}
 	switch spec.group {
 	case gPresence:
@@ -339,7 +403,6 @@ func (ev DefaultEvaluator) compileCond(c Condition) (_ *cond, timeDep bool, _ er
 			return bad("want a number, got %s", jsonText(o.raw))
 		}
 		n := o.n
-		var cmpNum func(a float64) bool
 		var cmpAge func(age float64) bool // days ago
 		switch c.Operator {
 		case OpMoreThan:
@@ -469,6 +532,10 @@ func (ev DefaultEvaluator) compileCond(c Condition) (_ *cond, timeDep bool, _ er
 			next := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC).Month()
 			return t.UTC().Month() == next
 		}
+	}
+	k.match = k.evalGeneric
+	if fast := k.fastPath(ops, cmpNum); fast != nil {
+		k.match = fast
 	}
 	return k, timeDep, nil
 }

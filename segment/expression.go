@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -9,93 +10,124 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 )
 
-// exprEnv is the environment of an expression; its expr tags are the
-// variable names documented in the package overview.
-type exprEnv struct {
-	ID          string            `expr:"id"`
-	SourceID    string            `expr:"source_id"`
-	Name        string            `expr:"name"`
-	Email       string            `expr:"email"`
-	Phone       string            `expr:"phone"`
-	Description string            `expr:"description"`
-	Timezone    string            `expr:"timezone"`
-	Birthdate   time.Time         `expr:"birthdate"` // midnight UTC; zero when unknown
-	Address     exprAddress       `expr:"address"`
-	Metadata    customer.Metadata `expr:"metadata"`
-	Consents    exprConsents      `expr:"consents"`
-	Summary     exprSummary       `expr:"summary"`
-	CreatedAt   time.Time         `expr:"created_at"`
-	UpdatedAt   time.Time         `expr:"updated_at"`
-	Now         time.Time         `expr:"now"`
+// exprVar is one variable of the expression environment.
+type exprVar struct {
+	typ types.Type
+	get func(c *customer.Customer, now time.Time) any
 }
 
-type exprAddress struct {
-	Line1      string `expr:"line_1"`
-	Line2      string `expr:"line_2"`
-	City       string `expr:"city"`
-	State      string `expr:"state"`
-	PostalCode string `expr:"postal_code"`
-	Country    string `expr:"country"`
+// exprVars are the variables an expression may use, by their dotted path;
+// the package overview lists them. Expressions are compiled over a flat
+// map: a member chain such as summary.orders.total_count or
+// metadata.source is rewritten into one variable, so a run reads plain map
+// entries instead of walking structs by reflection.
+var exprVars = map[string]exprVar{
+	"id":          {types.String, func(c *customer.Customer, _ time.Time) any { return c.ID }},
+	"source_id":   {types.String, func(c *customer.Customer, _ time.Time) any { return c.SourceID }},
+	"name":        {types.String, func(c *customer.Customer, _ time.Time) any { return c.Name }},
+	"email":       {types.String, func(c *customer.Customer, _ time.Time) any { return c.Email }},
+	"phone":       {types.String, func(c *customer.Customer, _ time.Time) any { return c.Phone }},
+	"description": {types.String, func(c *customer.Customer, _ time.Time) any { return c.Description }},
+	"timezone":    {types.String, func(c *customer.Customer, _ time.Time) any { return c.Timezone }},
+	"birthdate": {types.TypeOf(time.Time{}), func(c *customer.Customer, _ time.Time) any {
+		if c.Birthdate.IsZero() {
+			return time.Time{}
+		}
+		return c.Birthdate.In(time.UTC)
+	}},
+	"created_at":          {types.TypeOf(time.Time{}), func(c *customer.Customer, _ time.Time) any { return c.CreatedAt }},
+	"updated_at":          {types.TypeOf(time.Time{}), func(c *customer.Customer, _ time.Time) any { return c.UpdatedAt }},
+	"now":                 {types.TypeOf(time.Time{}), func(_ *customer.Customer, now time.Time) any { return now }},
+	"address.line_1":      {types.String, func(c *customer.Customer, _ time.Time) any { return c.Address.Line1 }},
+	"address.line_2":      {types.String, func(c *customer.Customer, _ time.Time) any { return c.Address.Line2 }},
+	"address.city":        {types.String, func(c *customer.Customer, _ time.Time) any { return c.Address.City }},
+	"address.state":       {types.String, func(c *customer.Customer, _ time.Time) any { return c.Address.State }},
+	"address.postal_code": {types.String, func(c *customer.Customer, _ time.Time) any { return c.Address.PostalCode }},
+	"address.country":     {types.String, func(c *customer.Customer, _ time.Time) any { return c.Address.Country }},
+	"metadata": {types.TypeOf(map[string]any{}), func(c *customer.Customer, _ time.Time) any {
+		return map[string]any(c.Metadata) // not customer.Metadata: no methods to call
+	}},
+	"consents.unsubscribed": {types.Bool, func(c *customer.Customer, _ time.Time) any { return c.Consents.Unsubscribed }},
+	"consents.status": {types.TypeOf(map[string]customer.ConsentStatus{}), func(c *customer.Customer, _ time.Time) any {
+		return c.Consents.Status
+	}},
+	"summary.orders.total_amount":      {types.Float64, func(c *customer.Customer, _ time.Time) any { return c.Summary.Orders.TotalAmount }},
+	"summary.orders.total_count":       {types.Int, func(c *customer.Customer, _ time.Time) any { return c.Summary.Orders.TotalCount }},
+	"summary.orders.average_amount":    {types.Float64, func(c *customer.Customer, _ time.Time) any { return c.Summary.Orders.AverageAmount }},
+	"summary.orders.last_order_amount": {types.Float64, func(c *customer.Customer, _ time.Time) any { return c.Summary.Orders.LastOrderAmount }},
+	"summary.orders.last_order_date": {types.TypeOf(time.Time{}), func(c *customer.Customer, _ time.Time) any {
+		return c.Summary.Orders.LastOrderDate
+	}},
+	"summary.redemptions.total_succeeded": {types.Int, func(c *customer.Customer, _ time.Time) any {
+		return c.Summary.Redemptions.TotalSucceeded
+	}},
+	"summary.redemptions.total_failed": {types.Int, func(c *customer.Customer, _ time.Time) any {
+		return c.Summary.Redemptions.TotalFailed
+	}},
+	"summary.redemptions.total_rolled_back": {types.Int, func(c *customer.Customer, _ time.Time) any {
+		return c.Summary.Redemptions.TotalRolledBack
+	}},
 }
 
-type exprConsents struct {
-	Unsubscribed bool `expr:"unsubscribed"`
-	// Status maps a consent id to {Granted, At}.
-	Status map[string]customer.ConsentStatus `expr:"status"`
+// exprPrefixes are the leading parts of exprVars' dotted paths.
+var exprPrefixes = map[string]bool{"address": true, "consents": true, "summary": true, "summary.orders": true, "summary.redemptions": true}
+
+// flattener rewrites member chains over the environment (metadata.ltv,
+// summary.orders.total_count) into single variables and records the
+// variables an expression uses.
+type flattener struct {
+	used map[string]bool
 }
 
-type exprSummary struct {
-	Orders      exprOrders      `expr:"orders"`
-	Redemptions exprRedemptions `expr:"redemptions"`
-}
-
-type exprOrders struct {
-	TotalAmount     float64   `expr:"total_amount"`
-	TotalCount      int       `expr:"total_count"`
-	AverageAmount   float64   `expr:"average_amount"`
-	LastOrderAmount float64   `expr:"last_order_amount"`
-	LastOrderDate   time.Time `expr:"last_order_date"`
-}
-
-type exprRedemptions struct {
-	TotalSucceeded  int `expr:"total_succeeded"`
-	TotalFailed     int `expr:"total_failed"`
-	TotalRolledBack int `expr:"total_rolled_back"`
-}
-
-func (e *exprEnv) fill(c *customer.Customer, now time.Time) {
-	var bd time.Time
-	if !c.Birthdate.IsZero() {
-		bd = c.Birthdate.In(time.UTC)
+func (f *flattener) Visit(n *ast.Node) {
+	switch node := (*n).(type) {
+	case *ast.IdentifierNode:
+		f.use(node.Value)
+	case *ast.MemberNode:
+		id, ok := node.Node.(*ast.IdentifierNode)
+		prop, isStr := node.Property.(*ast.StringNode)
+		if !ok || !isStr || node.Method {
+			return
+		}
+		path := id.Value + "." + prop.Value
+		if _, known := exprVars[path]; !known && id.Value != "metadata" && !exprPrefixes[path] && !exprPrefixes[id.Value] {
+			return
+		}
+		flat := &ast.IdentifierNode{Value: path}
+		flat.SetLocation(node.Location())
+		ast.Patch(n, flat)
+		f.use(path)
 	}
-	a, o, r := &c.Address, &c.Summary.Orders, &c.Summary.Redemptions
-	*e = exprEnv{
-		ID: c.ID, SourceID: c.SourceID, Name: c.Name, Email: c.Email, Phone: c.Phone,
-		Description: c.Description, Timezone: c.Timezone, Birthdate: bd,
-		Address:  exprAddress{a.Line1, a.Line2, a.City, a.State, a.PostalCode, a.Country},
-		Metadata: c.Metadata,
-		Consents: exprConsents{Unsubscribed: c.Consents.Unsubscribed, Status: c.Consents.Status},
-		Summary: exprSummary{
-			Orders:      exprOrders{o.TotalAmount, o.TotalCount, o.AverageAmount, o.LastOrderAmount, o.LastOrderDate},
-			Redemptions: exprRedemptions{r.TotalSucceeded, r.TotalFailed, r.TotalRolledBack},
-		},
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Now: now,
+}
+
+func (f *flattener) use(name string) {
+	if _, ok := exprVars[name]; ok || strings.HasPrefix(name, "metadata.") {
+		f.used[name] = true
 	}
 }
 
-// exprOptions are the options of every expression compile: the typed
-// environment, a boolean result, and no wall-clock now() (rules use the
-// evaluator's now).
-func exprOptions() []expr.Option {
-	return []expr.Option{expr.Env(&exprEnv{}), expr.AsBool(), expr.DisableBuiltin("now"), expr.Timezone("UTC")}
+// identVisitor records the environment variables a tree reads.
+type identVisitor struct{ *flattener }
+
+func (v identVisitor) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok {
+		v.use(id.Value)
+	}
+}
+
+// exprRef is a variable one program reads.
+type exprRef struct {
+	name string
+	get  func(c *customer.Customer, now time.Time) any
 }
 
 // exprState is the per-evaluation scratch space, pooled.
 type exprState struct {
-	env exprEnv
+	env map[string]any
 	vm  vm.VM
 }
 
@@ -103,23 +135,63 @@ type exprState struct {
 type program struct {
 	src  string
 	prog *vm.Program
+	refs []exprRef
 	pool *sync.Pool
 }
 
 func compileProgram(src string) (*program, error) {
-	prog, err := expr.Compile(src, exprOptions()...)
+	// The metadata keys the expression names become typed variables.
+	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	return &program{src: src, prog: prog, pool: &sync.Pool{New: func() any { return new(exprState) }}}, nil
+	pre := &flattener{used: map[string]bool{}}
+	ast.Walk(&tree.Node, pre)
+	env := types.Map{}
+	for name, v := range exprVars {
+		env[name] = v.typ
+	}
+	for name := range pre.used {
+		if strings.HasPrefix(name, "metadata.") {
+			env[name] = types.Any
+		}
+	}
+	fl := &flattener{used: map[string]bool{}}
+	prog, err := expr.Compile(src, expr.Env(env), expr.Patch(fl), expr.AsBool(),
+		expr.DisableBuiltin("now"), expr.Timezone("UTC"))
+	if err != nil {
+		return nil, err
+	}
+	// Read only the variables the final program loads (not, say, the
+	// metadata identifier inside a flattened metadata.ltv).
+	used := &flattener{used: map[string]bool{}}
+	final := prog.Node()
+	ast.Walk(&final, identVisitor{used})
+	p := &program{src: src, prog: prog}
+	for name := range used.used {
+		p.refs = append(p.refs, exprRef{name: name, get: refGetter(name)})
+	}
+	n := len(p.refs)
+	p.pool = &sync.Pool{New: func() any { return &exprState{env: make(map[string]any, n)} }}
+	return p, nil
+}
+
+func refGetter(name string) func(c *customer.Customer, now time.Time) any {
+	if v, ok := exprVars[name]; ok {
+		return v.get
+	}
+	key := strings.TrimPrefix(name, "metadata.")
+	return func(c *customer.Customer, _ time.Time) any { return c.Metadata[key] }
 }
 
 func (p *program) run(c *customer.Customer, now time.Time) (bool, error) {
 	st := p.pool.Get().(*exprState)
-	st.env.fill(c, now)
-	out, err := st.vm.Run(p.prog, &st.env)
-	st.env = exprEnv{} // drop references to the customer's maps
-	p.pool.Put(st)
+	for _, r := range p.refs {
+		st.env[r.name] = r.get(c, now)
+	}
+	out, err := st.vm.Run(p.prog, st.env)
+	p.pool.Put(st) // its env keeps the last customer's values until the next run: harmless, and cheaper than clearing
+
 	if err != nil {
 		return false, err
 	}

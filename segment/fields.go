@@ -11,6 +11,9 @@ import (
 type field struct {
 	kind  kind // kAny for metadata the schema does not type
 	array bool // the schema says the property holds several values
+	// metaKey is the key of a top-level metadata field ("" otherwise), for
+	// the fast paths of compiled conditions.
+	metaKey string
 	// get returns the value and whether the customer has one.
 	get func(c *customer.Customer) (value, bool)
 }
@@ -145,6 +148,7 @@ func (ev DefaultEvaluator) metadataField(path, key string) (field, error) {
 		}
 	}
 	if len(parts) == 1 {
+		f.metaKey = key
 		f.get = func(c *customer.Customer) (value, bool) { return fromAny(c.Metadata[key]) }
 	} else {
 		f.get = func(c *customer.Customer) (value, bool) {

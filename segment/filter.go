@@ -181,6 +181,14 @@ func parseGroup(dec *json.Decoder, where string) (*Filter, error) {
 		return nil, err
 	}
 	f := &Filter{}
+	// The filter's junction may come after its fields, so decide at the
+	// end whether a field with several operators needs a group of its own.
+	type item struct {
+		conds    []Condition
+		junction Junction
+		group    *Filter
+	}
+	var items []item
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -201,7 +209,7 @@ func parseGroup(dec *json.Decoder, where string) (*Filter, error) {
 				if err != nil {
 					return nil, err
 				}
-				f.Groups = append(f.Groups, g)
+				items = append(items, item{group: g})
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, syntaxErr("groups", err)
@@ -210,16 +218,25 @@ func parseGroup(dec *json.Decoder, where string) (*Filter, error) {
 			if key == "" {
 				return nil, filterErr("", "", "empty field path")
 			}
-			conds, err := parseField(dec, key)
+			conds, junction, err := parseField(dec, key)
 			if err != nil {
 				return nil, err
 			}
-			f.Conditions = append(f.Conditions, conds.Conditions...)
-			f.Groups = append(f.Groups, conds.Groups...)
+			items = append(items, item{conds: conds, junction: junction})
 		}
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, syntaxErr(where, err)
+	}
+	for _, it := range items {
+		switch {
+		case it.group != nil:
+			f.Groups = append(f.Groups, it.group)
+		case len(it.conds) == 1 || it.junction == f.junction():
+			f.Conditions = append(f.Conditions, it.conds...)
+		default:
+			f.Groups = append(f.Groups, &Filter{Junction: it.junction, Conditions: it.conds})
+		}
 	}
 	if len(f.Conditions) == 0 && len(f.Groups) == 0 {
 		return nil, filterErr(where, "", "the filter has no conditions")
@@ -227,12 +244,11 @@ func parseGroup(dec *json.Decoder, where string) (*Filter, error) {
 	return f, nil
 }
 
-// parseField reads {"conditions": {...}, "junction": ...} for path. The
-// result's Conditions belong to the enclosing filter, unless the field's
-// own junction is "or" with several operators: then they form a group.
-func parseField(dec *json.Decoder, path string) (*Filter, error) {
+// parseField reads {"conditions": {...}, "junction": ...} for path,
+// returning the conditions and the field's junction (default and).
+func parseField(dec *json.Decoder, path string) (_ []Condition, _ Junction, _ error) {
 	if err := expectDelim(dec, path, '{', `{"conditions": {...}}`); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var (
 		junction = And
@@ -242,50 +258,47 @@ func parseField(dec *json.Decoder, path string) (*Filter, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, syntaxErr(path, err)
+			return nil, "", syntaxErr(path, err)
 		}
 		switch key := tok.(string); key {
 		case "junction":
 			if junction, err = parseJunction(dec, path); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		case "conditions":
 			seen = true
 			if err := expectDelim(dec, path, '{', `an object of operators such as {"$is": "value"}`); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			for dec.More() {
 				tok, err := dec.Token()
 				if err != nil {
-					return nil, syntaxErr(path, err)
+					return nil, "", syntaxErr(path, err)
 				}
 				op := Operator(tok.(string))
 				if !operators[op] {
-					return nil, filterErr(path, string(op), "unknown operator")
+					return nil, "", filterErr(path, string(op), "unknown operator")
 				}
 				vals, err := parseValues(dec, path, op)
 				if err != nil {
-					return nil, err
+					return nil, "", err
 				}
 				conds = append(conds, Condition{Path: path, Operator: op, Values: vals})
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, syntaxErr(path, err)
+				return nil, "", syntaxErr(path, err)
 			}
 		default:
-			return nil, filterErr(path, "", `unknown key %q (want "conditions" or "junction")`, key)
+			return nil, "", filterErr(path, "", `unknown key %q (want "conditions" or "junction")`, key)
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, syntaxErr(path, err)
+		return nil, "", syntaxErr(path, err)
 	}
 	if !seen || len(conds) == 0 {
-		return nil, filterErr(path, "", `no conditions (want {"conditions": {"$operator": value}})`)
+		return nil, "", filterErr(path, "", `no conditions (want {"conditions": {"$operator": value}})`)
 	}
-	if junction == Or && len(conds) > 1 {
-		return &Filter{Groups: []*Filter{{Junction: Or, Conditions: conds}}}, nil
-	}
-	return &Filter{Conditions: conds}, nil
+	return conds, junction, nil
 }
 
 // parseValues reads a scalar or an array of scalars.
@@ -396,7 +409,7 @@ func (f *Filter) write(b *bytes.Buffer) error {
 		key, _ := json.Marshal(p)
 		fmt.Fprintf(b, `,%s:{`, key)
 		cs := byPath[p]
-		if len(cs) > 1 && j == Or {
+		if len(cs) > 1 && j == Or { // the field's operators combine like the filter's conditions
 			b.WriteString(`"junction":"or",`)
 		}
 		b.WriteString(`"conditions":{`)

@@ -113,18 +113,24 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 				prev = get(id)
 			}
 		}
+		// next is the stored value; its maps are the store's own. The
+		// returned copy reuses the caller's maps where next's equal them,
+		// so that a plain insert clones once, not twice.
 		var next customer.Customer
+		sharesInput, keptConsents := false, false
 		if prev != nil {
 			if opts.Merge {
 				next = customer.Merge(*prev, in)
 			} else {
 				next = in.Clone()
+				sharesInput = true
 				next.ID = prev.ID
 				if next.SourceID == "" {
 					next.SourceID = prev.SourceID
 				}
 				if next.Consents.IsZero() {
 					next.Consents = prev.Consents.Clone()
+					keptConsents = true
 				}
 			}
 			if prev.SourceID != "" && in.SourceID != "" && in.SourceID != prev.SourceID {
@@ -138,6 +144,7 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 			}
 		} else {
 			next = in.Clone()
+			sharesInput = true
 			if next.ID == "" {
 				next.ID = customer.NewID()
 			}
@@ -160,7 +167,16 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 		}
 		c := &next
 		pending[next.ID] = c
-		out[n] = c.Clone()
+		if sharesInput {
+			out[n] = next
+			out[n].Metadata = in.Metadata
+			out[n].Consents = in.Consents
+			if keptConsents {
+				out[n].Consents = next.Consents.Clone()
+			}
+		} else {
+			out[n] = c.Clone()
+		}
 	}
 	for _, id := range order {
 		c := pending[id]

@@ -128,7 +128,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		CreatedAt:      now,
 	}
 	s.msgMu.Lock()
-	s.messages = append(s.messages, msg)
+	s.messages.add(msg)
 	s.msgMu.Unlock()
 	writeJSON(w, http.StatusOK, messageResp{
 		Type:           "admin_message",
@@ -742,8 +742,8 @@ func (s *Server) createDataAttribute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, attrJSON(a))
 }
 
-// replyConversation accepts an admin reply (POST /conversations/{id}/reply);
-// it is recorded like a message with Type "reply" (planned for the Rewards app).
+// replyConversation accepts an admin reply (POST /conversations/{id}/reply)
+// and records it (see Server.Replies).
 func (s *Server) replyConversation(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		MessageType string `json:"message_type"`
@@ -754,18 +754,23 @@ func (s *Server) replyConversation(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.Type != "admin" || req.AdminID == "" || req.Body == "" {
-		writeError(w, http.StatusBadRequest, "parameter_invalid", "type admin, admin_id and body are required", "")
+	if req.Type != "admin" || req.AdminID == "" || req.Body == "" || (req.MessageType != "comment" && req.MessageType != "note") {
+		writeError(w, http.StatusBadRequest, "parameter_invalid", "message_type comment or note, type admin, admin_id and body are required", "")
+		return
+	}
+	s.mu.RLock()
+	_, adminOK := s.admins[req.AdminID]
+	s.mu.RUnlock()
+	if !adminOK {
+		writeError(w, http.StatusNotFound, "admin_not_found", "Admin not found", "admin_id")
 		return
 	}
 	now := s.cfg.now().UTC().Truncate(time.Second)
-	n := s.seq.Add(1)
-	msg := Message{Message: intercom.Message{Type: "reply", Body: req.Body, FromAdminID: req.AdminID},
-		ID: strconv.FormatInt(1488971108+n, 10), ConversationID: r.PathValue("id"), CreatedAt: now}
+	rep := Reply{ConversationID: r.PathValue("id"), Reply: intercom.Reply{AdminID: req.AdminID, Body: req.Body, Note: req.MessageType == "note"}, CreatedAt: now}
 	s.msgMu.Lock()
-	s.messages = append(s.messages, msg)
+	s.replies = append(s.replies, rep)
 	s.msgMu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"type": "conversation", "id": msg.ConversationID, "created_at": now.Unix(), "updated_at": now.Unix()})
+	writeJSON(w, http.StatusOK, map[string]any{"type": "conversation", "id": rep.ConversationID, "created_at": now.Unix(), "updated_at": now.Unix()})
 }
 
 // authorize is the OAuth consent endpoint: it approves at once and

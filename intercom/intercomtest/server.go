@@ -94,6 +94,40 @@ type Message struct {
 	CreatedAt      time.Time
 }
 
+// msgLog stores messages in fixed-size chunks, so that recording is O(1)
+// without ever copying earlier messages (a growing slice would copy them
+// all under the lock).
+type msgLog struct {
+	chunks [][]Message
+	n      int
+}
+
+const msgChunk = 4096
+
+func (l *msgLog) add(m Message) {
+	if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == msgChunk {
+		l.chunks = append(l.chunks, make([]Message, 0, msgChunk))
+	}
+	last := &l.chunks[len(l.chunks)-1]
+	*last = append(*last, m)
+	l.n++
+}
+
+func (l *msgLog) all() []Message {
+	out := make([]Message, 0, l.n)
+	for _, c := range l.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// Reply is a conversation reply the server received.
+type Reply struct {
+	intercom.Reply
+	ConversationID string
+	CreatedAt      time.Time
+}
+
 // Server is an in-memory Intercom. It is safe for concurrent use.
 type Server struct {
 	// URL is the server's base URL (use it as intercom.Config.BaseURL).
@@ -116,7 +150,8 @@ type Server struct {
 	codes      map[string]bool
 
 	msgMu    sync.Mutex
-	messages []Message
+	messages msgLog
+	replies  []Reply
 
 	seq atomic.Int64
 
@@ -211,6 +246,12 @@ func (s *Server) Client() *intercom.Client {
 	return c
 }
 
+// Handler returns the server's handler, for calling it in-process (for
+// example through a RoundTripper inside a testing/synctest bubble, where
+// the server's clock is the bubble's). Dropped-connection faults need the
+// real listener and do not work this way.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
 // Token returns the access token the server accepts.
 func (s *Server) Token() string { return s.cfg.token }
 
@@ -221,14 +262,21 @@ func (s *Server) AdminID() string { return s.cfg.admins[0].ID }
 func (s *Server) Messages() []Message {
 	s.msgMu.Lock()
 	defer s.msgMu.Unlock()
-	return append([]Message(nil), s.messages...)
+	return s.messages.all()
+}
+
+// Replies returns a copy of the conversation replies received so far.
+func (s *Server) Replies() []Reply {
+	s.msgMu.Lock()
+	defer s.msgMu.Unlock()
+	return append([]Reply(nil), s.replies...)
 }
 
 // MessageCount returns how many messages were received.
 func (s *Server) MessageCount() int {
 	s.msgMu.Lock()
 	defer s.msgMu.Unlock()
-	return len(s.messages)
+	return s.messages.n
 }
 
 // Stats counts what the server saw.
@@ -349,7 +397,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// sleep waits d or until the client goes away. It reads the body first,
+// so that the server notices a closed connection while it waits.
 func sleep(r *http.Request, d time.Duration) bool {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -1,0 +1,57 @@
+package customer
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestCustomerValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		c     Customer
+		field string // "" when valid
+	}{
+		{"empty", Customer{}, ""},
+		{"full", Customer{ID: "cust_abc", SourceID: "u1", Name: "Ann", Email: "ann.smith+tag@mail.example.co.uk", Timezone: "Europe/Warsaw",
+			Birthdate: Date{2000, time.February, 29}, Description: "line\nline\ttab", Metadata: Metadata{"k": 1.0},
+			Consents: Consents{Status: map[string]ConsentStatus{"cnst_1": {Granted: true}}}}, ""},
+		{"UTC zone", Customer{Timezone: "UTC"}, ""},
+		{"unicode email", Customer{Email: "zażółć@przykład.pl"}, ""},
+		{"id prefix", Customer{ID: "seg_abc"}, "id"},
+		{"id prefix only", Customer{ID: "cust_"}, "id"},
+		{"email no at", Customer{Email: "ann.example.com"}, "email"},
+		{"email no domain", Customer{Email: "ann@"}, "email"},
+		{"email no local", Customer{Email: "@example.com"}, "email"},
+		{"email bare host", Customer{Email: "ann@localhost"}, "email"},
+		{"email display name", Customer{Email: "Ann <ann@example.com>"}, "email"},
+		{"email space", Customer{Email: "ann smith@example.com"}, "email"},
+		{"email double dot", Customer{Email: "ann..s@example.com"}, "email"},
+		{"email bad label", Customer{Email: "ann@-example.com"}, "email"},
+		{"birthdate", Customer{Birthdate: Date{2001, time.February, 29}}, "birthdate"},
+		{"birthdate month", Customer{Birthdate: Date{2001, 13, 1}}, "birthdate"},
+		{"timezone", Customer{Timezone: "Mars/Olympus"}, "timezone"},
+		{"timezone Local", Customer{Timezone: "Local"}, "timezone"},
+		{"name control", Customer{Name: "Ann\x00"}, "name"},
+		{"name newline", Customer{Name: "Ann\nSmith"}, "name"},
+		{"city invalid utf8", Customer{Address: Address{City: "\xff"}}, "address.city"},
+		{"empty metadata key", Customer{Metadata: Metadata{" ": 1.0}}, "metadata"},
+		{"empty consent id", Customer{Consents: Consents{Status: map[string]ConsentStatus{"": {}}}}, "consents.status"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate() = %v, want a *FieldError for %s wrapping ErrInvalid", err, tt.field)
+			}
+		})
+	}
+}

@@ -1,0 +1,169 @@
+package intercom_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/codedrop/codedrop/intercom"
+	"github.com/codedrop/codedrop/intercom/intercomtest"
+)
+
+// noWait is a Config.Sleep that returns at once (but honours ctx).
+func noWait(ctx context.Context, d time.Duration) error { return ctx.Err() }
+
+func fastClient(t *testing.T, srv *intercomtest.Server) *intercom.Client {
+	t.Helper()
+	cfg := srv.Config()
+	cfg.Sleep = noWait
+	c, err := intercom.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	send := func(ctx context.Context, c *intercom.Client, srv *intercomtest.Server) error {
+		_, err := c.SendMessage(ctx, intercom.Message{Type: intercom.InApp, Body: "code", FromAdminID: srv.AdminID(), To: intercom.Recipient{Role: intercom.RoleUser, ID: ann.ID}})
+		return err
+	}
+	get := func(ctx context.Context, c *intercom.Client, _ *intercomtest.Server) error {
+		_, err := c.GetContact(ctx, ann.ID)
+		return err
+	}
+	tests := []struct {
+		name      string
+		fault     intercomtest.Fault
+		call      func(context.Context, *intercom.Client, *intercomtest.Server) error
+		timeout   time.Duration
+		wantErr   []error
+		wantMsgs  int
+		wantCalls int64
+	}{
+		{"send: connection dropped before handling", intercomtest.Fault{Path: "/messages", Drop: true}, send, 0, []error{intercom.ErrAmbiguous}, 0, 1},
+		{"send: connection dropped after handling", intercomtest.Fault{Path: "/messages", Drop: true, AfterHandling: true}, send, 0, []error{intercom.ErrAmbiguous}, 1, 1},
+		{"send: 503 after handling", intercomtest.Fault{Path: "/messages", Status: 503, AfterHandling: true}, send, 0, []error{intercom.ErrAmbiguous}, 1, 1},
+		{"send: timeout waiting for the answer", intercomtest.Fault{Path: "/messages", Latency: 5 * time.Second}, send, 200 * time.Millisecond, []error{intercom.ErrAmbiguous, context.DeadlineExceeded}, 0, 1},
+		{"send: 429 burst is waited out", intercomtest.Fault{Path: "/messages", Status: 429, Times: 2}, send, 0, nil, 1, 3},
+		{"send: 429 beyond retries", intercomtest.Fault{Path: "/messages", Status: 429, Times: 10}, send, 0, []error{intercom.ErrRateLimited}, 0, 4},
+		{"get: 5xx retried", intercomtest.Fault{Path: "/contacts/", Status: 502, Times: 2}, get, 0, nil, 0, 3},
+		{"get: dropped connection retried", intercomtest.Fault{Path: "/contacts/", Drop: true}, get, 0, nil, 0, 2},
+		{"get: 5xx beyond retries", intercomtest.Fault{Path: "/contacts/", Status: 500, Times: 10}, get, 0, nil, 0, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := newServer(t)
+			c := fastClient(t, srv)
+			srv.Inject(tt.fault)
+			ctx := context.Background()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			err := tt.call(ctx, c, srv)
+			if tt.name == "get: 5xx beyond retries" {
+				var apiErr *intercom.Error
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != 500 || errors.Is(err, intercom.ErrAmbiguous) {
+					t.Errorf("err = %v, want a 500 *Error, not ambiguous", err)
+				}
+			} else if len(tt.wantErr) == 0 && err != nil {
+				t.Errorf("err = %v, want success", err)
+			}
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("err = %v, want it to match %v", err, want)
+				}
+			}
+			if got := srv.MessageCount(); got != tt.wantMsgs {
+				t.Errorf("server recorded %d messages, want %d", got, tt.wantMsgs)
+			}
+			if got := srv.Stats().Requests; got != tt.wantCalls {
+				t.Errorf("server saw %d requests, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// handlerTransport serves requests in-process, so a synctest bubble holds
+// the client, the server handler and their clocks.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// TestRateLimitBurst sends a burst against a server enforcing 10 calls per
+// 10-second window, in virtual time.
+func TestRateLimitBurst(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	tests := []struct {
+		name        string
+		clientLimit bool
+		max429      int64
+	}{
+		// The client-side limiter paces the burst: at most a couple of 429s.
+		{"client limiter", true, 2},
+		// Without it, Intercom's 429s and X-RateLimit-Reset do the pacing:
+		// bounded by the retries.
+		{"server limit only", false, n * 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := intercomtest.NewServer(intercomtest.Contacts(ann), intercomtest.RateLimit(10, 10*time.Second))
+			defer srv.Close()
+			synctest.Test(t, func(t *testing.T) {
+				cfg := srv.Config()
+				cfg.HTTPClient = &http.Client{Transport: handlerTransport{srv.Handler()}}
+				if !tt.clientLimit {
+					cfg.RateLimit = intercom.RateLimit{Disabled: true}
+				}
+				c, err := intercom.NewClient(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				var wg sync.WaitGroup
+				errs := make([]error, n)
+				for i := range n {
+					wg.Go(func() {
+						_, errs[i] = c.SendMessage(context.Background(), intercom.Message{Type: intercom.InApp, Body: "x", FromAdminID: srv.AdminID(), To: intercom.Recipient{ID: ann.ID}})
+					})
+				}
+				wg.Wait()
+				ok := 0
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						ok++
+					case errors.Is(err, intercom.ErrRateLimited):
+					default:
+						t.Errorf("send %d: unexpected error %v", i, err)
+					}
+				}
+				if got := srv.MessageCount(); got != ok {
+					t.Errorf("server recorded %d messages, %d sends succeeded", got, ok)
+				}
+				if tt.clientLimit && ok != n {
+					t.Errorf("%d of %d sends succeeded, want all", ok, n)
+				}
+				if got := srv.Stats().RateLimited; got > tt.max429 {
+					t.Errorf("server answered %d 429s, want at most %d", got, tt.max429)
+				}
+				t.Logf("%d/%d sent, %d 429s, %v virtual time", ok, n, srv.Stats().RateLimited, time.Since(start))
+			})
+		})
+	}
+}
