@@ -155,10 +155,40 @@ func (s *Store) Deliveries(ctx context.Context, f distribution.DeliveryFilter) i
 				return
 			}
 		}
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
+		// Only the predicates the filter uses, so that the planner picks
+		// the (distribution_id, seq) or (customer_id, seq) index.
+		var (
+			where string
+			args  []any
+		)
+		add := func(pred string, v any) {
+			args = append(args, v)
+			where += fmt.Sprintf(" AND "+pred, len(args))
 		}
+		if f.DistributionID != "" {
+			add("distribution_id = $%d", f.DistributionID)
+		}
+		if f.CustomerID != "" {
+			add("customer_id = $%d", f.CustomerID)
+		}
+		if f.TriggerKey != "" {
+			add("trigger_key = $%d", f.TriggerKey)
+		}
+		if f.Channel != "" {
+			add("channel = $%d", f.Channel)
+		}
+		if len(f.States) > 0 {
+			states := make([]string, len(f.States))
+			for i, st := range f.States {
+				states[i] = string(st)
+			}
+			add("state = ANY($%d)", states)
+		}
+		if f.Reason != "" {
+			add("starts_with(reason, $%d)", f.Reason)
+		}
+		query := fmt.Sprintf(`SELECT seq, %s FROM deliveries WHERE seq > $%d%s ORDER BY seq LIMIT $%d`,
+			deliveryCols, len(args)+1, where, len(args)+2)
 		count := 0
 		type row struct {
 			seq int64
@@ -175,14 +205,7 @@ func (s *Store) Deliveries(ctx context.Context, f distribution.DeliveryFilter) i
 				limit = min(limit, f.Limit-count)
 			}
 			buf = buf[:0]
-			rows, err := s.pool.Query(ctx, `SELECT seq, `+deliveryCols+` FROM deliveries
-				WHERE seq > $1
-				AND ($2 = '' OR distribution_id = $2) AND ($3 = '' OR customer_id = $3)
-				AND ($4 = '' OR trigger_key = $4) AND ($5 = '' OR channel = $5)
-				AND (cardinality($6::text[]) = 0 OR state = ANY($6))
-				AND ($7 = '' OR starts_with(reason, $7))
-				ORDER BY seq LIMIT $8`,
-				after, f.DistributionID, f.CustomerID, f.TriggerKey, f.Channel, states, f.Reason, limit)
+			rows, err := s.pool.Query(ctx, query, append(args, after, limit)...)
 			if err == nil {
 				for rows.Next() {
 					var r row
