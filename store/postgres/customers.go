@@ -71,8 +71,8 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (customer.Customer, 
 // UpsertCustomers implements customer.Store. The batch is one transaction:
 // the stored customers it matches are read and locked (SELECT ... FOR
 // UPDATE) in one query, the changes are planned in Go exactly as the
-// contract says, and every row is written by one INSERT ... ON CONFLICT
-// over arrays: three round trips whatever the batch size. A concurrent
+// contract says, and the rows are written with COPY (new ones) and one
+// UPDATE over arrays (stored ones), whatever the batch size. A concurrent
 // batch inserting the same new source_id makes one of them retry (it then
 // finds and updates the other's row), so concurrent upserts of one
 // customer keep one row.
@@ -213,63 +213,124 @@ func upsertTx(ctx context.Context, tx pgx.Tx, cs []customer.Customer, opts custo
 		pending[next.ID] = &c
 		out[n] = next.Clone()
 	}
-	if err := writeCustomers(ctx, tx, order, pending); err != nil {
+	if err := writeCustomers(ctx, tx, order, pending, stored); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// writeCustomers writes the final value of each planned customer with one
-// statement.
-func writeCustomers(ctx context.Context, tx pgx.Tx, order []string, pending map[string]*customer.Customer) error {
-	n := len(order)
-	var (
-		ids, names, emails, phones, descs, zones = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		srcs, births                             = make([]*string, n), make([]*string, n)
-		addrs, metas, types, cons, sums          = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		created, updated                         = make([]*time.Time, n), make([]*time.Time, n)
-	)
-	for i, id := range order {
-		c := pending[id]
-		ids[i], names[i], emails[i], phones[i], descs[i], zones[i] = c.ID, c.Name, c.Email, c.Phone, c.Description, c.Timezone
-		if c.SourceID != "" {
-			srcs[i] = &c.SourceID
-		}
-		if !c.Birthdate.IsZero() {
-			b := c.Birthdate.String()
-			births[i] = &b
-		}
-		plain, tags, err := encodeMetadata(c.Metadata)
-		if err != nil {
-			return fmt.Errorf("customer %s: %w", c.ID, err)
-		}
-		metas[i], types[i] = string(plain), string(tags)
-		for _, f := range []struct {
-			dst *string
-			v   any
-		}{{&addrs[i], c.Address}, {&cons[i], c.Consents}, {&sums[i], c.Summary}} {
-			b, err := json.Marshal(f.v)
-			if err != nil {
-				return fmt.Errorf("customer %s: %w", c.ID, err)
-			}
-			*f.dst = string(b)
-		}
-		created[i], updated[i] = ts(c.CreatedAt), ts(c.UpdatedAt)
+// customerColumns are the columns of customerCols, for COPY.
+var customerColumns = []string{"id", "source_id", "name", "email", "phone", "description", "birthdate", "address",
+	"metadata", "metadata_types", "consents", "timezone", "summary", "created_at", "updated_at"}
+
+// customerRow is one customer as the values of customerColumns (jsonb
+// columns as JSON text).
+func customerRow(c *customer.Customer) ([]any, error) {
+	var src *string
+	if c.SourceID != "" {
+		src = &c.SourceID
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO customers (`+customerCols+`)
-		SELECT u.id, u.source_id, u.name, u.email, u.phone, u.description, u.birthdate::date, u.address::jsonb,
-			u.metadata::jsonb, u.metadata_types::jsonb, u.consents::jsonb, u.timezone, u.summary::jsonb, u.created_at, u.updated_at
+	var birth *time.Time
+	if !c.Birthdate.IsZero() {
+		b := c.Birthdate.In(time.UTC)
+		birth = &b
+	}
+	plain, tags, err := encodeMetadata(c.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("customer %s: %w", c.ID, err)
+	}
+	row := []any{c.ID, src, c.Name, c.Email, c.Phone, c.Description, birth, nil,
+		string(plain), string(tags), nil, c.Timezone, nil, ts0(c.CreatedAt), ts0(c.UpdatedAt)}
+	for i, v := range map[int]any{7: c.Address, 10: c.Consents, 12: c.Summary} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("customer %s: %w", c.ID, err)
+		}
+		row[i] = string(b)
+	}
+	return row, nil
+}
+
+// writeCustomers writes the final value of each planned customer: new
+// ones with COPY (the fastest way into a table; a concurrent insert of
+// the same id or source_id fails the batch with a unique violation, and
+// UpsertCustomers plans it again), stored ones with one UPDATE ... FROM
+// unnest.
+func writeCustomers(ctx context.Context, tx pgx.Tx, order []string, pending, stored map[string]*customer.Customer) error {
+	var fresh, old [][]any
+	for _, id := range order {
+		row, err := customerRow(pending[id])
+		if err != nil {
+			return err
+		}
+		if stored[id] != nil {
+			old = append(old, row)
+		} else {
+			fresh = append(fresh, row)
+		}
+	}
+	if len(fresh) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"customers"}, customerColumns, pgx.CopyFromRows(fresh)); err != nil {
+			return err
+		}
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	cols := make([][]any, len(customerColumns))
+	for i := range cols {
+		cols[i] = make([]any, len(old))
+		for j, row := range old {
+			cols[i][j] = row[i]
+		}
+	}
+	args := make([]any, len(cols))
+	for i, col := range cols {
+		switch i {
+		case 6: // birthdate, as text: a timestamptz would turn into a date in the session's time zone
+			ds := make([]*string, len(col))
+			for j, v := range col {
+				if t, ok := v.(*time.Time); ok && t != nil {
+					d := t.Format(time.DateOnly)
+					ds[j] = &d
+				}
+			}
+			args[i] = ds
+		case 13, 14: // created_at, updated_at
+			ts := make([]*time.Time, len(col))
+			for j, v := range col {
+				switch v := v.(type) {
+				case *time.Time:
+					ts[j] = v
+				case time.Time:
+					ts[j] = &v
+				}
+			}
+			args[i] = ts
+		case 1: // source_id
+			ss := make([]*string, len(col))
+			for j, v := range col {
+				ss[j], _ = v.(*string)
+			}
+			args[i] = ss
+		default:
+			ss := make([]string, len(col))
+			for j, v := range col {
+				ss[j], _ = v.(string)
+			}
+			args[i] = ss
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE customers SET
+			source_id = u.source_id, name = u.name, email = u.email, phone = u.phone, description = u.description,
+			birthdate = u.birthdate::date, address = u.address::jsonb, metadata = u.metadata::jsonb,
+			metadata_types = u.metadata_types::jsonb, consents = u.consents::jsonb, timezone = u.timezone,
+			summary = u.summary::jsonb, created_at = u.created_at, updated_at = u.updated_at
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[])
 			AS u(id, source_id, name, email, phone, description, birthdate, address,
 			metadata, metadata_types, consents, timezone, summary, created_at, updated_at)
-		ON CONFLICT (id) DO UPDATE SET
-			source_id = excluded.source_id, name = excluded.name, email = excluded.email, phone = excluded.phone,
-			description = excluded.description, birthdate = excluded.birthdate, address = excluded.address,
-			metadata = excluded.metadata, metadata_types = excluded.metadata_types, consents = excluded.consents,
-			timezone = excluded.timezone, summary = excluded.summary, created_at = excluded.created_at,
-			updated_at = excluded.updated_at`,
-		ids, srcs, names, emails, phones, descs, births, addrs, metas, types, cons, zones, sums, created, updated)
+		WHERE customers.id = u.id`, args...)
 	return err
 }
 

@@ -44,8 +44,7 @@
 // geopoints as {"lat","lng"}; GIN index jsonb_path_ops for segment rules
 // such as metadata @> '{"source":"Intercom"}'), metadata_types (jsonb tags
 // that restore the Go types of dates, datetimes and geopoints), consents
-// (jsonb), timezone, summary (jsonb), created_at, updated_at. Index on
-// lower(email).
+// (jsonb), timezone, summary (jsonb), created_at, updated_at.
 //
 // segments: id, name, type, filter (jsonb, Voucherify filter), expression,
 // customer_ids (text[], static segments), sync_status, synced_at,
@@ -107,8 +106,12 @@
 //
 // # Bulk paths
 //
-// UpsertCustomers reads and locks the matched rows with one query and
-// writes the whole batch with one INSERT ... ON CONFLICT over arrays.
+// UpsertCustomers reads and locks the matched rows with one query, plans
+// the batch in Go, writes the new customers with COPY and the stored ones
+// with one UPDATE ... FROM unnest(arrays): a few round trips per batch,
+// whatever its size. A concurrent insert of the same source_id makes the
+// batch fail with a unique violation and run again (it then updates the
+// other's row), so concurrent upserts of one customer keep one row.
 // Customers, Members and Deliveries stream in pages with keyset
 // pagination (WHERE id > $last ORDER BY id LIMIT n), so a full segment
 // sync holds one page of customers in memory and no long transaction.

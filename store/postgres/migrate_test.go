@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
@@ -161,3 +162,38 @@ func TestMetadataTypesRoundTrip(t *testing.T) {
 		t.Fatalf("metadata->>'d' = %q, %v; want the plain date", plain, err)
 	}
 }
+
+// TestDatesIgnoreSessionTimeZone stores birthdates (insert and update
+// paths) through sessions in far-apart time zones.
+func TestDatesIgnoreSessionTimeZone(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	ctx := context.Background()
+	day := customer.Date{Year: 1990, Month: 3, Day: 4}
+	for _, tz := range []string{"Pacific/Kiritimati", "America/Adak"} {
+		cfg := openPool(t, testDSN(t), schema, 2).Config()
+		cfg.ConnConfig.RuntimeParams["timezone"] = tz
+		pool, err := pgxpoolWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		st := postgres.New(pool)
+		src := "u-" + tz
+		for _, merge := range []bool{false, true} { // insert, then update
+			out, err := st.UpsertCustomers(ctx, []customer.Customer{{SourceID: src, Birthdate: day, Name: tz}}, customer.UpsertOptions{Merge: merge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.GetCustomer(ctx, out[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Birthdate != day {
+				t.Errorf("%s (merge %v): birthdate = %v, want %v", tz, merge, got.Birthdate, day)
+			}
+		}
+	}
+}
+
+var pgxpoolWithConfig = pgxpool.NewWithConfig

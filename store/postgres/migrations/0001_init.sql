@@ -18,7 +18,6 @@ CREATE TABLE customers (
     updated_at     timestamptz NOT NULL
 );
 CREATE INDEX customers_metadata_gin ON customers USING gin (metadata jsonb_path_ops);
-CREATE INDEX customers_email ON customers (lower(email));
 
 CREATE TABLE segments (
     id           text COLLATE "C" PRIMARY KEY,
