@@ -119,6 +119,9 @@ func decodeValue(v, tag any) (any, error) {
 		switch tag {
 		case tagDate:
 			s, _ := v.(string)
+			if s == "" {
+				return customer.Date{}, nil // the zero Date
+			}
 			return customer.ParseDate(s)
 		case tagDatetime:
 			s, _ := v.(string)
