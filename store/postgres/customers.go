@@ -241,12 +241,20 @@ func customerRow(c *customer.Customer) ([]any, error) {
 	}
 	row := []any{c.ID, src, c.Name, c.Email, c.Phone, c.Description, birth, nil,
 		string(plain), string(tags), nil, c.Timezone, nil, ts0(c.CreatedAt), ts0(c.UpdatedAt)}
-	for i, v := range map[int]any{7: c.Address, 10: c.Consents, 12: c.Summary} {
-		b, err := json.Marshal(v)
+	for _, f := range []struct {
+		i    int
+		zero bool
+		v    any
+	}{{7, c.Address == customer.Address{}, c.Address}, {10, c.Consents.IsZero(), c.Consents}, {12, c.Summary == customer.Summary{}, c.Summary}} {
+		if f.zero {
+			row[f.i] = "{}"
+			continue
+		}
+		b, err := json.Marshal(f.v)
 		if err != nil {
 			return nil, fmt.Errorf("customer %s: %w", c.ID, err)
 		}
-		row[i] = string(b)
+		row[f.i] = string(b)
 	}
 	return row, nil
 }

@@ -116,6 +116,15 @@
 // pagination (WHERE id > $last ORDER BY id LIMIT n), so a full segment
 // sync holds one page of customers in memory and no long transaction.
 //
+// # Filter pushdown
+//
+// [FilterSQL] translates a Voucherify filter into SQL when it uses only
+// built-in text fields, top-level metadata keys and the equality,
+// presence and text operators (see its doc for the exact subset), and
+// [Store.CustomersMatching] streams the matching customers; the result is
+// the Go evaluator's (tested on the same data). segment.Engine does not
+// use it yet: its full sync scans every customer.
+//
 // # Errors
 //
 // Errors wrap the domain sentinels (customer.ErrNotFound,

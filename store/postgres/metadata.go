@@ -28,6 +28,12 @@ func encodeMetadata(m customer.Metadata) (plain, tags []byte, err error) {
 	if len(m) == 0 {
 		return []byte("{}"), []byte("{}"), nil
 	}
+	if plainOnly(m) { // the common case: no copy, no tags
+		if plain, err = json.Marshal(map[string]any(m)); err != nil {
+			return nil, nil, fmt.Errorf("metadata: %w", err)
+		}
+		return plain, []byte("{}"), nil
+	}
 	p := make(map[string]any, len(m))
 	t := map[string]any{}
 	for k, v := range m {
@@ -44,6 +50,26 @@ func encodeMetadata(m customer.Metadata) (plain, tags []byte, err error) {
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
 	return plain, tags, nil
+}
+
+// plainOnly reports whether m holds only values JSON keeps as they are.
+func plainOnly(m customer.Metadata) bool {
+	for _, v := range m {
+		switch v := v.(type) {
+		case string, float64, bool, nil:
+		case []any:
+			for _, e := range v {
+				switch e.(type) {
+				case string, float64, bool, nil:
+				default:
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func encodeValue(v any) (plain, tag any) {
