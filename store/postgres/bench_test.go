@@ -154,7 +154,7 @@ func benchFanout(b *testing.B, pg bool) {
 		b.StartTimer()
 		clk.Advance(distribution.DefaultManualDelay)
 		for d.Status != distribution.StatusDone {
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 			if d, err = m.Distribution(ctx, d.ID); err != nil {
 				b.Fatal(err)
 			}
