@@ -217,7 +217,10 @@ func TestSchedulerNotifyWakesEarly(t *testing.T) {
 		ran := make(chan string, 1)
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); _ = s.Run(runCtx, func(_ context.Context, j distribution.Job) error { ran <- j.ID; return nil }) }()
+		go func() {
+			defer close(done)
+			_ = s.Run(runCtx, func(_ context.Context, j distribution.Job) error { ran <- j.ID; return nil })
+		}()
 		time.Sleep(200 * time.Millisecond) // Run's first claim found nothing; it is listening now
 		other, _ := postgres.NewScheduler(pool, postgres.SchedulerConfig{})
 		id := fmt.Sprint("wake-", noListen)
