@@ -315,6 +315,10 @@ func scanPublication(row pgx.Row) (distribution.Publication, error) {
 	return p, nil
 }
 
+// errLostKey rolls back a publication whose key a concurrent Publish
+// took.
+var errLostKey = errors.New("postgres: publication key taken concurrently")
+
 // campaign returns the publishing state of a campaign by id or name,
 // cached: campaigns never change once created.
 func (c *Codes) campaign(ctx context.Context, idOrName string) (*campaignState, error) {
@@ -396,25 +400,28 @@ func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (d
 			inserted int
 			exists   bool
 		)
-		err := c.pool.QueryRow(ctx, `WITH ex AS (SELECT 1 FROM publications WHERE key = $2),
-			k AS (UPDATE codes SET publication_id = $1 WHERE code = (
-				SELECT code FROM codes WHERE campaign_id = $3 AND publication_id IS NULL AND NOT EXISTS (SELECT 1 FROM ex)
-				ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code),
-			`+insertPub, args()...).Scan(&code, &inserted, &exists)
+		// In a transaction, so that a publication that loses its key to a
+		// concurrent Publish rolls back and its code was never seen taken
+		// (another publisher would have concluded the pool was empty).
+		err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `WITH ex AS (SELECT 1 FROM publications WHERE key = $2),
+				k AS (UPDATE codes SET publication_id = $1 WHERE code = (
+					SELECT code FROM codes WHERE campaign_id = $3 AND publication_id IS NULL AND NOT EXISTS (SELECT 1 FROM ex)
+					ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code),
+				`+insertPub, args()...).Scan(&code, &inserted, &exists)
+			if err == nil && code != nil && inserted == 0 {
+				return errLostKey // roll back: the code goes back to the pool
+			}
+			return err
+		})
 		switch {
+		case errors.Is(err, errLostKey), err == nil && exists:
+			return c.existing(ctx, req, camp)
 		case err != nil:
 			return distribution.Publication{}, ctxErr(ctx, err)
-		case exists:
-			return c.existing(ctx, req, camp)
-		case code != nil && inserted == 1:
+		case code != nil:
 			p.Code = *code
 			return p, nil
-		case code != nil:
-			// A concurrent Publish with this key won: the code goes back.
-			if _, err := c.pool.Exec(ctx, `UPDATE codes SET publication_id = NULL WHERE code = $1 AND publication_id = $2`, *code, p.ID); err != nil {
-				return distribution.Publication{}, ctxErr(ctx, err)
-			}
-			return c.existing(ctx, req, camp)
 		}
 		// No free code nobody holds. Codes held by statements that may
 		// yet give them back count as left: wait for them.
