@@ -108,7 +108,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d distribution.Delivery, fro
 			WHERE id = $1 AND state = $2 AND distribution_id = $3 AND customer_id = $4 AND trigger_key = $5 AND channel = $15
 			RETURNING id),
 		j AS (
-			INSERT INTO jobs (id, kind, target, run_at) SELECT $16, $17, u.id, $12 FROM u WHERE $18
+			INSERT INTO jobs (id, kind, target, run_at) SELECT $16, $17, u.id, $21 FROM u WHERE $18
 			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, run_at = excluded.run_at,
 				version = jobs.version + 1, locked_by = NULL, locked_until = NULL
 			RETURNING id),
@@ -117,7 +117,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d distribution.Delivery, fro
 		SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n) + (SELECT count(*) FROM a)`,
 		d.ID, string(from), d.DistributionID, d.CustomerID, d.TriggerKey, string(d.State), d.Reason, int32(d.Attempts), d.Code,
 		d.PublicationID, d.ProviderMessageID, ts(d.NextAttemptAt), ts0(d.UpdatedAt), ts(d.SentAt), d.Channel,
-		retryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending).Scan(&updated, &jobs)
+		retryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending, jobAt(d.NextAttemptAt)).Scan(&updated, &jobs)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}

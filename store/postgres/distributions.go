@@ -37,7 +37,7 @@ func syncSendJob(ctx context.Context, tx pgx.Tx, d *distribution.Distribution) e
 			ON CONFLICT (id) DO UPDATE SET run_at = excluded.run_at, kind = excluded.kind, target = excluded.target,
 				version = jobs.version + 1, locked_by = NULL, locked_until = NULL
 			WHERE jobs.run_at IS DISTINCT FROM excluded.run_at;
-			`, id, distribution.JobSend, d.ID, ts(d.SendAt))
+			`, id, distribution.JobSend, d.ID, jobAt(d.SendAt))
 		if err != nil {
 			return err
 		}

@@ -44,8 +44,10 @@ type SchedulerConfig struct {
 	// DefaultMaxRunning.
 	MaxRunning int
 	// Clock decides when a job is due (its Now); default the system
-	// clock. Replicas sharing a database should have synchronized clocks.
-	// Tests pass a distribution.FakeClock; polling still uses real time.
+	// clock. Give it the Manager's Config.Clock: the Manager drops a send
+	// job handed out before its own clock says the distribution is due.
+	// Replicas sharing a database need synchronized clocks. Tests pass a
+	// distribution.FakeClock; polling still uses real time.
 	Clock distribution.Clock
 	// Logger receives claim and lease errors; default: discarded.
 	Logger *slog.Logger
@@ -123,7 +125,7 @@ func scheduleTx(ctx context.Context, tx pgx.Tx, job distribution.Job) error {
 	if _, err := q.Exec(ctx, `INSERT INTO jobs (id, kind, target, run_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, run_at = excluded.run_at,
 			version = jobs.version + 1, locked_by = NULL, locked_until = NULL`,
-		job.ID, job.Kind, job.Target, ts0(job.RunAt)); err != nil {
+		job.ID, job.Kind, job.Target, jobAt(job.RunAt)); err != nil {
 		return err
 	}
 	_, err := q.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel)

@@ -86,6 +86,16 @@ func ts(t time.Time) *time.Time {
 	return &t
 }
 
+// jobAt converts a job's RunAt for jobs.run_at, rounded up to the
+// microsecond: a job must never become due before its time (the Manager
+// would find it early and drop it).
+func jobAt(t time.Time) time.Time {
+	if r := t.Truncate(time.Microsecond); r.Before(t) {
+		return r.Add(time.Microsecond)
+	}
+	return t
+}
+
 // fromTS converts a nullable timestamptz back (NULL is the zero time).
 func fromTS(t *time.Time) time.Time {
 	if t == nil {
