@@ -23,10 +23,15 @@ import (
 //	CODEDROP_TEST_POSTGRES_DSN=... go test -run '^$' -bench . -benchtime 1x ./store/postgres
 //
 // CODEDROP_BENCH_N overrides the sizes (100,000 rows for imports, 10,000
-// recipients for fan-outs).
+// recipients for fan-outs), CODEDROP_BENCH_CONCURRENCY the Manager's
+// Concurrency in both fan-outs (default 8).
 
-func benchN(b *testing.B, def int) int {
-	if s := os.Getenv("CODEDROP_BENCH_N"); s != "" {
+func benchN(b *testing.B, def int, env ...string) int {
+	name := "CODEDROP_BENCH_N"
+	if len(env) > 0 {
+		name = env[0]
+	}
+	if s := os.Getenv(name); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			b.Fatal(err)
@@ -97,7 +102,7 @@ func benchFanout(b *testing.B, pg bool) {
 	for range b.N {
 		b.StopTimer()
 		clk := distribution.NewFakeClock(time.Time{})
-		cfg := distribution.Config{Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clk}
+		cfg := distribution.Config{Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clk, Concurrency: benchN(b, distribution.DefaultConcurrency, "CODEDROP_BENCH_CONCURRENCY")}
 		var codes interface {
 			CreateCampaign(context.Context, distribution.Campaign) (distribution.Campaign, error)
 		}

@@ -57,8 +57,10 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (customer.Customer, 
 	if id == "" {
 		return customer.Customer{}, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
-	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM customers
-		WHERE id = $1 OR source_id = $1 ORDER BY id = $1 DESC LIMIT 1`, id))
+	// The id first; the source_id only when no id matches.
+	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerCols+` FROM (
+		(SELECT 1 AS pri, * FROM customers WHERE id = $1) UNION ALL
+		(SELECT 2 AS pri, * FROM customers WHERE source_id = $1)) AS c ORDER BY pri LIMIT 1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return customer.Customer{}, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
