@@ -156,7 +156,8 @@ func (s *Store) SetSyncStatus(ctx context.Context, id string, status segment.Syn
 	return nil
 }
 
-// AddMembers implements segment.Store, in one statement.
+// AddMembers implements segment.Store: one INSERT ... ON CONFLICT DO
+// NOTHING over the ids, after a check that the segment exists.
 func (s *Store) AddMembers(ctx context.Context, segmentID string, customerIDs []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
