@@ -182,6 +182,37 @@ func (s *Store) AddMembers(ctx context.Context, segmentID string, customerIDs []
 	})
 }
 
+// ChangeMemberships implements segment.Store with one statement (so
+// atomically): an INSERT of the joins into segments that exist and a
+// DELETE of the leaves. A join and a leave of one segment leave the
+// customer out, as if the join came first. A segment deleted while the
+// statement runs fails its foreign key; the statement then runs again and
+// ignores it.
+func (s *Store) ChangeMemberships(ctx context.Context, customerID string, join, leave []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if join == nil {
+		join = []string{}
+	}
+	if leave == nil {
+		leave = []string{}
+	}
+	var err error
+	for range 5 {
+		_, err = s.pool.Exec(ctx, `WITH j AS (
+				INSERT INTO segment_members (segment_id, customer_id)
+				SELECT id, $1 FROM segments WHERE id = ANY($2) AND NOT (id = ANY($3))
+				ON CONFLICT DO NOTHING),
+			l AS (DELETE FROM segment_members WHERE customer_id = $1 AND segment_id = ANY($3))
+			SELECT 1`, customerID, join, leave)
+		if code, _ := pgCode(err); code != foreignKeyViolation {
+			break
+		}
+	}
+	return ctxErr(ctx, err)
+}
+
 // RemoveMembers implements segment.Store.
 func (s *Store) RemoveMembers(ctx context.Context, segmentID string, customerIDs []string) error {
 	if err := ctx.Err(); err != nil {

@@ -37,6 +37,7 @@ const pageSize = 1000
 // SQLSTATE codes the store branches on.
 const (
 	uniqueViolation      = "23505"
+	foreignKeyViolation  = "23503"
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
 )
