@@ -1,0 +1,140 @@
+// Package postgres is codedrop's PostgreSQL backend: a [Store] that
+// implements store.Store (customers, segments and memberships,
+// distributions, consents and the delivery ledger), a durable [Scheduler]
+// that several replicas of a host application share, and [Codes], a
+// durable distribution.CodeSource. It uses pgx (github.com/jackc/pgx/v5).
+//
+// # Wiring
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	...
+//	if err := postgres.Migrate(ctx, pool); err != nil { ... }
+//	sched, err := postgres.NewScheduler(pool, postgres.SchedulerConfig{})
+//	...
+//	m, err := distribution.NewManager(distribution.Config{
+//		Store:     postgres.New(pool),
+//		Scheduler: sched,
+//		Codes:     postgres.NewCodes(pool, nil),
+//		Intercom:  client, AdminID: adminID,
+//	})
+//	...
+//	go m.Run(ctx) // on every replica
+//
+// Every replica runs the same code against the same database: manual
+// distributions, their 10-minute countdowns and retries are rows, so any
+// replica fires them, a restart loses nothing, and the delivery ledger's
+// compare-and-set makes sure no message goes out twice.
+//
+// # Migrations
+//
+// [Migrate] applies the embedded migrations (migrations/NNNN_name.sql) in
+// order, each in its own transaction under pg_advisory_xact_lock (one lock
+// per schema), recording them in schema_migrations (version, name,
+// applied_at). It is idempotent and safe when several replicas start at
+// once. Tables live in the connection's current schema: set search_path
+// (pgxpool.Config.ConnConfig.RuntimeParams["search_path"], or
+// "?search_path=..." in the DSN) to use another schema than public.
+//
+// # Tables
+//
+// customers: id (text, primary key, "C" collation so that ORDER BY id is
+// byte order), source_id (unique, NULL when none), name, email, phone,
+// description, birthdate (date), address (jsonb), metadata (jsonb, plain
+// JSON: dates as "YYYY-MM-DD", datetimes as RFC 3339 UTC strings,
+// geopoints as {"lat","lng"}; GIN index jsonb_path_ops for segment rules
+// such as metadata @> '{"source":"Intercom"}'), metadata_types (jsonb tags
+// that restore the Go types of dates, datetimes and geopoints), consents
+// (jsonb), timezone, summary (jsonb), created_at, updated_at.
+//
+// segments: id, name, type, filter (jsonb, Voucherify filter), expression,
+// customer_ids (text[], static segments), sync_status, synced_at,
+// created_at, updated_at. segment_members: (segment_id, customer_id)
+// primary key, index on (customer_id, segment_id); rows go with their
+// segment (ON DELETE CASCADE). Members need not be stored customers.
+//
+// distributions: seq (creation order), id, name (unique), status,
+// revision (compare-and-set), send_at, doc (jsonb, the whole
+// distribution.Distribution). consents: seq, id, name (unique),
+// description, category, created_at, updated_at.
+//
+// deliveries (the ledger): seq (insertion order), id, distribution_id,
+// customer_id, trigger_key, channel (unique together), state, reason,
+// attempts, code, publication_id, provider_message_id, next_attempt_at,
+// created_at, updated_at, sent_at. No index covers the columns a send
+// changes and the table keeps free space (fillfactor 70), so the updates
+// of a send are HOT.
+//
+// jobs (the Scheduler): id, kind, target, run_at, version (bumped by every
+// schedule), locked_by and locked_until (the claim and its lease),
+// attempts.
+//
+// campaigns: seq, id, name (unique), type, code_config (jsonb), imported
+// (text[]), count, created_at. codes: seq, code (primary key: unique
+// across campaigns), campaign_id, publication_id (NULL while in the pool;
+// partial index on the pool). publications: seq, id, key (unique: the
+// idempotency key), campaign_id, code (unique), customer_id,
+// distribution_id, channel, metadata (jsonb), created_at.
+//
+// # Scheduling
+//
+// [Scheduler] claims due jobs with UPDATE ... WHERE id IN (SELECT ... FOR
+// UPDATE SKIP LOCKED) and a lease it renews while the job runs; a job
+// whose Scheduler died runs again elsewhere when the lease expires.
+// Schedule sends NOTIFY codedrop_jobs, which wakes the listening
+// Schedulers early (SchedulerConfig.NoListen turns that off); otherwise
+// they poll every SchedulerConfig.PollInterval.
+//
+// The Store keeps a distribution's send job in step with its row in the
+// same transaction: writing a scheduled distribution with a SendAt
+// inserts or moves its job ("send:" + id), writing a draft, canceled or
+// re-armed one deletes it; putting a delivery back to scheduled with a
+// NextAttemptAt inserts its retry job ("retry:" + id). So a cancel (from
+// any replica) and a reschedule commit or roll back together with the
+// distribution, and no crash between the Manager's two calls can leave a
+// countdown behind or lose one. The Manager's own Schedule and Cancel
+// calls that follow are then no-ops in effect.
+//
+// # Durability
+//
+// Moving a delivery to sending commits synchronously: it is on disk
+// before the provider is called. Publications and the other ledger moves
+// commit with synchronous_commit off (one fsync per send instead of
+// three): a database crash may lose the last few of them, which leaves a
+// delivery in sending (recovery reports it unknown, never sends it again)
+// or scheduled before its code was published (it is published again), and
+// the next synchronous commit flushes them anyway.
+//
+// # Bulk paths
+//
+// UpsertCustomers reads and locks the matched rows with one query, plans
+// the batch in Go, writes the new customers with COPY and the stored ones
+// with one UPDATE ... FROM unnest(arrays): a few round trips per batch,
+// whatever its size. A concurrent insert of the same source_id makes the
+// batch fail with a unique violation and run again (it then updates the
+// other's row), so concurrent upserts of one customer keep one row.
+// Customers, Members and Deliveries stream in pages with keyset
+// pagination (WHERE id > $last ORDER BY id LIMIT n), so a full segment
+// sync holds one page of customers in memory and no long transaction.
+//
+// # Filter pushdown
+//
+// [FilterSQL] translates a Voucherify filter into SQL when it uses only
+// built-in text fields, top-level metadata keys and the equality,
+// presence and text operators (see its doc for the exact subset), and
+// [Store.CustomersMatching] streams the matching customers; the result is
+// the Go evaluator's (tested on the same data). segment.Engine does not
+// use it yet: its full sync scans every customer.
+//
+// # Errors
+//
+// Errors wrap the domain sentinels (customer.ErrNotFound,
+// distribution.ErrConflict, distribution.ErrNameTaken, ...) exactly as
+// store.Memory does, so errors.Is works the same on both. Context
+// cancellation is returned as ctx.Err().
+//
+// # Tests
+//
+// The tests need a database: set CODEDROP_TEST_POSTGRES_DSN (for example
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable); without it
+// they skip. Each test works in a schema of its own, dropped at the end.
+package postgres

@@ -1,0 +1,44 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/store/postgres"
+)
+
+// A host wires the Manager to PostgreSQL: the store, the durable
+// scheduler and the code source share one pool. Every replica does the
+// same and runs m.Run.
+func Example() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		fmt.Println(err)
+		return
+	}
+	sched, err := postgres.NewScheduler(pool, postgres.SchedulerConfig{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := distribution.NewManager(distribution.Config{
+		Store:     postgres.New(pool),
+		Scheduler: sched,
+		Codes:     postgres.NewCodes(pool, nil),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go m.Run(ctx) //nolint:errcheck // runs until ctx ends
+}
