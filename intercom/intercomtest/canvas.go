@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 
 	"github.com/codedrop/codedrop/intercom"
 )
@@ -297,7 +298,7 @@ func do(ctx context.Context, flow, secret string, h http.Handler, body []byte) (
 	if h == nil {
 		return nil, fmt.Errorf("intercomtest: no handler for the %s flow", flow)
 	}
-	req := CanvasRequest("/canvas/"+flow, secret, body).WithContext(ctx)
+	req := CanvasRequest("/canvas/"+strings.ReplaceAll(flow, " ", "-"), secret, body).WithContext(ctx)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
