@@ -33,7 +33,16 @@ func sorryReward(campaign string) distribution.Reward {
 
 func newRewardsEnv(t *testing.T, codes []string, edit func(*distribution.RewardsConfig)) *rewardsEnv {
 	t.Helper()
+	return newRewardsEnvWith(t, codes, nil, edit)
+}
+
+// newRewardsEnvWith also tunes the Manager's Config.
+func newRewardsEnvWith(t *testing.T, codes []string, mgr func(*distribution.Config), edit func(*distribution.RewardsConfig)) *rewardsEnv {
+	t.Helper()
 	e := &rewardsEnv{env: newEnv(t)}
+	if mgr != nil {
+		e.start(mgr)
+	}
 	e.contact = e.srv.AddContact(intercom.Contact{ExternalID: "cust-1", Name: "Jo <Doe>", Email: "jo@example.com"})
 	e.jo = e.customer(customer.Customer{SourceID: "cust-1", Name: "Jo <Doe>", Email: "jo@example.com"})
 	e.camp = e.campaign(distribution.Campaign{Name: "Sorry", Codes: codes})
@@ -600,4 +609,63 @@ type replierFunc func(ctx context.Context, conv string, r intercom.Reply) error
 
 func (f replierFunc) ReplyToConversation(ctx context.Context, conv string, r intercom.Reply) error {
 	return f(ctx, conv, r)
+}
+
+// Every verified Canvas Kit request counts against the API limit; over
+// it the teammate sees why and nothing is published or sent.
+func TestRewardsLimit(t *testing.T) {
+	t.Parallel()
+	t.Run("card flow", func(t *testing.T) {
+		t.Parallel()
+		e := newRewardsEnvWith(t, []string{"L-1", "L-2"}, func(c *distribution.Config) { c.Limits.API.Max = 3 },
+			func(c *distribution.RewardsConfig) { c.Delivery = distribution.RewardByCard })
+		// An unsigned request is refused before it is counted.
+		rec := httptest.NewRecorder()
+		e.app.InitializeHandler().ServeHTTP(rec, intercomtest.CanvasRequest("/i", "wrong", []byte(`{}`)))
+		if rec.Code != 401 {
+			t.Fatalf("unsigned: %d", rec.Code)
+		}
+		in := e.inbox()
+		if _, err := in.Initialize(e.ctx); err != nil { // 1
+			t.Fatal(err)
+		}
+		if _, err := in.Submit(e.ctx, "send:sorry", nil); err != nil { // 2, and the Messenger initialize 3
+			t.Fatal(err)
+		}
+		if n := len(e.srv.Cards()); n != 1 {
+			t.Fatalf("%d cards", n)
+		}
+		u, err := e.m.Usage(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.API.Used != 3 || u.API.Remaining != 0 {
+			t.Errorf("API usage %+v, want 3 used", u.API)
+		}
+		resp, err := in.Initialize(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, "over the limit", texts(resp), "Limit reached", "API limit")
+		if u, _ = e.m.Usage(e.ctx); u.API.Used != 3 || u.API.Rejected != 1 {
+			t.Errorf("API usage %+v, want 3 used, 1 rejected", u.API)
+		}
+	})
+	t.Run("reply flow", func(t *testing.T) {
+		t.Parallel()
+		e := newRewardsEnvWith(t, []string{"L-1"}, func(c *distribution.Config) { c.Limits.API.Max = 1 }, nil)
+		in := e.inbox()
+		if _, err := in.Initialize(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := in.Submit(e.ctx, "send:sorry", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, "submit over the limit", texts(resp), "Limit reached")
+		if resp.Event != nil || len(e.srv.Replies()) != 0 || len(e.publications()) != 0 ||
+			len(e.deliveries(distribution.DeliveryFilter{DistributionID: "reward:sorry"})) != 0 {
+			t.Errorf("something was sent over the limit: event %v, replies %v", resp.Event, e.srv.Replies())
+		}
+	})
 }
