@@ -37,6 +37,20 @@
 // becomes unknown: it is never sent twice automatically. RetryFailed
 // re-queues failed rows; Deliveries lists the ledger.
 //
+// # Rewards from the inbox
+//
+// Manager.RewardsApp is the Rewards Intercom app (Canvas Kit): its
+// handlers serve the Inbox initialize and submit URLs and the Messenger
+// initialize URL. A teammate sees the conversation's customer (found by
+// the contact's external id = source_id, or the Intercom id a contacts
+// sync keeps in metadata) and the predefined rewards they may receive
+// (consents checked), picks one, and the customer gets a code from the
+// reward's campaign as the teammate's reply or as a Messenger card. Each
+// send is a Delivery in the same ledger (DistributionID
+// RewardDistributionID(reward), TriggerKey ConversationTrigger(conv)), so
+// a double click never gives two codes. Every verified request counts
+// against the API limit (CountInbound).
+//
 // # Templates
 //
 // Subjects and bodies use merge tags: {{customer.name}},
