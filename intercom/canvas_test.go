@@ -353,3 +353,27 @@ func TestCanvasValidate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCanvasRequest: any body parses or fails with ErrInvalid, never
+// panics, and a parsed current canvas encodes again.
+func FuzzParseCanvasRequest(f *testing.F) {
+	for _, s := range []string{inboxInitialize, inboxSubmitCustomer, messengerInitialize, wrappedCurrentCanvas, `{}`, `null`, `{"current_canvas":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := intercom.ParseCanvasRequest(body)
+		if err != nil {
+			if !errors.Is(err, intercom.ErrInvalid) {
+				t.Fatalf("error %v does not match ErrInvalid", err)
+			}
+			return
+		}
+		_ = r.ConversationID()
+		if r.CurrentCanvas != nil {
+			if _, err := json.Marshal(r.CurrentCanvas); err != nil {
+				t.Fatalf("re-encoding the current canvas: %v", err)
+			}
+			_ = r.CurrentCanvas.Validate()
+		}
+	})
+}
