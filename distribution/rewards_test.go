@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
@@ -668,4 +669,73 @@ func TestRewardsLimit(t *testing.T) {
 			t.Errorf("something was sent over the limit: event %v, replies %v", resp.Event, e.srv.Replies())
 		}
 	})
+}
+
+// barrierStore holds every reader of a scheduled delivery until two have
+// read it, so two clicks race for the same ledger row.
+type barrierStore struct {
+	distribution.ManagerStore
+	mu      sync.Mutex
+	waiting int
+	release chan struct{}
+}
+
+func (b *barrierStore) GetDelivery(ctx context.Context, id string) (distribution.Delivery, error) {
+	dl, err := b.ManagerStore.GetDelivery(ctx, id)
+	if err != nil || dl.State != distribution.DeliveryScheduled {
+		return dl, err
+	}
+	b.mu.Lock()
+	b.waiting++
+	if b.waiting == 2 {
+		close(b.release)
+	}
+	ch := b.release
+	b.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+	}
+	return dl, nil
+}
+
+// Two clicks that both read the row before either claims it: the ledger's
+// compare-and-set lets one reply.
+func TestRewardsRacingClicks(t *testing.T) {
+	t.Parallel()
+	bs := &barrierStore{release: make(chan struct{})}
+	e := newRewardsEnvWith(t, []string{"ONE", "TWO"}, func(c *distribution.Config) {
+		bs.ManagerStore = c.Store
+		c.Store = bs
+	}, nil)
+	var wg sync.WaitGroup
+	out := make([]string, 2)
+	for i := range 2 {
+		in := e.inbox()
+		if _, err := in.Initialize(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := in.Submit(e.ctx, "send:sorry", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			out[i] = texts(resp)
+		}()
+	}
+	wg.Wait()
+	if n := len(e.srv.Replies()); n != 1 {
+		t.Errorf("%d replies, want 1", n)
+	}
+	if n := len(e.publications()); n != 1 {
+		t.Errorf("%d publications, want 1", n)
+	}
+	joined := out[0] + out[1]
+	mustContain(t, "canvases", joined, "Code: **ONE**")
+	if !strings.Contains(joined, "Being sent") && !strings.Contains(joined, "Already sent") {
+		t.Errorf("the losing click says neither being nor already sent:\n%s", joined)
+	}
 }
