@@ -31,11 +31,11 @@ func TestQuietHoursAcrossDST(t *testing.T) {
 		in      bool
 		wantEnd string
 	}{
-		{"before the window", q, "2026-03-28T19:59:00Z", false, ""}, // 20:59 CET
+		{"before the window", q, "2026-03-28T19:59:00Z", false, ""},                // 20:59 CET
 		{"window starts", q, "2026-03-28T20:00:00Z", true, "2026-03-29T06:00:00Z"}, // 21:00 CET -> 08:00 CEST
 		{"spring forward night", q, "2026-03-28T23:30:00Z", true, "2026-03-29T06:00:00Z"},
 		{"in the skipped hour's aftermath", q, "2026-03-29T01:30:00Z", true, "2026-03-29T06:00:00Z"}, // 03:30 CEST
-		{"spring day morning: open", q, "2026-03-29T06:00:00Z", false, ""},                             // 08:00 CEST
+		{"spring day morning: open", q, "2026-03-29T06:00:00Z", false, ""},                           // 08:00 CEST
 		{"spring day 07:59 local", q, "2026-03-29T05:59:00Z", true, "2026-03-29T06:00:00Z"},
 		{"fall back night", q, "2026-10-24T20:30:00Z", true, "2026-10-25T07:00:00Z"}, // 22:30 CEST -> 08:00 CET
 		{"fall back: the repeated hour", q, "2026-10-25T00:30:00Z", true, "2026-10-25T07:00:00Z"},

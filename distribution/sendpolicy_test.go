@@ -30,7 +30,9 @@ func (e *env) only(id string) distribution.Delivery {
 func TestMessageLimitDefers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.start(func(c *distribution.Config) { c.Limits.Messages = distribution.Limit{Max: 2, Period: distribution.PeriodDay} })
+	e.start(func(c *distribution.Config) {
+		c.Limits.Messages = distribution.Limit{Max: 2, Period: distribution.PeriodDay}
+	})
 	e.intercomCustomer("u1", "Ann", "ann@example.com")
 	e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("paid {{order.id}}")})
 	for _, id := range []string{"e1", "e2", "e3"} {
@@ -102,7 +104,9 @@ func TestFailedSendIsNotCounted(t *testing.T) {
 func TestCountInbound(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.start(func(c *distribution.Config) { c.Limits.API = distribution.Limit{Max: 2, Period: distribution.PeriodHour} })
+	e.start(func(c *distribution.Config) {
+		c.Limits.API = distribution.Limit{Max: 2, Period: distribution.PeriodHour}
+	})
 	for i := range 2 {
 		if err := e.m.CountInbound(e.ctx); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
@@ -143,8 +147,12 @@ func TestConfigOfPolicies(t *testing.T) {
 		{func(c *distribution.Config) { c.Limits.Messages.Max = -1 }, "Limits.Messages.Max"},
 		{func(c *distribution.Config) { c.Limits.API.Period = "week" }, "Limits.API.Period"},
 		{func(c *distribution.Config) { c.Limits.OverLimit = "drop" }, "Limits.OverLimit"},
-		{func(c *distribution.Config) { c.FrequencyCaps = []distribution.FrequencyCap{{Max: 0, Window: time.Hour}} }, "FrequencyCaps[0].Max"},
-		{func(c *distribution.Config) { c.FrequencyCaps = []distribution.FrequencyCap{{Max: 1, Window: time.Hour}, {Max: 1}} }, "FrequencyCaps[1].Window"},
+		{func(c *distribution.Config) {
+			c.FrequencyCaps = []distribution.FrequencyCap{{Max: 0, Window: time.Hour}}
+		}, "FrequencyCaps[0].Max"},
+		{func(c *distribution.Config) {
+			c.FrequencyCaps = []distribution.FrequencyCap{{Max: 1, Window: time.Hour}, {Max: 1}}
+		}, "FrequencyCaps[1].Window"},
 		{func(c *distribution.Config) {
 			c.FrequencyCaps = []distribution.FrequencyCap{{Max: 1, Window: time.Hour, Channel: "sms"}}
 		}, "FrequencyCaps[0].Channel"},
