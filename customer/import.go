@@ -26,7 +26,7 @@ var ErrMalformedCSV = errors.New("customer: malformed CSV")
 
 // ErrFieldTooLarge is the csv.ParseError.Err of a field larger than
 // ImportOptions.MaxFieldBytes.
-var ErrFieldTooLarge = errors.New("field too large")
+var ErrFieldTooLarge = errors.New("customer: field too large")
 
 // Field names a built-in customer field that a CSV column can fill. The
 // values are the fields' JSON paths, as [FieldError.Field] names them.
@@ -50,35 +50,46 @@ const (
 	FieldTimezone          Field = "timezone" // only through ImportOptions.Columns; Voucherify has no such column
 )
 
-// headerFields maps lowercased header names to fields, after Voucherify's
-// import conventions (its template uses City, State... and its docs the
-// Address_ forms; both are accepted).
-var headerFields = map[string]Field{
-	"id":                  FieldID,
-	"source_id":           FieldSourceID,
-	"name":                FieldName,
-	"email":               FieldEmail,
-	"phone":               FieldPhone,
-	"description":         FieldDescription,
-	"birthdate":           FieldBirthdate,
-	"address_line_1":      FieldAddressLine1,
-	"address_line_2":      FieldAddressLine2,
-	"address_city":        FieldAddressCity,
-	"city":                FieldAddressCity,
-	"address_state":       FieldAddressState,
-	"state":               FieldAddressState,
-	"address_postal_code": FieldAddressPostalCode,
-	"postal_code":         FieldAddressPostalCode,
-	"address_country":     FieldAddressCountry,
-	"country":             FieldAddressCountry,
+// headerField maps a lowercased header name to its field, after
+// Voucherify's import conventions (its template uses City, State... and its
+// docs the Address_ forms; both are accepted).
+func headerField(lname string) (Field, bool) {
+	switch lname {
+	case "id":
+		return FieldID, true
+	case "source_id":
+		return FieldSourceID, true
+	case "name":
+		return FieldName, true
+	case "email":
+		return FieldEmail, true
+	case "phone":
+		return FieldPhone, true
+	case "description":
+		return FieldDescription, true
+	case "birthdate":
+		return FieldBirthdate, true
+	case "address_line_1":
+		return FieldAddressLine1, true
+	case "address_line_2":
+		return FieldAddressLine2, true
+	case "address_city", "city":
+		return FieldAddressCity, true
+	case "address_state", "state":
+		return FieldAddressState, true
+	case "address_postal_code", "postal_code":
+		return FieldAddressPostalCode, true
+	case "address_country", "country":
+		return FieldAddressCountry, true
+	}
+	return "", false
 }
 
 // HeaderField returns the built-in field a CSV header names by default
 // (case-insensitively, surrounding spaces ignored), such as FieldAddressCity
 // for "City" or "ADDRESS_CITY". ok is false for a metadata column.
 func HeaderField(header string) (f Field, ok bool) {
-	f, ok = headerFields[strings.ToLower(strings.TrimSpace(header))]
-	return f, ok
+	return headerField(strings.ToLower(strings.TrimSpace(header)))
 }
 
 // Column says where a CSV column goes, overriding the default mapping. Set
@@ -142,7 +153,7 @@ type ImportOptions struct {
 	// next rows are parsed.
 	Progress func(Progress)
 	// Now stamps CreatedAt (of new customers) and UpdatedAt; time.Now
-	// when nil.
+	// when nil. It is read once per 64 rows.
 	Now func() time.Time
 }
 
@@ -233,7 +244,9 @@ func (e *RowError) MarshalJSON() ([]byte, error) {
 //
 // The file is streamed: rows are parsed and written in batches of
 // opts.BatchSize, so memory does not grow with the file (except in atomic
-// mode). A UTF-8 byte order mark, CRLF line ends, quoted fields with
+// mode). Batches are written in file order, one call at a time, from a
+// goroutine of Import's own while the next rows are parsed; Import returns
+// only after the last call has returned. A UTF-8 byte order mark, CRLF line ends, quoted fields with
 // commas, quotes and line breaks, and empty lines are all fine.
 //
 // A row that fails (a bad value, a schema rule, a store conflict) is
@@ -298,6 +311,7 @@ type importer struct {
 	srcIdx    int // index of the source_id column, or -1
 	idIdx     int // index of the id column, or -1
 	zones     map[string]bool
+	stamp     time.Time // CreatedAt and UpdatedAt of the rows being parsed
 
 	rep    ImportReport
 	batch  []Customer // rows parsed, not yet handed to the writer
@@ -377,7 +391,7 @@ func (g *guardReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var bom = []byte{0xEF, 0xBB, 0xBF}
+const bom = "\xEF\xBB\xBF" // UTF-8 byte order mark
 
 func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error) {
 	rep := &imp.rep
@@ -388,7 +402,7 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 	// Before the header is known, allow a generous header line.
 	imp.lr = &guardReader{r: r, limit: int64(imp.opts.MaxFieldBytes)*64 + 1<<20 + readBufferSize}
 	br := bufio.NewReaderSize(imp.lr, readBufferSize)
-	if b, err := br.Peek(len(bom)); err == nil && string(b) == string(bom) {
+	if b, err := br.Peek(len(bom)); err == nil && string(b) == bom {
 		_, _ = br.Discard(len(bom))
 		imp.bomLen = int64(len(bom))
 	}
@@ -399,7 +413,7 @@ func (imp *importer) run(ctx context.Context, r io.Reader) (*ImportReport, error
 	header, err := cr.Read()
 	if err != nil {
 		if err == io.EOF {
-			return rep, fmt.Errorf("customer import: %w: empty file, no header row", ErrMalformedCSV)
+			return rep, fmt.Errorf("%w: empty file, no header row", ErrMalformedCSV)
 		}
 		return rep, imp.readError(err)
 	}
@@ -466,8 +480,11 @@ var (
 func (imp *importer) readRows(ctx context.Context) error {
 	rep, cr := &imp.rep, imp.cr
 	for {
-		if rep.Rows%cancelCheckEvery == 0 && ctx.Err() != nil {
-			return errCanceled
+		if rep.Rows%cancelCheckEvery == 0 {
+			if ctx.Err() != nil {
+				return errCanceled
+			}
+			imp.stamp = imp.now() // one clock read per 64 rows: it is not free
 		}
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -483,7 +500,7 @@ func (imp *importer) readRows(ctx context.Context) error {
 		for i, cell := range rec {
 			if len(cell) > imp.opts.MaxFieldBytes {
 				l, c := cr.FieldPos(i)
-				return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
+				return fmt.Errorf("%w: %w", ErrMalformedCSV,
 					&csv.ParseError{StartLine: line, Line: l, Column: c, Err: fmt.Errorf("%w (%d bytes, the limit is %d)", ErrFieldTooLarge, len(cell), imp.opts.MaxFieldBytes)})
 			}
 		}
@@ -603,7 +620,7 @@ func (imp *importer) readError(err error) error {
 	imp.rep.Bytes = imp.offset()
 	switch {
 	case imp.lr.tripped:
-		return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV,
+		return fmt.Errorf("%w: %w", ErrMalformedCSV,
 			&csv.ParseError{StartLine: imp.rep.Line + 1, Line: imp.rep.Line + 1, Column: 1,
 				Err: fmt.Errorf("%w: a record starting after line %d exceeds %d bytes (an unterminated quote?)", ErrFieldTooLarge, imp.rep.Line, imp.lr.limit-readBufferSize)})
 	case imp.lr.readErrSeen != nil && errors.Is(err, imp.lr.readErrSeen):
@@ -611,9 +628,9 @@ func (imp *importer) readError(err error) error {
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-		return fmt.Errorf("customer import: %w: %w (the header has %d columns)", ErrMalformedCSV, err, imp.cr.FieldsPerRecord)
+		return fmt.Errorf("%w: %w (the header has %d columns)", ErrMalformedCSV, err, imp.cr.FieldsPerRecord)
 	}
-	return fmt.Errorf("customer import: %w: %w", ErrMalformedCSV, err)
+	return fmt.Errorf("%w: %w", ErrMalformedCSV, err)
 }
 
 func (imp *importer) mapHeader(header []string) error {
@@ -648,7 +665,7 @@ func (imp *importer) mapHeader(header []string) error {
 	for i, h := range header {
 		name := strings.TrimSpace(h)
 		if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return fmt.Errorf("customer import: %w: header column %d is not text (is this a CSV file?)", ErrMalformedCSV, i+1)
+			return fmt.Errorf("%w: header column %d is not text (is this a CSV file?)", ErrMalformedCSV, i+1)
 		}
 		col := column{header: name}
 		lname := strings.ToLower(name)
@@ -662,11 +679,14 @@ func (imp *importer) mapHeader(header []string) error {
 		case hasOv && ov.Field != "":
 			col.kind, col.field = colField, ov.Field
 		case hasOv:
+			if strings.TrimSpace(ov.Metadata) == "" {
+				return fmt.Errorf("customer import: Columns[%q]: blank metadata key: %w", name, ErrInvalid)
+			}
 			col.kind, col.key = colMeta, ov.Metadata
 		case name == "":
 			return fmt.Errorf("customer import: header column %d has no name (map it with Columns[\"\"] to import or ignore it): %w", i+1, ErrInvalid)
 		default:
-			if f, ok := headerFields[lname]; ok {
+			if f, ok := headerField(lname); ok {
 				col.kind, col.field = colField, f
 			} else {
 				col.kind, col.key = colMeta, name
@@ -827,7 +847,7 @@ func (imp *importer) parseRow(rec []string, line int) (Customer, *RowError) {
 	if c.SourceID == "" && c.ID == "" {
 		return Customer{}, rowErr(imp.idCol, &FieldError{Field: string(FieldSourceID), Reason: "the row has neither a source_id nor an id"})
 	}
-	if err := c.validate(imp.zoneOK); err != nil {
+	if err := c.validate(imp.zoneOK, false); err != nil {
 		e := rowErr("", err)
 		var fe *FieldError
 		if errors.As(err, &fe) {
@@ -836,8 +856,7 @@ func (imp *importer) parseRow(rec []string, line int) (Customer, *RowError) {
 		e.SourceID = c.SourceID
 		return Customer{}, e
 	}
-	now := imp.now()
-	c.CreatedAt, c.UpdatedAt = now, now
+	c.CreatedAt, c.UpdatedAt = imp.stamp, imp.stamp
 	return c, nil
 }
 

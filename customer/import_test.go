@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // time zone names resolve without system tzdata
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -755,3 +756,35 @@ func TestImportBadOptions(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestImportTimezoneColumn(t *testing.T) {
+	t.Parallel()
+	st := store.NewMemory()
+	rep := importInto(t, st, "Source_id,tz\nu1,Europe/Warsaw\nu2,Mars/Olympus\nu3,Europe/Warsaw\n", customer.ImportOptions{
+		Columns: map[string]customer.Column{"tz": {Field: customer.FieldTimezone}},
+	})
+	want := []failure{{2, 3, "tz", "u2", `timezone: "Mars/Olympus" is not an IANA time zone name`}}
+	if diff := cmp.Diff(want, failures(t, rep)); diff != "" {
+		t.Errorf("failures mismatch (-want +got):\n%s", diff)
+	}
+	if c := get(t, st, "u3"); c.Timezone != "Europe/Warsaw" {
+		t.Errorf("timezone = %q", c.Timezone)
+	}
+}
+
+func TestImportReplaceByID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.NewMemory()
+	seed, err := st.UpsertCustomers(ctx, []customer.Customer{{SourceID: "u1", Name: "Ann", Phone: "1"}}, customer.UpsertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A row with the Id (and no source_id) updates that customer; replace
+	// mode clears the phone, keeps the source_id.
+	importInto(t, st, "Id,Source_id,Name\n"+seed[0].ID+",,Ann B\n", customer.ImportOptions{Mode: customer.ImportReplace})
+	c := get(t, st, seed[0].ID)
+	if c.SourceID != "u1" || c.Name != "Ann B" || c.Phone != "" {
+		t.Errorf("customer = %+v", c)
+	}
+}

@@ -299,7 +299,7 @@ func (s *Schema) validateKey(key string, v any) error {
 }
 
 // check validates v (a whole value: an array for an array property).
-func (p Property) check(key string, v any) error {
+func (p *Property) check(key string, v any) error {
 	if v == nil {
 		if p.Optional {
 			return nil
@@ -322,7 +322,7 @@ func (p Property) check(key string, v any) error {
 }
 
 // checkOne validates a single (non-array) value.
-func (p Property) checkOne(key string, v any) error {
+func (p *Property) checkOne(key string, v any) error {
 	fail := func(rule Rule, format string, args ...any) error {
 		return &MetadataError{Key: key, Rule: rule, Value: v, Reason: fmt.Sprintf(format, args...) + " (actual value is " + show(v) + ")"}
 	}
@@ -444,9 +444,20 @@ func (s *Schema) Parse(key, cell string) (any, error) {
 	return p.parse(name, cell)
 }
 
-func (p Property) parse(key, cell string) (any, error) {
+func (p *Property) parse(key, cell string) (any, error) {
 	if cell == "" || isNull(cell) {
 		return nil, nil
+	}
+	if !p.Array && p.Type == TypeString && len(p.Eq) > 0 {
+		// Return the allowed value itself (already boxed): no allocation.
+		for _, a := range p.Eq {
+			if as, ok := a.(string); ok && as == cell {
+				if err := p.checkOne(key, a); err != nil {
+					return nil, err
+				}
+				return a, nil
+			}
+		}
 	}
 	v, err := p.parseValue(key, cell)
 	if err != nil {
@@ -455,20 +466,12 @@ func (p Property) parse(key, cell string) (any, error) {
 	if err := p.check(key, v); err != nil {
 		return nil, err
 	}
-	if s, ok := v.(string); ok && len(p.Eq) > 0 {
-		// Share the allowed value (already boxed) rather than box a new one.
-		for _, a := range p.Eq {
-			if as, ok := a.(string); ok && as == s {
-				return a, nil
-			}
-		}
-	}
 	return v, nil
 }
 
 func isNull(s string) bool { return len(s) == 4 && strings.EqualFold(s, "null") }
 
-func (p Property) parseValue(key, cell string) (any, error) {
+func (p *Property) parseValue(key, cell string) (any, error) {
 	if !p.Array {
 		return p.parseOne(key, cell)
 	}
@@ -498,23 +501,24 @@ func (p Property) parseValue(key, cell string) (any, error) {
 		}
 		return out, nil
 	}
-	n := strings.Count(cell, ",") + 1
-	out := make([]any, 0, n)
-	for part := range strings.SplitSeq(cell, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue // "a,,b" and a trailing comma add nothing
+	out := make([]any, 0, strings.Count(cell, ",")+1)
+	for rest := cell; ; {
+		part, tail, more := strings.Cut(rest, ",")
+		if part = strings.TrimSpace(part); part != "" { // "a,,b" and a trailing comma add nothing
+			v, err := p.parseOne(key, part)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
 		}
-		v, err := p.parseOne(key, part)
-		if err != nil {
-			return nil, err
+		if !more {
+			return out, nil
 		}
-		out = append(out, v)
+		rest = tail
 	}
-	return out, nil
 }
 
-func (p Property) parseOne(key, cell string) (any, error) {
+func (p *Property) parseOne(key, cell string) (any, error) {
 	bad := func() error {
 		return &MetadataError{Key: key, Rule: RuleType, Value: cell, Reason: fmt.Sprintf("must be a %s (actual value is %q)", typeDescription(p.Type), cell)}
 	}
@@ -569,18 +573,17 @@ func (p Property) parseOne(key, cell string) (any, error) {
 	return nil, bad()
 }
 
-// datetimeLayouts are the accepted datetime forms, tried in order; those
-// without a zone are read as UTC.
-var datetimeLayouts = [...]string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02T15:04",
-	time.DateOnly,
-}
-
+// parseDatetime accepts RFC 3339 and, read as UTC, the same without a
+// zone, without seconds, or a bare date.
 func parseDatetime(s string) (time.Time, error) {
+	layouts := [...]string{
+		time.RFC3339Nano,
+		"2006-01-02T15:04:05.999999999",
+		"2006-01-02T15:04",
+		time.DateOnly,
+	}
 	var err error
-	for _, layout := range datetimeLayouts {
+	for _, layout := range layouts {
 		var t time.Time
 		if t, err = time.Parse(layout, s); err == nil {
 			return t, nil

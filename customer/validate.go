@@ -36,7 +36,7 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 //   - metadata keys and consent ids are not empty.
 //
 // Metadata values are checked by [Schema.Validate], which knows their types.
-func (c *Customer) Validate() error { return c.validate(knownZone) }
+func (c *Customer) Validate() error { return c.validate(knownZone, true) }
 
 // knownZone reports whether name is an IANA zone name time can load.
 func knownZone(name string) bool {
@@ -44,8 +44,10 @@ func knownZone(name string) bool {
 	return err == nil && name != "Local"
 }
 
-// validate is Validate with a pluggable (cacheable) time zone check.
-func (c *Customer) validate(zoneOK func(string) bool) error {
+// validate is Validate with a pluggable (cacheable) time zone check;
+// metadata keys are checked when checkKeys (an import checks its columns
+// once instead).
+func (c *Customer) validate(zoneOK func(string) bool, checkKeys bool) error {
 	if c.ID != "" && (!strings.HasPrefix(c.ID, IDPrefix+"_") || len(c.ID) == len(IDPrefix)+1) {
 		return &FieldError{Field: "id", Value: c.ID, Reason: fmt.Sprintf("%q is not a customer id (want %s_...)", c.ID, IDPrefix)}
 	}
@@ -84,9 +86,11 @@ func (c *Customer) validate(zoneOK func(string) bool) error {
 			return &FieldError{Field: "timezone", Value: c.Timezone, Reason: fmt.Sprintf("%q is not an IANA time zone name", c.Timezone)}
 		}
 	}
-	for k := range c.Metadata {
-		if strings.TrimSpace(k) == "" {
-			return &FieldError{Field: "metadata", Value: k, Reason: "empty metadata key"}
+	if checkKeys {
+		for k := range c.Metadata {
+			if strings.TrimSpace(k) == "" {
+				return &FieldError{Field: "metadata", Value: k, Reason: "empty metadata key"}
+			}
 		}
 	}
 	for k := range c.Consents.Status {
@@ -159,6 +163,12 @@ func isAlnum(ch byte) bool {
 
 // valid reports whether d is a real calendar date.
 func (d Date) valid() bool {
-	return d.Month >= time.January && d.Month <= time.December && d.Day >= 1 &&
-		DateOf(time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC)) == d
+	if d.Month < time.January || d.Month > time.December || d.Day < 1 {
+		return false
+	}
+	days := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[d.Month-1]
+	if d.Month == time.February && d.Year%4 == 0 && (d.Year%100 != 0 || d.Year%400 == 0) {
+		days = 29
+	}
+	return d.Day <= days
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	_ "time/tzdata" // time zone names resolve without system tzdata
 )
 
 func TestCustomerValidate(t *testing.T) {
@@ -53,5 +54,23 @@ func TestCustomerValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want a *FieldError for %s wrapping ErrInvalid", err, tt.field)
 			}
 		})
+	}
+}
+
+func TestParseDate(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]Date{
+		"2022-07-03": {2022, time.July, 3},
+		"2000-02-29": {2000, time.February, 29},
+		"0001-01-01": {1, time.January, 1},
+	} {
+		if got, err := ParseDate(s); err != nil || got != want {
+			t.Errorf("ParseDate(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "2022-7-03", "2022-07-3", "2022/07/03", "1900-02-29", "2022-00-10", "2022-12-32", "+022-07-03", "2022-07-03T00:00:00Z", "２０２２-07-03"} {
+		if _, err := ParseDate(s); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseDate(%q) error = %v, want ErrInvalid", s, err)
+		}
 	}
 }

@@ -91,6 +91,12 @@ func (m *Manager) Activate(ctx context.Context, id string) (Distribution, error)
 		if err := m.validate(ctx, &d); err != nil {
 			return Distribution{}, err
 		}
+		// Deliveries deferred while it was paused (taken before events
+		// can add new ones, which their own calls send).
+		waiting, err := m.scheduledDeliveries(ctx, id)
+		if err != nil {
+			return Distribution{}, err
+		}
 		d.Status, d.UpdatedAt = StatusActive, m.clock.Now()
 		rev, err := m.store.UpdateDistribution(ctx, d)
 		if errors.Is(err, ErrConflict) && !errors.Is(err, ErrNameTaken) {
@@ -107,11 +113,9 @@ func (m *Manager) Activate(ctx context.Context, id string) (Distribution, error)
 				return d, err
 			}
 		}
-		// Deliveries deferred while it was paused go out now (or are
-		// re-armed for their time).
-		m.runBackground(ctx, func(ctx context.Context) {
-			m.processScheduled(ctx, id)
-		})
+		if len(waiting) > 0 {
+			m.runBackground(ctx, func(ctx context.Context) { m.sendWaiting(ctx, id, waiting) })
+		}
 		return d, nil
 	}
 }
@@ -214,13 +218,29 @@ func (m *Manager) sendExisting(ctx context.Context, d Distribution, ev Event) er
 	if err := m.store.MarkEventProcessed(ctx, ev.ID, m.clock.Now()); err != nil {
 		return err
 	}
-	m.processScheduled(ctx, d.ID)
-	return nil
+	r, err := m.newRun(d)
+	if err != nil {
+		return err
+	}
+	return m.process(ctx, r, DeliveryFilter{DistributionID: d.ID, TriggerKey: ev.ID, States: []DeliveryState{DeliveryScheduled}})
 }
 
-// processScheduled sends the scheduled deliveries of an active automatic
-// distribution (those waiting for a later time are re-armed).
-func (m *Manager) processScheduled(ctx context.Context, id string) {
+// scheduledDeliveries returns the ids of distribution id's scheduled
+// deliveries.
+func (m *Manager) scheduledDeliveries(ctx context.Context, id string) ([]string, error) {
+	var out []string
+	for dl, err := range m.store.Deliveries(ctx, DeliveryFilter{DistributionID: id, States: []DeliveryState{DeliveryScheduled}}) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dl.ID)
+	}
+	return out, nil
+}
+
+// sendWaiting sends (or re-arms, when their time has not come) the given
+// scheduled deliveries of an active automatic distribution.
+func (m *Manager) sendWaiting(ctx context.Context, id string, deliveryIDs []string) {
 	d, err := m.store.GetDistribution(ctx, id)
 	if err != nil || d.Status != StatusActive {
 		return
@@ -230,8 +250,15 @@ func (m *Manager) processScheduled(ctx context.Context, id string) {
 		m.log.Error("automatic distribution does not compile", "distribution", id, "err", err)
 		return
 	}
-	if err := m.process(ctx, r, DeliveryFilter{DistributionID: id, States: []DeliveryState{DeliveryScheduled}}); err != nil {
-		m.log.Error("sending scheduled deliveries", "distribution", id, "err", err)
+	for _, did := range deliveryIDs {
+		dl, err := m.store.GetDelivery(ctx, did)
+		if err != nil {
+			m.log.Error("loading a waiting delivery", "delivery", did, "err", err)
+			continue
+		}
+		if err := m.deliver(ctx, r, dl, false); err != nil {
+			m.log.Error("delivery step failed; it stays scheduled", "delivery", did, "err", err)
+		}
 	}
 }
 
@@ -567,11 +594,11 @@ func (e *Event) lookup(path string) (string, bool) {
 	return "", false
 }
 
-// recoverAutomatic resumes automatic work after a (re)start: deliveries
-// caught mid-send become unknown, events accepted but not fully handled
-// are handled again, and scheduled deliveries of active distributions are
-// sent or re-armed.
-func (m *Manager) recoverAutomatic(ctx context.Context) error {
+// snapshotAutomatic runs when the Manager is made, before it can handle
+// anything: deliveries of automatic distributions caught mid-send by an
+// earlier process become unknown, and the events it accepted but did not
+// finish are kept for Run to resume.
+func (m *Manager) snapshotAutomatic(ctx context.Context) error {
 	ds, err := m.store.ListDistributions(ctx, StatusActive, StatusPaused)
 	if err != nil {
 		return err
@@ -583,17 +610,37 @@ func (m *Manager) recoverAutomatic(ctx context.Context) error {
 		if err := m.markInterrupted(ctx, d.ID); err != nil {
 			return err
 		}
+		if d.Status == StatusActive {
+			waiting, err := m.scheduledDeliveries(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			if len(waiting) > 0 {
+				m.auto.waiting = append(m.auto.waiting, waitingDeliveries{d.ID, waiting})
+			}
+		}
 	}
-	var pending []Event
 	for e, err := range m.store.UnprocessedEvents(ctx) {
 		if err != nil {
 			return err
 		}
-		pending = append(pending, e)
+		m.auto.pending = append(m.auto.pending, e)
 	}
+	return nil
+}
+
+// recoverAutomatic resumes, when Run starts, the automatic work an earlier
+// process left: unfinished events are handled again (each step is
+// idempotent) and scheduled deliveries of active distributions are sent or
+// re-armed.
+func (m *Manager) recoverAutomatic(ctx context.Context) error {
+	m.mu.Lock()
+	pending, waiting := m.auto.pending, m.auto.waiting
+	m.auto.pending, m.auto.waiting = nil, nil
+	m.mu.Unlock()
 	for _, e := range pending {
-		if strings.HasPrefix(e.ID, "existing:") {
-			d, err := m.store.GetDistribution(ctx, strings.TrimPrefix(e.ID, "existing:"))
+		if id, ok := strings.CutPrefix(e.ID, "existing:"); ok {
+			d, err := m.store.GetDistribution(ctx, id)
 			if err == nil && d.Status == StatusActive {
 				m.runBackground(ctx, func(ctx context.Context) {
 					if err := m.sendExisting(ctx, d, e); err != nil {
@@ -604,7 +651,7 @@ func (m *Manager) recoverAutomatic(ctx context.Context) error {
 			continue
 		}
 		var err error
-		if e.Segment != nil || e.Publication != nil && e.Publication.DistributionID != "" && strings.HasPrefix(e.ID, "publication:") {
+		if e.Segment != nil || strings.HasPrefix(e.ID, "publication:") {
 			err = m.handleInternal(ctx, e)
 		} else {
 			var c customer.Customer
@@ -616,10 +663,15 @@ func (m *Manager) recoverAutomatic(ctx context.Context) error {
 			m.log.Error("resuming an event", "event", e.ID, "err", err)
 		}
 	}
-	for _, d := range ds {
-		if d.Mode == Automatic && d.Status == StatusActive {
-			m.runBackground(ctx, func(ctx context.Context) { m.processScheduled(ctx, d.ID) })
-		}
+	for _, w := range waiting {
+		m.runBackground(ctx, func(ctx context.Context) { m.sendWaiting(ctx, w.distID, w.ids) })
 	}
 	return nil
+}
+
+// waitingDeliveries are scheduled deliveries of one distribution found at
+// startup.
+type waitingDeliveries struct {
+	distID string
+	ids    []string
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,6 +73,16 @@ func memPeak() (stop func() uint64) {
 		}
 	}()
 	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// cpuTime is the process's user+system CPU time: less sensitive than wall
+// time to other processes on a shared machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func mallocs() uint64 {
@@ -136,6 +147,7 @@ func BenchmarkManualFanout(b *testing.B) {
 		runtime.GC()
 		before := mallocs()
 		stopPeak := memPeak()
+		cpu0 := cpuTime()
 		b.StartTimer()
 
 		clk.Advance(distribution.DefaultManualDelay)
@@ -150,6 +162,7 @@ func BenchmarkManualFanout(b *testing.B) {
 		}
 
 		b.StopTimer()
+		cpu := cpuTime() - cpu0
 		peak := stopPeak()
 		allocs := mallocs() - before
 		if f := os.Getenv("CODEDROP_BENCH_HEAP"); f != "" {
@@ -159,6 +172,7 @@ func BenchmarkManualFanout(b *testing.B) {
 			b.Fatalf("sent %d (server got %d), want %d", d.Report.Sent, srv.MessageCount()-sent0, n)
 		}
 		b.ReportMetric(float64(allocs)/float64(n), "allocs/recipient")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/recipient")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		b.ReportMetric(float64(n), "recipients")
 		cancel()
@@ -180,6 +194,7 @@ func BenchmarkRawFanout(b *testing.B) {
 		runtime.GC()
 		before := mallocs()
 		stopPeak := memPeak()
+		cpu0 := cpuTime()
 		b.StartTimer()
 		work := make(chan int, benchConcurrency*4)
 		var wg sync.WaitGroup
@@ -219,12 +234,14 @@ func BenchmarkRawFanout(b *testing.B) {
 		close(work)
 		wg.Wait()
 		b.StopTimer()
+		cpu := cpuTime() - cpu0
 		peak := stopPeak()
 		allocs := mallocs() - before
 		if f := failed.Load(); f > 0 {
 			b.Fatalf("%d requests failed", f)
 		}
 		b.ReportMetric(float64(allocs)/float64(n), "allocs/recipient")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/recipient")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		b.ReportMetric(float64(n), "recipients")
 		b.StartTimer()

@@ -144,6 +144,10 @@ func (ic *intercomContacts) forget(customerID string) {
 // resolve returns c's contact; with needUnsub the unsubscribed flag must
 // be known (fetching the contact when the metadata lacks it).
 func (ic *intercomContacts) resolve(ctx context.Context, c *customer.Customer, needUnsub bool) (contactRef, error) {
+	// Fast path: a synced customer carries what is needed; no cache entry.
+	if ref, ok := refFromMetadata(c); ok && (ref.known || !needUnsub) {
+		return ref, nil
+	}
 	for {
 		ic.mu.Lock()
 		ref, ok := ic.by[c.ID]
@@ -180,14 +184,8 @@ func (ic *intercomContacts) resolve(ctx context.Context, c *customer.Customer, n
 }
 
 func (ic *intercomContacts) lookup(ctx context.Context, c *customer.Customer, needUnsub bool) (contactRef, error) {
-	if id, _ := c.Metadata[metaIntercomID].(string); id != "" {
-		ref := contactRef{id: id, role: intercom.RoleUser}
-		if r, _ := c.Metadata[metaIntercomRole].(string); r == string(intercom.RoleLead) {
-			ref.role = intercom.RoleLead
-		}
-		if u, isBool := c.Metadata[metaIntercomUnsub].(bool); isBool {
-			ref.unsub, ref.known = u, true
-		}
+	if ref, ok := refFromMetadata(c); ok {
+		id := ref.id
 		if needUnsub && !ref.known {
 			ct, err := ic.ms.GetContact(ctx, id)
 			if err != nil {
@@ -205,6 +203,22 @@ func (ic *intercomContacts) lookup(ctx context.Context, c *customer.Customer, ne
 		return refOf(ct), nil
 	}
 	return contactRef{}, PermanentError(fmt.Errorf("%s: the customer has neither metadata.%s nor a source_id", ReasonNoContact, metaIntercomID))
+}
+
+// refFromMetadata reads the contact a contacts sync recorded on c.
+func refFromMetadata(c *customer.Customer) (contactRef, bool) {
+	id, _ := c.Metadata[metaIntercomID].(string)
+	if id == "" {
+		return contactRef{}, false
+	}
+	ref := contactRef{id: id, role: intercom.RoleUser}
+	if r, _ := c.Metadata[metaIntercomRole].(string); r == string(intercom.RoleLead) {
+		ref.role = intercom.RoleLead
+	}
+	if u, isBool := c.Metadata[metaIntercomUnsub].(bool); isBool {
+		ref.unsub, ref.known = u, true
+	}
+	return ref, true
 }
 
 func refOf(ct intercom.Contact) contactRef {

@@ -62,7 +62,8 @@ type Limits struct {
 	Location *time.Location `json:"-"`
 }
 
-// Meters of the usage counters (UsageStore).
+// Meters of the usage counters. The UsageStore meter is the meter, "/" and
+// the period ("messages/day").
 const (
 	MeterMessages = "messages"
 	MeterAPI      = "api"
@@ -131,6 +132,10 @@ func (l Limit) bounds(t time.Time, loc *time.Location) (start, end time.Time) {
 	}
 }
 
+// counter is the UsageStore meter of meter counted per l's period: hourly
+// and daily counters starting at the same instant stay apart.
+func counter(meter string, l Limit) string { return meter + "/" + periodName(l.Period) }
+
 // periodOf returns l's period in effect at t, normalized to UTC (the key of
 // the usage counters).
 func (m *Manager) periodOf(l Limit, t time.Time) (start, end time.Time) {
@@ -146,9 +151,9 @@ func (m *Manager) periodOf(l Limit, t time.Time) (start, end time.Time) {
 func (m *Manager) CountInbound(ctx context.Context) error {
 	now := m.clock.Now()
 	start, end := m.periodOf(m.limits.API, now)
-	n, err := m.usage.AddUsage(ctx, MeterAPI, start, 1, m.limits.API.Max)
+	n, err := m.usage.AddUsage(ctx, counter(MeterAPI, m.limits.API), start, 1, m.limits.API.Max)
 	if errors.Is(err, ErrLimitExceeded) {
-		if _, rerr := m.usage.AddUsage(ctx, MeterAPIRejected, start, 1, 0); rerr != nil {
+		if _, rerr := m.usage.AddUsage(ctx, counter(MeterAPIRejected, m.limits.API), start, 1, 0); rerr != nil {
 			m.log.Error("counting a rejected inbound call", "err", rerr)
 		}
 		return fmt.Errorf("distribution: API limit of %d calls per %s reached (%d used; resets at %s): %w",
@@ -209,7 +214,7 @@ func (m *Manager) Usage(ctx context.Context) (UsageReport, error) {
 			if meter == "" {
 				continue
 			}
-			v, err := m.usage.Usage(ctx, meter, start)
+			v, err := m.usage.Usage(ctx, counter(meter, f.l), start)
 			if err != nil {
 				return UsageReport{}, fmt.Errorf("distribution: usage of %s: %w", meter, err)
 			}

@@ -509,6 +509,7 @@ func TestTimeRelativeSegmentsResync(t *testing.T) {
 	if ms, _ := e.m.SegmentMembers(e.ctx, seg.ID); len(ms) != 0 {
 		t.Fatalf("members at creation = %v, want none", ms)
 	}
+	e.waitFor("Run to arm its hourly resync", func() bool { return e.clk.Pending() > 0 })
 	e.clk.Advance(49 * time.Hour) // the hourly resync runs
 	e.waitFor("the customer to age into the segment", func() bool {
 		ms, _ := e.m.SegmentMembers(e.ctx, seg.ID)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/codedrop/codedrop/internal/clock"
 )
 
 // Job kinds the Manager schedules.
@@ -79,7 +81,11 @@ func (s *TimerScheduler) Schedule(ctx context.Context, job Job) error {
 	s.removeLocked(job.ID)
 	tj := &timerJob{job: job}
 	s.pending[job.ID] = tj
-	tj.timer = s.clock.AfterFunc(job.RunAt.Sub(s.clock.Now()), func() { s.fire(tj) })
+	if at, ok := s.clock.(clock.AtFuncer); ok {
+		tj.timer = at.AtFunc(job.RunAt, func() { s.fire(tj) })
+	} else {
+		tj.timer = s.clock.AfterFunc(job.RunAt.Sub(s.clock.Now()), func() { s.fire(tj) })
+	}
 	return nil
 }
 

@@ -31,7 +31,7 @@ func (m *Manager) release(ctx context.Context, h hold) {
 		}
 	}
 	if !h.counted.IsZero() {
-		if _, err := m.usage.AddUsage(ctx, MeterMessages, h.counted, -1, 0); err != nil {
+		if _, err := m.usage.AddUsage(ctx, counter(MeterMessages, m.limits.Messages), h.counted, -1, 0); err != nil {
 			m.log.Error("releasing message usage", "err", err)
 		}
 	}
@@ -66,14 +66,14 @@ func (m *Manager) admit(ctx context.Context, r *run, dl Delivery, c *customer.Cu
 		}
 	}
 	start, end := m.periodOf(m.limits.Messages, now)
-	_, err = m.usage.AddUsage(ctx, MeterMessages, start, 1, m.limits.Messages.Max)
+	_, err = m.usage.AddUsage(ctx, counter(MeterMessages, m.limits.Messages), start, 1, m.limits.Messages.Max)
 	if errors.Is(err, ErrLimitExceeded) {
 		m.release(ctx, h)
 		meter := MeterMessagesDeferred
 		if m.limits.OverLimit == OverLimitSkip {
 			meter = MeterMessagesSkipped
 		}
-		if _, err := m.usage.AddUsage(ctx, meter, start, 1, 0); err != nil {
+		if _, err := m.usage.AddUsage(ctx, counter(meter, m.limits.Messages), start, 1, 0); err != nil {
 			m.log.Error("counting a send over the message limit", "err", err)
 		}
 		m.log.Warn("message limit reached", "delivery", dl.ID, "max", m.limits.Messages.Max, "period_end", end, "action", m.limits.OverLimit)

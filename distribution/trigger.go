@@ -147,8 +147,10 @@ func (ix *autoIndex) match(e *Event) []*autoEntry {
 
 // autoState is the Manager's set of active automatic distributions.
 type autoState struct {
-	all map[string]*autoEntry // guarded by Manager.mu
-	idx atomic.Pointer[autoIndex]
+	all     map[string]*autoEntry // guarded by Manager.mu
+	idx     atomic.Pointer[autoIndex]
+	pending []Event             // unfinished events found at startup, for Run (guarded by Manager.mu)
+	waiting []waitingDeliveries // scheduled deliveries found at startup, for Run (guarded by Manager.mu)
 }
 
 // indexDistribution adds d to the event index when it is an active
@@ -196,5 +198,5 @@ func (m *Manager) loadAutomatic(ctx context.Context) error {
 	for _, d := range ds {
 		m.indexDistribution(d)
 	}
-	return nil
+	return m.snapshotAutomatic(ctx)
 }

@@ -124,3 +124,45 @@ func BenchmarkSendMessageParallel(b *testing.B) {
 		b.Errorf("server recorded %d messages, want %d", got, b.N)
 	}
 }
+
+// cannedTransport answers every request with the same message JSON, to
+// measure the client's own cost without a network or a server.
+type cannedTransport struct{}
+
+func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(cannedMessage)), Request: r}, nil
+}
+
+var cannedMessage = []byte(messageOK)
+
+// BenchmarkSendMessageNoNetwork is the client's own CPU cost per send
+// (encode, headers, limiter, decode), without network or server.
+// The limiter variant sets a limit too high to wait, to show its cost.
+func BenchmarkSendMessageNoNetwork(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rl   intercom.RateLimit
+	}{
+		{"no limiter", intercom.RateLimit{Disabled: true}},
+		{"limiter", intercom.RateLimit{PerMinute: 1 << 40}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c, err := intercom.NewClient(intercom.Config{Token: "t", HTTPClient: &http.Client{Transport: cannedTransport{}}, RateLimit: bc.rl})
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := intercom.Message{Type: intercom.InApp, Body: "Hi Ann, your code is WELCOME-7Q2X", FromAdminID: "991267001", To: intercom.Recipient{Role: intercom.RoleUser, ID: "c1"}}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.SendMessage(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

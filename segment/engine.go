@@ -2,7 +2,6 @@ package segment
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -81,7 +80,9 @@ type rule struct {
 }
 
 type syncState struct {
-	touched map[string]bool // customers handled by CustomerChanged during the sync
+	// touched holds the customers handled by CustomerChanged or
+	// CustomerDeleted during the sync; guarded by Engine.memMu.
+	touched map[string]bool
 }
 
 // NewEngine returns an Engine over cfg.Store, compiling the rules of the
@@ -304,10 +305,21 @@ func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress
 		if err != nil {
 			return SyncResult{}, err
 		}
-		if s.Type.IsRule() {
-			return SyncResult{}, fmt.Errorf("segment %s: not loaded by this engine: %w", id, ErrConflict)
+		if !s.Type.IsRule() {
+			return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
 		}
-		return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
+		// Created through another engine (another replica): adopt it.
+		if r, err = e.compile(s); err != nil {
+			return SyncResult{}, fmt.Errorf("segment %s: %w", id, err)
+		}
+		e.mu.Lock()
+		if cur := e.rules[id]; cur != nil {
+			r = cur
+		} else {
+			e.rules[id] = r
+			e.relist()
+		}
+		e.mu.Unlock()
 	}
 	if err := e.store.SetSyncStatus(ctx, id, Syncing, e.now()); err != nil {
 		return SyncResult{}, err
@@ -499,9 +511,10 @@ func (e *Engine) CustomerChanged(ctx context.Context, c customer.Customer) ([]Ch
 	e.mu.RLock()
 	list := e.list
 	e.mu.RUnlock()
-	want := make([]bool, len(list))
-	for i, r := range list {
-		want[i] = r.m.Match(&c, now)
+	var buf [128]bool
+	want := buf[:0]
+	for _, r := range list {
+		want = append(want, r.m.Match(&c, now))
 	}
 	e.memMu.Lock()
 	defer e.memMu.Unlock()
@@ -509,37 +522,56 @@ func (e *Engine) CustomerChanged(ctx context.Context, c customer.Customer) ([]Ch
 	if err != nil {
 		return nil, fmt.Errorf("customer %s: read segments: %w", c.ID, err)
 	}
-	var changes []Change
+	// list and have are both sorted by segment ID: walk them together.
+	var idxBuf [128]int
+	changed := idxBuf[:0]
+	h := 0
 	for i, r := range list {
-		_, was := slices.BinarySearch(have, r.seg.ID)
-		if want[i] == was {
-			continue
+		for h < len(have) && have[h] < r.seg.ID {
+			h++ // a static segment, or one this engine does not know
 		}
-		changes = append(changes, Change{SegmentID: r.seg.ID, CustomerID: c.ID, Entered: want[i], Emit: r.seg.Type == AutoUpdate})
+		was := h < len(have) && have[h] == r.seg.ID
+		if want[i] != was {
+			changed = append(changed, i)
+		}
 	}
-	if err := e.persist(ctx, changes); err != nil {
+	if len(changed) == 0 {
+		e.touch(c.ID)
+		return nil, nil
+	}
+	changes := make([]Change, len(changed))
+	for j, i := range changed {
+		r := list[i]
+		changes[j] = Change{SegmentID: r.seg.ID, CustomerID: c.ID, Entered: want[i], Emit: r.seg.Type == AutoUpdate}
+	}
+	if err := e.persist(ctx, c.ID, changes); err != nil {
 		return nil, err
 	}
 	e.touch(c.ID)
 	return changes, nil
 }
 
-// persist writes single-customer changes; memMu must be held.
-func (e *Engine) persist(ctx context.Context, changes []Change) error {
-	for _, ch := range changes {
-		ids := []string{ch.CustomerID}
-		var err error
-		if ch.Entered {
-			err = e.store.AddMembers(ctx, ch.SegmentID, ids)
-		} else {
-			err = e.store.RemoveMembers(ctx, ch.SegmentID, ids)
+// persist writes one customer's changes; memMu must be held.
+func (e *Engine) persist(ctx context.Context, customerID string, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	// One allocation: joins from the front, leaves from the back (both
+	// stay in segment ID order).
+	ids := make([]string, len(changes))
+	nj, nl := 0, len(ids)
+	for i := range changes {
+		if ch := changes[i]; ch.Entered {
+			ids[nj] = ch.SegmentID
+			nj++
 		}
-		if errors.Is(err, ErrNotFound) {
-			continue // the segment was deleted meanwhile
+		if ch := changes[len(changes)-1-i]; !ch.Entered {
+			nl--
+			ids[nl] = ch.SegmentID
 		}
-		if err != nil {
-			return fmt.Errorf("customer %s: segment %s: %w", ch.CustomerID, ch.SegmentID, err)
-		}
+	}
+	if err := e.store.ChangeMemberships(ctx, customerID, ids[:nj], ids[nl:]); err != nil {
+		return fmt.Errorf("customer %s: change memberships: %w", customerID, err)
 	}
 	return nil
 }
@@ -576,7 +608,7 @@ func (e *Engine) CustomerDeleted(ctx context.Context, customerID string) ([]Chan
 		e.mu.RUnlock()
 		changes = append(changes, Change{SegmentID: id, CustomerID: customerID, Emit: emit})
 	}
-	if err := e.persist(ctx, changes); err != nil {
+	if err := e.persist(ctx, customerID, changes); err != nil {
 		return nil, err
 	}
 	e.touch(customerID)

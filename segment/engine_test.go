@@ -527,6 +527,25 @@ func TestEngineReload(t *testing.T) {
 		t.Errorf("Explain = %+v", ex)
 	}
 
+	// A segment created through another engine (another replica) is
+	// adopted when synced.
+	other, err := segment.NewEngine(f.ctx, segment.Config{Store: f.st, Customers: f.st, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := other.Create(f.ctx, segment.Segment{Name: "late", Type: segment.Passive, Expression: `metadata.source == "Intercom"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := eng2.Sync(f.ctx, late.ID, nil); err != nil || res.Entered != 1 {
+		t.Errorf("Sync(segment of another engine) = %+v, %v; want 1 entered", res, err)
+	}
+	a.Metadata = customer.Metadata{"source": "Web"}
+	a = f.upsert(t, a)[0]
+	if changes, err := eng2.CustomerChanged(f.ctx, a); err != nil || len(changes) != 2 {
+		t.Errorf("CustomerChanged after adopting = %+v, %v; want leaving two segments", changes, err)
+	}
+
 	// A stored rule that no longer compiles stops the engine from starting.
 	if err := f.st.CreateSegment(f.ctx, segment.Segment{ID: "seg_bad", Name: "bad", Type: segment.Passive, Expression: "nosuchfield > 1"}); err != nil {
 		t.Fatal(err)
@@ -549,5 +568,32 @@ func TestNewEngineConfig(t *testing.T) {
 		if _, err := segment.NewEngine(context.Background(), cfg); !errors.Is(err, segment.ErrInvalid) {
 			t.Errorf("NewEngine(%+v) error = %v, want ErrInvalid", cfg, err)
 		}
+	}
+}
+
+func TestEngineSyncCanceled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, segment.Config{BatchSize: 1})
+	f.upsert(t, src("a", "Intercom", 1), src("b", "Intercom", 1), src("c", "Intercom", 1))
+	s := f.create(t, segment.Segment{Name: "Intercom", Type: segment.AutoUpdate, Filter: segment.MustParseFilter(intercomFilter)})
+	ctx, cancel := context.WithCancel(f.ctx)
+	_, err := f.eng.Sync(ctx, s.ID, func(p segment.SyncProgress) {
+		if p.Checked == 1 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync error = %v, want context.Canceled", err)
+	}
+	if got, _ := f.st.GetSegment(f.ctx, s.ID); got.SyncStatus != segment.Syncing {
+		t.Errorf("status after a canceled sync = %q, want syncing", got.SyncStatus)
+	}
+	if diff := cmp.Diff([]string{s.ID}, f.eng.Unsynced()); diff != "" {
+		t.Errorf("Unsynced (-want +got):\n%s", diff)
+	}
+	// Running it again completes it.
+	f.sync(t, s.ID)
+	if diff := cmp.Diff([]string{"a", "b", "c"}, f.members(t, s.ID)); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/codedrop/codedrop/customer"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
@@ -80,7 +81,8 @@ var exprPrefixes = map[string]bool{"address": true, "consents": true, "summary":
 // summary.orders.total_count) into single variables and records the
 // variables an expression uses.
 type flattener struct {
-	used map[string]bool
+	used     map[string]bool
+	metaOnly bool // flatten metadata.<key> to <key> (see program.metaOnly)
 }
 
 func (f *flattener) Visit(n *ast.Node) {
@@ -97,7 +99,11 @@ func (f *flattener) Visit(n *ast.Node) {
 		if _, known := exprVars[path]; !known && id.Value != "metadata" && !exprPrefixes[path] && !exprPrefixes[id.Value] {
 			return
 		}
-		flat := &ast.IdentifierNode{Value: path}
+		name := path
+		if f.metaOnly {
+			name = prop.Value
+		}
+		flat := &ast.IdentifierNode{Value: name}
 		flat.SetLocation(node.Location())
 		ast.Patch(n, flat)
 		f.use(path)
@@ -135,41 +141,56 @@ type exprState struct {
 type program struct {
 	src  string
 	prog *vm.Program
-	refs []exprRef
-	pool *sync.Pool
+	refs []exprRef // the variables to set before a run
+	// metaOnly: the expression reads only metadata keys, flattened to their
+	// bare names, and runs over the customer's metadata map.
+	metaOnly bool
+	pool     *sync.Pool
 }
 
 func compileProgram(src string) (*program, error) {
-	// The metadata keys the expression names become typed variables.
+	// Find the variables the expression reads, with member chains flattened.
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	pre := &flattener{used: map[string]bool{}}
-	ast.Walk(&tree.Node, pre)
-	env := types.Map{}
-	for name, v := range exprVars {
-		env[name] = v.typ
+	ast.Walk(&tree.Node, &flattener{used: map[string]bool{}})
+	names := &flattener{used: map[string]bool{}}
+	ast.Walk(&tree.Node, identVisitor{names})
+
+	// An expression that reads only metadata keys runs with the customer's
+	// metadata map itself as its environment: nothing is copied per run.
+	metaOnly := len(names.used) > 0
+	for name := range names.used {
+		key, isMeta := strings.CutPrefix(name, "metadata.")
+		_, builtin := builtin.Index[key]
+		metaOnly = metaOnly && isMeta && !builtin && key != "$env"
 	}
-	for name := range pre.used {
-		if strings.HasPrefix(name, "metadata.") {
-			env[name] = types.Any
+	env := types.Map{}
+	if metaOnly {
+		for name := range names.used {
+			env[strings.TrimPrefix(name, "metadata.")] = types.Any
+		}
+	} else {
+		for name, v := range exprVars {
+			env[name] = v.typ
+		}
+		for name := range names.used {
+			if strings.HasPrefix(name, "metadata.") {
+				env[name] = types.Any
+			}
 		}
 	}
-	fl := &flattener{used: map[string]bool{}}
-	prog, err := expr.Compile(src, expr.Env(env), expr.Patch(fl), expr.AsBool(),
-		expr.DisableBuiltin("now"), expr.Timezone("UTC"))
+	prog, err := expr.Compile(src, expr.Env(env), expr.Patch(&flattener{used: map[string]bool{}, metaOnly: metaOnly}),
+		expr.AsBool(), expr.DisableBuiltin("now"), expr.Timezone("UTC"))
 	if err != nil {
 		return nil, err
 	}
-	// Read only the variables the final program loads (not, say, the
-	// metadata identifier inside a flattened metadata.ltv).
-	used := &flattener{used: map[string]bool{}}
-	final := prog.Node()
-	ast.Walk(&final, identVisitor{used})
-	p := &program{src: src, prog: prog}
-	for name := range used.used {
-		p.refs = append(p.refs, exprRef{name: name, get: refGetter(name)})
+	p := &program{src: src, prog: prog, metaOnly: metaOnly}
+	if !metaOnly {
+		for name := range names.used {
+			p.refs = append(p.refs, exprRef{name: name, get: refGetter(name)})
+		}
 	}
 	n := len(p.refs)
 	p.pool = &sync.Pool{New: func() any { return &exprState{env: make(map[string]any, n)} }}
@@ -186,10 +207,15 @@ func refGetter(name string) func(c *customer.Customer, now time.Time) any {
 
 func (p *program) run(c *customer.Customer, now time.Time) (bool, error) {
 	st := p.pool.Get().(*exprState)
-	for _, r := range p.refs {
-		st.env[r.name] = r.get(c, now)
+	env := st.env
+	if p.metaOnly {
+		env = c.Metadata
+	} else {
+		for _, r := range p.refs {
+			env[r.name] = r.get(c, now)
+		}
 	}
-	out, err := st.vm.Run(p.prog, st.env)
+	out, err := st.vm.Run(p.prog, env)
 	p.pool.Put(st) // its env keeps the last customer's values until the next run: harmless, and cheaper than clearing
 
 	if err != nil {

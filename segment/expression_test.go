@@ -11,6 +11,7 @@ import (
 func TestExpressions(t *testing.T) {
 	t.Parallel()
 	c := testCustomer()
+	c.Metadata["len"], c.Metadata["now"], c.Metadata["email"] = 3.0, "x", "m"
 	tests := []struct {
 		src  string
 		want bool
@@ -39,6 +40,9 @@ func TestExpressions(t *testing.T) {
 		{`(metadata.missing ?? 0) < 100`, true},
 		{`metadata.vip`, true},
 		{`metadata.missing`, false}, // nil is not true
+		// Keys named like builtins or variables stay metadata keys.
+		{`metadata.len == 3 && metadata.now == "x" && metadata.email == "m"`, true},
+		{`len(metadata.tags) == 2 && metadata.len == 3`, true},
 	}
 	for _, tt := range tests {
 		m, err := DefaultEvaluator{}.CompileExpression(tt.src)
@@ -51,6 +55,27 @@ func TestExpressions(t *testing.T) {
 		}
 		if ex := m.(Explainer).Explain(&c, now); ex.Matched != tt.want {
 			t.Errorf("%s: Explain().Matched = %v, want %v", tt.src, ex.Matched, tt.want)
+		}
+	}
+}
+
+func TestExpressionWithoutMetadata(t *testing.T) {
+	t.Parallel()
+	// A customer without metadata: expressions over metadata alone see
+	// missing values.
+	c := customer.Customer{Email: "a@b.c"}
+	for src, want := range map[string]bool{
+		`metadata.ltv == nil`:           true,
+		`(metadata.ltv ?? 0) < 1`:       true,
+		`metadata.source == "Intercom"`: false,
+		`email == "a@b.c"`:              true,
+	} {
+		m, err := DefaultEvaluator{}.CompileExpression(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Match(&c, now); got != want {
+			t.Errorf("%s = %v, want %v", src, got, want)
 		}
 	}
 }

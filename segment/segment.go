@@ -201,6 +201,12 @@ type Store interface {
 	// are not members are ignored. A missing segment fails with ErrNotFound.
 	RemoveMembers(ctx context.Context, segmentID string, customerIDs []string) error
 
+	// ChangeMemberships makes one customer a member of the segments in join
+	// and ends its membership of those in leave, atomically. Segments that
+	// do not exist (deleted meanwhile) are ignored, as are joins of
+	// segments the customer is already in and leaves of segments it is not.
+	ChangeMemberships(ctx context.Context, customerID string, join, leave []string) error
+
 	// Members iterates over the ids of a segment's members in ascending
 	// order, starting after opts.After (a cursor). A missing segment yields
 	// an error wrapping ErrNotFound. Iteration stops at the first error.

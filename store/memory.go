@@ -89,12 +89,16 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 
 	// Plan every write first so that a failure leaves the store unchanged.
 	// pending holds this batch's results by ID, pendingSrc SourceID -> ID.
-	pending := make(map[string]*customer.Customer, len(cs))
-	pendingSrc := map[string]string{}
-	var order []string // IDs of pending, in first-write order
+	type write struct {
+		c     *customer.Customer
+		isNew bool // not in m.cust
+	}
+	pending := make(map[string]*write, len(cs))
+	pendingSrc := make(map[string]string, len(cs))
+	order := make([]string, 0, len(cs)) // IDs of pending, in first-write order
 	get := func(id string) *customer.Customer {
-		if c, ok := pending[id]; ok {
-			return c
+		if w, ok := pending[id]; ok {
+			return w.c
 		}
 		return m.cust[id]
 	}
@@ -107,11 +111,13 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 	out := make([]customer.Customer, len(cs))
 	for n, in := range cs {
 		var prev *customer.Customer
+		srcLooked, srcID := false, "" // srcOwner(in.SourceID), when looked up
 		if in.ID != "" {
 			prev = get(in.ID)
 		} else if in.SourceID != "" {
-			if id := srcOwner(in.SourceID); id != "" {
-				prev = get(id)
+			srcLooked, srcID = true, srcOwner(in.SourceID)
+			if srcID != "" {
+				prev = get(srcID)
 			}
 		}
 		// next is the stored value; its maps are the store's own. The
@@ -157,17 +163,23 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 			}
 		}
 		if next.SourceID != "" {
-			if owner := srcOwner(next.SourceID); owner != "" && owner != next.ID {
+			owner := srcID
+			if !srcLooked || next.SourceID != in.SourceID {
+				owner = srcOwner(next.SourceID)
+			}
+			if owner != "" && owner != next.ID {
 				return nil, &customer.BatchError{Index: n, Err: fmt.Errorf("customer %s: source_id %q belongs to customer %s: %w",
 					next.ID, next.SourceID, owner, customer.ErrConflict)}
 			}
 			pendingSrc[next.SourceID] = next.ID
 		}
-		if _, ok := pending[next.ID]; !ok {
-			order = append(order, next.ID)
-		}
 		c := &next
-		pending[next.ID] = c
+		if w, ok := pending[next.ID]; ok {
+			w.c = c
+		} else {
+			order = append(order, next.ID)
+			pending[next.ID] = &write{c: c, isNew: prev == nil}
+		}
 		if sharesInput {
 			out[n] = next
 			out[n].Metadata = in.Metadata
@@ -180,8 +192,9 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 		}
 	}
 	for _, id := range order {
-		c := pending[id]
-		if _, ok := m.cust[id]; !ok {
+		w := pending[id]
+		c := w.c
+		if w.isNew {
 			m.custNew = append(m.custNew, id)
 		}
 		m.cust[id] = c

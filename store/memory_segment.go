@@ -172,6 +172,77 @@ func (m *Memory) RemoveMembers(ctx context.Context, segmentID string, customerID
 	return nil
 }
 
+// ChangeMemberships implements segment.Store.
+func (m *Memory) ChangeMemberships(ctx context.Context, customerID string, join, leave []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	joined, missing := join, false // join without segments that do not exist
+	for i, id := range join {
+		sm, ok := m.members[id]
+		if !ok {
+			if !missing { // the first missing segment: copy the ones before it
+				missing = true
+				joined = append(make([]string, 0, len(join)), join[:i]...)
+			}
+			continue
+		}
+		if _, member := sm.set[customerID]; !member {
+			sm.set[customerID] = struct{}{}
+			sm.sorted = nil
+		}
+		if missing {
+			joined = append(joined, id)
+		}
+	}
+	if !slices.IsSorted(joined) { // the engine passes them sorted
+		joined = slices.Sorted(slices.Values(joined))
+	}
+	left := leave
+	if !slices.IsSorted(left) {
+		left = slices.Sorted(slices.Values(left))
+	}
+	for _, id := range left {
+		if sm, ok := m.members[id]; ok {
+			if _, member := sm.set[customerID]; member {
+				delete(sm.set, customerID)
+				sm.sorted = nil
+			}
+		}
+	}
+	// The customer's new segment list: (old - left) merged with joined, all
+	// sorted. A new slice: CustomerSegments hands out copies of the old one.
+	old := m.custSegments[customerID]
+	segs := make([]string, 0, len(old)+len(joined))
+	l, j := 0, 0
+	for _, id := range old {
+		for l < len(left) && left[l] < id {
+			l++
+		}
+		if l < len(left) && left[l] == id {
+			continue
+		}
+		for j < len(joined) && joined[j] < id {
+			segs = append(segs, joined[j])
+			j++
+		}
+		if j < len(joined) && joined[j] == id {
+			j++
+		}
+		segs = append(segs, id)
+	}
+	segs = append(segs, joined[j:]...)
+	segs = slices.Compact(segs)
+	if len(segs) == 0 {
+		delete(m.custSegments, customerID)
+	} else {
+		m.custSegments[customerID] = segs
+	}
+	return nil
+}
+
 // unlinkCustomer drops segmentID from a customer's segment list; m.mu must
 // be held for writing.
 func (m *Memory) unlinkCustomer(cid, segmentID string) {

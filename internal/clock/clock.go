@@ -72,9 +72,20 @@ func (c *Fake) Now() time.Time {
 // non-positive d fires at once.
 func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.mu.Lock()
+	at := c.now.Add(d)
+	c.mu.Unlock()
+	return c.AtFunc(at, f)
+}
+
+// AtFunc schedules f to run once the fake time reaches at (at once if it
+// has). Unlike AfterFunc with a duration computed from an earlier Now, it
+// cannot miss its time when another goroutine advances the clock
+// meanwhile.
+func (c *Fake) AtFunc(at time.Time, f func()) Timer {
+	c.mu.Lock()
 	c.seq++
-	t := &fakeTimer{c: c, at: c.now.Add(d), seq: c.seq, f: f}
-	if d <= 0 {
+	t := &fakeTimer{c: c, at: at, seq: c.seq, f: f}
+	if !at.After(c.now) {
 		c.mu.Unlock()
 		go f()
 		return t
@@ -82,6 +93,16 @@ func (c *Fake) AfterFunc(d time.Duration, f func()) Timer {
 	c.timers = append(c.timers, t)
 	c.mu.Unlock()
 	return t
+}
+
+// AtFunc calls f at time at (time.AfterFunc with the remaining duration).
+func (System) AtFunc(at time.Time, f func()) Timer { return time.AfterFunc(time.Until(at), f) }
+
+// AtFuncer is an optional interface of a Clock: run f at an absolute time.
+// Schedulers use it when available, so a job cannot slip when the clock
+// moves between reading Now and arming the timer.
+type AtFuncer interface {
+	AtFunc(at time.Time, f func()) Timer
 }
 
 // Stop implements Timer.

@@ -212,6 +212,47 @@ func runSegments(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("ChangeMemberships", func(t *testing.T) {
+		st := newStore(t)
+		for _, id := range []string{"seg_1", "seg_2", "seg_3", "seg_4"} {
+			if err := st.CreateSegment(ctx, rule(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.AddMembers(ctx, "seg_2", []string{"cust_a"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddMembers(ctx, "seg_4", []string{"cust_a", "cust_b"}); err != nil {
+			t.Fatal(err)
+		}
+		// Joins in any order, a join of a segment already joined, a leave of
+		// a segment not joined, and a segment that does not exist.
+		if err := st.ChangeMemberships(ctx, "cust_a", []string{"seg_3", "seg_gone", "seg_1", "seg_2"}, []string{"seg_4", "seg_1x"}); err != nil {
+			t.Fatal(err)
+		}
+		segs, err := st.CustomerSegments(ctx, "cust_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"seg_1", "seg_2", "seg_3"}, segs); diff != "" {
+			t.Errorf("CustomerSegments(cust_a) (-want +got):\n%s", diff)
+		}
+		for seg, want := range map[string][]string{"seg_1": {"cust_a"}, "seg_2": {"cust_a"}, "seg_3": {"cust_a"}, "seg_4": {"cust_b"}} {
+			if diff := cmp.Diff(want, members(t, st, seg, segment.MemberOptions{})); diff != "" {
+				t.Errorf("Members(%s) (-want +got):\n%s", seg, diff)
+			}
+		}
+		if err := st.ChangeMemberships(ctx, "cust_a", nil, []string{"seg_3", "seg_1", "seg_2"}); err != nil {
+			t.Fatal(err)
+		}
+		if segs, _ := st.CustomerSegments(ctx, "cust_a"); len(segs) != 0 {
+			t.Errorf("CustomerSegments(cust_a) after leaving all = %v", segs)
+		}
+		if n, _ := st.CountMembers(ctx, "seg_1"); n != 0 {
+			t.Errorf("CountMembers(seg_1) = %d, want 0", n)
+		}
+	})
+
 	t.Run("ManyMembers", func(t *testing.T) {
 		st := newStore(t)
 		if err := st.CreateSegment(ctx, rule("seg_1")); err != nil {
