@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -728,8 +729,24 @@ func (a *RewardsApp) messengerInitialize(ctx context.Context, req *intercom.Canv
 		return nil, err
 	}
 	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{
-		&intercom.TextComponent{Text: a.render(r, &c, dl.Code, false)},
+		&intercom.TextComponent{Text: htmlToText(a.render(r, &c, dl.Code, true))},
 		&intercom.SpacerComponent{Size: "s"},
 		&intercom.TextComponent{Text: dl.Code, Style: "header", Align: "center"},
 	}}}}, nil
+}
+
+var (
+	htmlBreak = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</div>|</li>`)
+	htmlBold  = regexp.MustCompile(`(?i)</?(b|strong)>`)
+	htmlTag   = regexp.MustCompile(`<[^>]*>`)
+)
+
+// htmlToText turns a rendered HTML message (values escaped) into a card's
+// text: line breaks for <br> and block ends, **bold** for <b> and
+// <strong>, other tags dropped, entities decoded.
+func htmlToText(s string) string {
+	s = htmlBreak.ReplaceAllString(s, "\n")
+	s = htmlBold.ReplaceAllString(s, "**")
+	s = htmlTag.ReplaceAllString(s, "")
+	return strings.TrimSpace(html.UnescapeString(s))
 }

@@ -301,7 +301,7 @@ func TestRewardsCard(t *testing.T) {
 		t.Fatalf("%d cards, want 1", len(cards))
 	}
 	card := texts(&intercom.CanvasResponse{Canvas: &cards[0].Canvas})
-	mustContain(t, "card", card, "Sorry, Jo <Doe>! Use <b>CARD-1</b>", "CARD-1\n")
+	mustContain(t, "card", card, "Sorry, Jo <Doe>! Use **CARD-1** (Complaint — high).\n", "CARD-1\n")
 	if n := len(e.srv.Replies()); n != 0 {
 		t.Errorf("%d replies with card delivery", n)
 	}
