@@ -116,6 +116,17 @@ type RewardsConfig struct {
 // (Manager.CountInbound); errors a teammate can act on (customer unknown,
 // consent missing, no codes left, limit reached, reply failed) are shown
 // as a canvas and send nothing. Safe for concurrent use.
+//
+// A reply caught mid-send by a crash stays "being sent" for twice
+// Config.SendTimeout and then becomes unknown (it may have been posted):
+// like any unknown delivery it is never repeated automatically.
+//
+// The conversation's contact is found by external id (= source_id), by
+// the source id "intercom:<id>" of a synced contact without one, and last
+// by the Intercom id in metadata (intercom.MetaIntercomID): that last
+// lookup reads every customer once per contact (then cached), so hosts
+// with many customers should sync contacts (intercom.SyncContacts) or set
+// source_id to the external id.
 type RewardsApp struct {
 	m       *Manager
 	log     *slog.Logger
@@ -575,6 +586,18 @@ func (a *RewardsApp) send(ctx context.Context, r *rewardDef, c *customer.Custome
 	case DeliverySending:
 		if r.Delivery == RewardByCard && resend {
 			return a.cardResponse(r, c, dl), nil
+		}
+		if r.Delivery == RewardByReply && a.m.clock.Now().Sub(dl.UpdatedAt) > 2*a.m.sendTimeout {
+			// The process posting it died: the reply may have been posted.
+			dl.State, dl.Reason, dl.UpdatedAt = DeliveryUnknown, ReasonInterrupted, a.m.clock.Now()
+			if err := a.m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
+				if !errors.Is(err, ErrConflict) {
+					return nil, fmt.Errorf("rewards: marking delivery %s unknown: %w", id, err)
+				}
+				if dl, err = a.m.store.GetDelivery(ctx, id); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return a.already(r, c, dl), nil
 	default:

@@ -739,3 +739,39 @@ func TestRewardsRacingClicks(t *testing.T) {
 		t.Errorf("the losing click says neither being nor already sent:\n%s", joined)
 	}
 }
+
+// A reply caught mid-send by a crash shows as being sent, and after twice
+// the send timeout as possibly sent: it is never posted again.
+func TestRewardsInterruptedReply(t *testing.T) {
+	t.Parallel()
+	e := newRewardsEnv(t, []string{"I-1"}, nil)
+	k := distribution.DeliveryKey{DistributionID: distribution.RewardDistributionID("sorry"), CustomerID: e.jo.ID,
+		TriggerKey: distribution.ConversationTrigger("524"), Channel: distribution.RewardReplyChannel}
+	now := e.clk.Now()
+	if _, err := e.st.InsertDeliveries(e.ctx, []distribution.Delivery{{ID: distribution.DeliveryID(k), DistributionID: k.DistributionID,
+		CustomerID: k.CustomerID, TriggerKey: k.TriggerKey, Channel: k.Channel, State: distribution.DeliverySending, Code: "I-1",
+		Attempts: 1, CreatedAt: now, UpdatedAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	in := e.inbox()
+	if _, err := in.Initialize(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := in.Submit(e.ctx, "send:sorry", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "in flight", texts(resp), "Being sent", "I-1")
+	e.clk.Advance(2*distribution.DefaultSendTimeout + time.Second)
+	if resp, err = in.Submit(e.ctx, "send:sorry", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "stale", texts(resp), "may have reached", distribution.ReasonInterrupted)
+	dl, err := e.st.GetDelivery(e.ctx, distribution.DeliveryID(k))
+	if err != nil || dl.State != distribution.DeliveryUnknown {
+		t.Errorf("delivery %+v, %v; want unknown", dl, err)
+	}
+	if n := len(e.srv.Replies()); n != 0 {
+		t.Errorf("%d replies", n)
+	}
+}
