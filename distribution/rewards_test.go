@@ -775,3 +775,43 @@ func TestRewardsInterruptedReply(t *testing.T) {
 		t.Errorf("%d replies", n)
 	}
 }
+
+// Without a contact in the request, the customer the app stored in the
+// canvas is used; without either, the teammate is told.
+func TestRewardsStoredCustomer(t *testing.T) {
+	t.Parallel()
+	e := newRewardsEnv(t, []string{"ST-1"}, nil)
+	submit := func(stored map[string]any) string {
+		t.Helper()
+		body := intercomtest.CanvasCall{Admin: &intercom.Admin{ID: e.srv.AdminID()}, ConversationID: "524", ComponentID: "send:sorry",
+			CurrentCanvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{&intercom.DividerComponent{}}}, StoredData: stored}}.JSON()
+		rec := httptest.NewRecorder()
+		e.app.SubmitHandler().ServeHTTP(rec, intercomtest.CanvasRequest("/submit", rewardSecret, body))
+		if rec.Code != 200 {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	if got := submit(nil); !strings.Contains(got, "Customer unknown") || !strings.Contains(got, "no contact") {
+		t.Errorf("no contact, no stored data: %s", got)
+	}
+	if got := submit(map[string]any{"customer_id": "cus_gone"}); !strings.Contains(got, "Customer unknown") {
+		t.Errorf("stored customer deleted: %s", got)
+	}
+	if n := len(e.srv.Replies()); n != 0 {
+		t.Fatalf("%d replies for an unknown customer", n)
+	}
+	if got := submit(map[string]any{"customer_id": e.jo.ID}); !strings.Contains(got, "ST-1") {
+		t.Errorf("stored customer: %s", got)
+	}
+	if reps := e.srv.Replies(); len(reps) != 1 || !strings.Contains(reps[0].Body, "ST-1") {
+		t.Errorf("replies %+v", reps)
+	}
+	// A contact without external id that is no customer.
+	in := e.srv.Inbox(e.canvasApp(), "600", intercom.Contact{ID: "lead-9", Role: intercom.RoleLead, Email: "x@example.com"})
+	resp, err := in.Initialize(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "lead", texts(resp), `x@example.com is not a known customer (no external id, and no customer with Intercom id "lead-9")`)
+}
