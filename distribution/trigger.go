@@ -3,6 +3,8 @@ package distribution
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/codedrop/codedrop/segment"
@@ -82,9 +84,17 @@ type typeIndex struct {
 	byKey map[string][]*autoEntry // segment id, or campaign id and name
 }
 
+// buildIndex indexes all; each list is in distribution id order (creation
+// order), so an event's deliveries go out oldest distribution first (which
+// decides who wins a frequency cap).
 func buildIndex(all map[string]*autoEntry) *autoIndex {
 	ix := &autoIndex{byType: map[string]*typeIndex{}}
+	sorted := make([]*autoEntry, 0, len(all))
 	for _, e := range all {
+		sorted = append(sorted, e)
+	}
+	slices.SortFunc(sorted, func(a, b *autoEntry) int { return strings.Compare(a.d.ID, b.d.ID) })
+	for _, e := range sorted {
 		ti := ix.byType[e.d.Trigger.Event]
 		if ti == nil {
 			ti = &typeIndex{byKey: map[string][]*autoEntry{}}
@@ -140,6 +150,7 @@ func (ix *autoIndex) match(e *Event) []*autoEntry {
 		}
 		if len(keyed) > 0 {
 			out = append(append([]*autoEntry(nil), out...), keyed...)
+			slices.SortFunc(out, func(a, b *autoEntry) int { return strings.Compare(a.d.ID, b.d.ID) })
 		}
 	}
 	return out
