@@ -45,6 +45,7 @@ func (m *Manager) initAutomation(cfg Config) (field, msg string) {
 	m.caps = append([]FrequencyCap(nil), cfg.FrequencyCaps...)
 	m.quiet = q
 	m.auto.all = map[string]*autoEntry{}
+	m.auto.seen = map[string]int{}
 	m.tzs = map[string]*time.Location{}
 	return "", ""
 }

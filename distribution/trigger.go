@@ -1,8 +1,11 @@
 package distribution
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/codedrop/codedrop/segment"
@@ -64,6 +67,7 @@ type autoEntry struct {
 	tpl      []compiled
 	channels []Channel
 	keys     []string // campaign keys (id and name) of a campaign-narrowed trigger
+	seq      int      // when this Manager first saw the distribution
 }
 
 func (e *autoEntry) newRun() *run {
@@ -82,9 +86,30 @@ type typeIndex struct {
 	byKey map[string][]*autoEntry // segment id, or campaign id and name
 }
 
+// compareEntries orders distributions oldest first: by CreatedAt, then by
+// the order this Manager first saw them (ids made in one millisecond do not
+// sort by time), then by id.
+func compareEntries(a, b *autoEntry) int {
+	if c := a.d.CreatedAt.Compare(b.d.CreatedAt); c != 0 {
+		return c
+	}
+	if a.seq != b.seq {
+		return cmp.Compare(a.seq, b.seq)
+	}
+	return strings.Compare(a.d.ID, b.d.ID)
+}
+
+// buildIndex indexes all; each list is oldest distribution first, so an
+// event's deliveries go out in that order (which decides who wins a
+// frequency cap).
 func buildIndex(all map[string]*autoEntry) *autoIndex {
 	ix := &autoIndex{byType: map[string]*typeIndex{}}
+	sorted := make([]*autoEntry, 0, len(all))
 	for _, e := range all {
+		sorted = append(sorted, e)
+	}
+	slices.SortFunc(sorted, compareEntries)
+	for _, e := range sorted {
 		ti := ix.byType[e.d.Trigger.Event]
 		if ti == nil {
 			ti = &typeIndex{byKey: map[string][]*autoEntry{}}
@@ -140,6 +165,7 @@ func (ix *autoIndex) match(e *Event) []*autoEntry {
 		}
 		if len(keyed) > 0 {
 			out = append(append([]*autoEntry(nil), out...), keyed...)
+			slices.SortFunc(out, compareEntries)
 		}
 	}
 	return out
@@ -148,6 +174,7 @@ func (ix *autoIndex) match(e *Event) []*autoEntry {
 // autoState is the Manager's set of active automatic distributions.
 type autoState struct {
 	all     map[string]*autoEntry // guarded by Manager.mu
+	seen    map[string]int        // distribution id -> order first seen (guarded by Manager.mu)
 	idx     atomic.Pointer[autoIndex]
 	pending []Event             // unfinished events found at startup, for Run (guarded by Manager.mu)
 	waiting []waitingDeliveries // scheduled deliveries found at startup, for Run (guarded by Manager.mu)
@@ -178,12 +205,18 @@ func (m *Manager) indexDistribution(d Distribution) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	seq, ok := m.auto.seen[d.ID]
+	if !ok {
+		seq = len(m.auto.seen)
+		m.auto.seen[d.ID] = seq
+	}
 	if e == nil {
 		if _, ok := m.auto.all[d.ID]; !ok {
 			return
 		}
 		delete(m.auto.all, d.ID)
 	} else {
+		e.seq = seq
 		m.auto.all[d.ID] = e
 	}
 	m.auto.idx.Store(buildIndex(m.auto.all))
