@@ -591,3 +591,35 @@ func TestAutomaticResumesUnfinishedEvent(t *testing.T) {
 		t.Errorf("%d messages, want 1", n)
 	}
 }
+
+func TestReloadTriggers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "ann@example.com")
+	other, err := distribution.NewManager(distribution.Config{Store: e.st, Intercom: e.srv.Client(), AdminID: e.srv.AdminID(), Codes: e.codes, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("paid {{order.id}}")})
+	if err := other.HandleEvent(e.ctx, paidEvent("e1", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReloadTriggers(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.HandleEvent(e.ctx, paidEvent("e2", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Pause(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReloadTriggers(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.HandleEvent(e.ctx, paidEvent("e3", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"paid e2"}, e.bodies()); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
