@@ -11,6 +11,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -512,6 +513,113 @@ func TestAutomaticOrdersDriveSegmentEntry(t *testing.T) {
 		t.Errorf("after the cancel: %+v, want 2 orders, last 20", c.Summary.Orders)
 	}
 	if diff := cmp.Diff([]string{"Ann is in 3 orders", "Ann left 3 orders"}, e.bodies()); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
+
+func TestAutomaticRetryFailedAndUsageRelease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(func(c *distribution.Config) {
+		c.Limits.Messages.Max = 10
+		c.FrequencyCaps = []distribution.FrequencyCap{{Max: 1, Window: time.Hour}}
+	})
+	e.intercomCustomer("u1", "Ann", "ann@example.com")
+	d := e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("paid {{order.id}}")})
+	e.srv.Inject(intercomtest.Fault{Method: "POST", Path: "/messages", Status: 400})
+	e.event(distribution.Event{ID: "e1", Type: distribution.EventOrderPaid, CustomerID: "u1", Order: &distribution.Order{ID: "o1"}})
+	if dl := e.only("e1"); dl.State != distribution.DeliveryFailed {
+		t.Fatalf("delivery = %+v, want failed", dl)
+	}
+	// A failed (not sent) message counts neither against the limit nor the cap.
+	if u, _ := e.m.Usage(e.ctx); u.Messages.Used != 0 {
+		t.Errorf("usage after a failed send = %+v", u.Messages)
+	}
+	n, err := e.m.RetryFailed(e.ctx, d.ID)
+	if err != nil || n != 1 {
+		t.Fatalf("RetryFailed = %d, %v", n, err)
+	}
+	if dl := e.only("e1"); dl.State != distribution.DeliverySent {
+		t.Errorf("after RetryFailed: %+v, want sent", dl)
+	}
+	if diff := cmp.Diff([]string{"paid o1"}, e.bodies()); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+	if u, _ := e.m.Usage(e.ctx); u.Messages.Used != 1 {
+		t.Errorf("usage = %+v, want 1", u.Messages)
+	}
+}
+
+func TestManualPublicationEmitsEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "ann@example.com")
+	camp := e.campaign(distribution.Campaign{Name: "Welcome", Codes: []string{"W-1"}})
+	e.activate(distribution.Distribution{Name: "Reminder", Trigger: distribution.Trigger{Event: distribution.EventPublication},
+		Channels: inApp("reminder: {{voucher.code}}")})
+	d := e.create(distribution.Distribution{Name: "Manual", Audience: distribution.Audience{CustomerID: "u1"}, Campaign: camp.ID, Channels: inApp("code {{voucher.code}}")})
+	e.sendNow(d.ID, distribution.StatusDone)
+	e.waitFor("two messages", func() bool { return len(e.srv.Messages()) == 2 })
+	got := e.bodies()
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"code W-1", "reminder: W-1"}, got); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
+
+func TestAutomaticResumesUnfinishedEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "ann@example.com")
+	e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("paid {{order.id}}")})
+	c, _ := e.m.Customer(e.ctx, "u1")
+	// A process accepted the event and stopped before handling it.
+	ev := distribution.Event{ID: "e1", Type: distribution.EventOrderPaid, CustomerID: "u1", ResolvedCustomerID: c.ID, At: e.clk.Now(),
+		Order: &distribution.Order{ID: "o1", Status: distribution.OrderPaid, Amount: 5}}
+	if _, err := e.st.InsertEvent(e.ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	e.start(nil) // restart: Run resumes it
+	e.waitFor("the resumed message", func() bool { return len(e.srv.Messages()) == 1 })
+	e.waitFor("the event processed", func() bool { got, _ := e.st.GetEvent(e.ctx, "e1"); return !got.ProcessedAt.IsZero() })
+	c, _ = e.m.Customer(e.ctx, "u1")
+	if c.Summary.Orders.TotalCount != 1 {
+		t.Errorf("summary = %+v, want the order counted", c.Summary.Orders)
+	}
+	e.event(ev) // the host retries the webhook: a repeat
+	if n := len(e.srv.Messages()); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+}
+
+func TestReloadTriggers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "ann@example.com")
+	other, err := distribution.NewManager(distribution.Config{Store: e.st, Intercom: e.srv.Client(), AdminID: e.srv.AdminID(), Codes: e.codes, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("paid {{order.id}}")})
+	if err := other.HandleEvent(e.ctx, paidEvent("e1", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReloadTriggers(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.HandleEvent(e.ctx, paidEvent("e2", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Pause(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReloadTriggers(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.HandleEvent(e.ctx, paidEvent("e3", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"paid e2"}, e.bodies()); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
 }

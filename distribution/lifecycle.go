@@ -153,9 +153,11 @@ func (m *Manager) Distributions(ctx context.Context, statuses ...Status) ([]Dist
 }
 
 // UpdateDistribution replaces the editable fields of a draft or scheduled
-// distribution (Name, Purpose, Audience, Consents, Channels, Campaign) with
-// those of d, validated like CreateDistribution; a scheduled distribution
-// sends with the new content when it fires. Once it started sending (or
+// distribution (Name, Purpose, Audience, Consents, Channels, Campaign,
+// Trigger, Transactional, IgnoreQuietHours) with those of d, validated like
+// CreateDistribution; a scheduled distribution sends with the new content
+// when it fires. An automatic distribution may also be updated while active
+// or paused: events from then on use the new content. Once it started sending (or
 // finished) it fails with ErrWindowClosed; a canceled one with ErrConflict.
 // Changing a scheduled distribution's audience restarts its countdown.
 func (m *Manager) UpdateDistribution(ctx context.Context, d Distribution) (Distribution, error) {

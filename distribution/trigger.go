@@ -233,3 +233,32 @@ func (m *Manager) loadAutomatic(ctx context.Context) error {
 	}
 	return m.snapshotAutomatic(ctx)
 }
+
+// ReloadTriggers rebuilds the event index from the Store. A Manager keeps
+// the index of its own Activate, Pause, UpdateDistribution and Cancel
+// calls current; when several replicas share a Store, call it on the
+// others after such a change (or periodically) so they match events
+// against the same distributions.
+func (m *Manager) ReloadTriggers(ctx context.Context) error {
+	ds, err := m.store.ListDistributions(ctx, StatusActive)
+	if err != nil {
+		return err
+	}
+	fresh := map[string]bool{}
+	for _, d := range ds {
+		fresh[d.ID] = true
+		m.indexDistribution(d)
+	}
+	m.mu.Lock()
+	var stale []string
+	for id := range m.auto.all {
+		if !fresh[id] {
+			stale = append(stale, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range stale {
+		m.indexDistribution(Distribution{ID: id}) // not active: removed
+	}
+	return nil
+}
