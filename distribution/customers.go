@@ -43,9 +43,11 @@ func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, o
 		return nil, err
 	}
 	for _, c := range out {
-		if _, err := m.segments.CustomerChanged(ctx, c); err != nil {
+		changes, err := m.segments.CustomerChanged(ctx, c)
+		if err != nil {
 			return out, fmt.Errorf("customer %s: updating segment memberships: %w", c.ID, err)
 		}
+		m.segmentChanged(ctx, changes, "")
 	}
 	return out, nil
 }
@@ -125,7 +127,7 @@ func (m *Manager) syncSegment(ctx context.Context, id string) {
 			delete(m.syncing, id)
 			m.mu.Unlock()
 		}()
-		res, err := m.segments.Sync(ctx, id, nil)
+		res, err := m.segments.Sync(ctx, id, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
 		if err != nil {
 			m.log.Error("segment sync failed", "segment", id, "err", err)
 			return

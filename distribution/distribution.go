@@ -17,8 +17,9 @@ const (
 	// Manual distributions send once, to one customer or to every member
 	// of a segment, ManualDelay after Send (and after the segment synced).
 	Manual Mode = "manual"
-	// Automatic distributions send to the customer of each matching event
-	// (a trigger). Reserved: not supported yet.
+	// Automatic distributions send to the customer of each event that
+	// matches their Trigger while they are active (see Manager.Activate
+	// and Manager.HandleEvent).
 	Automatic Mode = "automatic"
 )
 
@@ -27,7 +28,8 @@ type Status string
 
 // The statuses. A manual distribution moves draft -> scheduled -> sending
 // -> done (or failed when it stopped early, e.g. no codes left); draft and
-// scheduled may move to canceled.
+// scheduled may move to canceled. An automatic distribution moves draft ->
+// active <-> paused, and to canceled from any of them.
 const (
 	StatusDraft     Status = "draft"
 	StatusScheduled Status = "scheduled"
@@ -35,6 +37,12 @@ const (
 	StatusDone      Status = "done"
 	StatusCanceled  Status = "canceled"
 	StatusFailed    Status = "failed"
+	// StatusActive: an automatic distribution that handles its trigger's
+	// events.
+	StatusActive Status = "active"
+	// StatusPaused: an automatic distribution that ignores events until
+	// activated again.
+	StatusPaused Status = "paused"
 )
 
 // Audience is who a manual distribution sends to: exactly one of
@@ -54,13 +62,22 @@ type ConsentPolicy struct {
 	Disabled bool `json:"disabled,omitempty"`
 }
 
-// Trigger is what starts an automatic distribution (the next issue); a
-// manual distribution leaves it zero.
+// Trigger is what starts an automatic distribution: one event type,
+// optionally narrowed; a manual distribution leaves it zero. See
+// EventTypes for the types and what each narrows by.
 type Trigger struct {
-	// Event is the event type, such as "customer.order.paid".
+	// Event is the event type, such as "customer.order.paid" (required).
 	Event string `json:"event,omitempty"`
-	// SegmentID narrows the trigger to members of a segment.
+	// SegmentID is the segment of customer.segment.entered and
+	// customer.segment.left (required for them, not allowed otherwise).
 	SegmentID string `json:"segment_id,omitempty"`
+	// CampaignID narrows voucher, redemption, reward and publication
+	// events to vouchers of one campaign (its id or name).
+	CampaignID string `json:"campaign_id,omitempty"`
+	// IncludeExisting (customer.segment.entered only) also sends to the
+	// customers already in the segment when the distribution is first
+	// activated.
+	IncludeExisting bool `json:"include_existing,omitempty"`
 }
 
 // The built-in channels (values of ChannelMessage.Channel).
@@ -100,7 +117,12 @@ type Distribution struct {
 	// Campaign is the id of the campaign codes are published from; empty
 	// sends a plain message with no code.
 	Campaign string `json:"campaign,omitempty"`
-	Status   Status `json:"status"`
+	// Transactional exempts the distribution from frequency caps: its
+	// messages are neither capped nor counted (Config.FrequencyCaps).
+	Transactional bool `json:"transactional,omitempty"`
+	// IgnoreQuietHours sends at any hour (Config.QuietHours).
+	IgnoreQuietHours bool   `json:"ignore_quiet_hours,omitempty"`
+	Status           Status `json:"status"`
 	// SendAt is when a scheduled manual distribution fires; zero while it
 	// waits for its segment to finish syncing.
 	SendAt time.Time `json:"send_at,omitzero"`

@@ -22,6 +22,7 @@ type run struct {
 	channels []Channel
 	mu       sync.Mutex
 	stopped  string // why sending stopped early ("no codes left")
+	ev       *Event // the triggering event of an automatic run (else loaded per delivery)
 }
 
 func (m *Manager) newRun(d Distribution) (*run, error) {
@@ -269,8 +270,23 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 		}
 	}
 
+	// 1b. Send-time policies: quiet hours, frequency caps, message limit.
+	h, ok, err := m.admit(ctx, r, dl, &c)
+	if !ok {
+		return err
+	}
+	keep := false // the message may have gone out: keep what admit counted
+	defer func() {
+		if !keep {
+			m.release(ctx, h)
+		}
+	}()
+
 	// 2. Code.
 	data := renderData{c: &c, distName: r.d.Name}
+	if err := m.eventData(ctx, r, &dl, &data); err != nil {
+		return err
+	}
 	if r.d.Campaign != "" {
 		r.mu.Lock()
 		stopped := r.stopped
@@ -295,6 +311,7 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 		}
 		dl.Code, dl.PublicationID = pub.Code, pub.ID
 		data.code, data.campaignName = pub.Code, pub.CampaignName
+		defer m.published(ctx, &dl, pub)
 	}
 
 	// 3. Render.
@@ -315,8 +332,10 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 	rec, err := ch.Send(sctx, Message{Delivery: dl, Customer: &c, Subject: subject, Body: body, Template: msgCfg.Template, Code: dl.Code})
 	cancel()
 	if err != nil {
+		keep = isAmbiguous(err)
 		return m.sendFailed(ctx, r, dl, DeliverySending, err)
 	}
+	keep = true
 
 	// 6. Ledger: sent.
 	dl.State, dl.ProviderMessageID, dl.Reason = DeliverySent, rec.ProviderMessageID, ""
@@ -408,8 +427,8 @@ func (m *Manager) retry(ctx context.Context, deliveryID string) error {
 	if err != nil {
 		return err
 	}
-	if d.Status != StatusSending {
-		return nil
+	if d.Status != StatusSending && !(d.Mode == Automatic && d.Status == StatusActive) {
+		return nil // a paused automatic distribution sends it on Activate
 	}
 	r, err := m.newRun(d)
 	if err != nil {

@@ -16,14 +16,17 @@ func (m *Manager) Deliveries(ctx context.Context, f DeliveryFilter) iter.Seq2[De
 // RetryFailed re-queues a distribution's failed deliveries (not unknown
 // ones, which may have been sent: reconcile those with the provider
 // first) and sends them now; a finished distribution goes back to sending
-// until they are final again. It returns how many it re-queued.
+// until they are final again. An active automatic distribution sends them
+// before RetryFailed returns. It returns how many it re-queued.
 func (m *Manager) RetryFailed(ctx context.Context, id string) (int, error) {
 	d, err := m.store.GetDistribution(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	switch d.Status {
-	case StatusSending, StatusDone, StatusFailed:
+	automatic := d.Mode == Automatic && d.Status == StatusActive
+	switch {
+	case automatic:
+	case d.Status == StatusSending, d.Status == StatusDone, d.Status == StatusFailed:
 	default:
 		return 0, fmt.Errorf("distribution %s: nothing to retry while it is %s: %w", id, d.Status, ErrConflict)
 	}
@@ -39,7 +42,7 @@ func (m *Manager) RetryFailed(ctx context.Context, id string) (int, error) {
 	}
 	// Reopen the distribution first so the re-queued deliveries are
 	// never seen by a finished one.
-	for d.Status != StatusSending {
+	for !automatic && d.Status != StatusSending {
 		d.Status, d.UpdatedAt = StatusSending, m.clock.Now()
 		d.Report.Stopped, d.Report.FinishedAt = "", zeroTime
 		if _, err := m.store.UpdateDistribution(ctx, d); errors.Is(err, ErrConflict) {
@@ -52,6 +55,7 @@ func (m *Manager) RetryFailed(ctx context.Context, id string) (int, error) {
 		}
 	}
 	n := 0
+	var requeued []string
 	for _, dl := range failed {
 		dl.State, dl.Reason, dl.UpdatedAt, dl.NextAttemptAt = DeliveryScheduled, "", m.clock.Now(), zeroTime
 		dl.Attempts = 0
@@ -61,6 +65,11 @@ func (m *Manager) RetryFailed(ctx context.Context, id string) (int, error) {
 			return n, err
 		}
 		n++
+		requeued = append(requeued, dl.ID)
+	}
+	if automatic {
+		m.sendWaiting(context.WithoutCancel(ctx), id, requeued)
+		return n, nil
 	}
 	return n, m.sched.Schedule(ctx, sendJob(id, m.clock.Now()))
 }

@@ -30,11 +30,17 @@ func (m *Manager) validate(ctx context.Context, d *Distribution) error {
 			return bad("trigger", "a manual distribution has no trigger")
 		}
 	case Automatic:
-		return bad("mode", "automatic distributions are not supported yet")
+		if err := m.validateTrigger(ctx, d); err != nil {
+			return err
+		}
 	default:
 		return bad("mode", "%q is not manual or automatic", d.Mode)
 	}
 	switch a := d.Audience; {
+	case d.Mode == Automatic:
+		if a != (Audience{}) {
+			return bad("audience", "an automatic distribution sends to the customer of each event; narrow it with trigger.segment_id")
+		}
 	case a.CustomerID == "" && a.SegmentID == "":
 		return bad("audience", "set customer_id or segment_id")
 	case a.CustomerID != "" && a.SegmentID != "":
@@ -132,7 +138,7 @@ func (m *Manager) Distribution(ctx context.Context, id string) (Distribution, er
 	if err != nil {
 		return Distribution{}, err
 	}
-	if d.Status == StatusSending {
+	if d.Status == StatusSending || d.Mode == Automatic && d.Status != StatusDraft {
 		if d.Report, err = m.report(ctx, &d); err != nil {
 			return Distribution{}, err
 		}
@@ -147,9 +153,11 @@ func (m *Manager) Distributions(ctx context.Context, statuses ...Status) ([]Dist
 }
 
 // UpdateDistribution replaces the editable fields of a draft or scheduled
-// distribution (Name, Purpose, Audience, Consents, Channels, Campaign) with
-// those of d, validated like CreateDistribution; a scheduled distribution
-// sends with the new content when it fires. Once it started sending (or
+// distribution (Name, Purpose, Audience, Consents, Channels, Campaign,
+// Trigger, Transactional, IgnoreQuietHours) with those of d, validated like
+// CreateDistribution; a scheduled distribution sends with the new content
+// when it fires. An automatic distribution may also be updated while active
+// or paused: events from then on use the new content. Once it started sending (or
 // finished) it fails with ErrWindowClosed; a canceled one with ErrConflict.
 // Changing a scheduled distribution's audience restarts its countdown.
 func (m *Manager) UpdateDistribution(ctx context.Context, d Distribution) (Distribution, error) {
@@ -165,6 +173,7 @@ func (m *Manager) UpdateDistribution(ctx context.Context, d Distribution) (Distr
 		next := cur.Clone()
 		next.Name, next.Purpose, next.Audience, next.Consents, next.Channels, next.Campaign =
 			in.Name, in.Purpose, in.Audience, in.Consents, in.Channels, in.Campaign
+		next.Trigger, next.Transactional, next.IgnoreQuietHours = in.Trigger, in.Transactional, in.IgnoreQuietHours
 		if in.Mode != "" && in.Mode != cur.Mode {
 			return Distribution{}, fmt.Errorf("distribution %s: mode: cannot change from %s to %s: %w", cur.ID, cur.Mode, in.Mode, ErrInvalid)
 		}
@@ -184,6 +193,7 @@ func (m *Manager) UpdateDistribution(ctx context.Context, d Distribution) (Distr
 			return Distribution{}, fmt.Errorf("distribution %s: %w", cur.ID, err)
 		}
 		next.Revision = rev
+		m.indexDistribution(next)
 		if rearm {
 			if err := m.sched.Cancel(ctx, sendJob(next.ID, next.SendAt).ID); err != nil {
 				return Distribution{}, err
@@ -204,6 +214,11 @@ func editable(d Distribution, op string) error {
 	switch d.Status {
 	case StatusDraft, StatusScheduled:
 		return nil
+	case StatusActive, StatusPaused:
+		if d.Mode == Automatic {
+			return nil
+		}
+		return fmt.Errorf("distribution %s: cannot %s: it is %s: %w", d.ID, op, d.Status, ErrConflict)
 	case StatusCanceled:
 		return fmt.Errorf("distribution %s: cannot %s: it is canceled: %w", d.ID, op, ErrConflict)
 	default:
@@ -221,6 +236,9 @@ func (m *Manager) Send(ctx context.Context, id string) (Distribution, error) {
 		d, err := m.store.GetDistribution(ctx, id)
 		if err != nil {
 			return Distribution{}, err
+		}
+		if d.Mode == Automatic {
+			return Distribution{}, fmt.Errorf("distribution %s: automatic distributions are activated (Activate), not sent: %w", id, ErrConflict)
 		}
 		switch d.Status {
 		case StatusDraft:
@@ -324,6 +342,7 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Distribution, error) {
 			return Distribution{}, err
 		}
 		d.Revision = rev
+		m.indexDistribution(d)
 		if err := m.sched.Cancel(ctx, sendJob(id, d.SendAt).ID); err != nil {
 			return Distribution{}, err
 		}

@@ -34,6 +34,7 @@ type ManagerStore interface {
 	customer.Store
 	segment.Store
 	Store
+	AutomationStore
 }
 
 // Config configures a Manager. Store is required; every other zero value
@@ -83,6 +84,16 @@ type Config struct {
 	// Channels are extra channels (SMS, webhooks...). Names must be unique
 	// and not those of the built-in channels.
 	Channels []Channel
+
+	// Limits meters outbound messages and inbound calls from Intercom per
+	// period (see Limits); default: counted, no caps.
+	Limits Limits
+	// FrequencyCaps limit how many messages one customer receives per
+	// window, across all distributions (see FrequencyCap); default none.
+	FrequencyCaps []FrequencyCap
+	// QuietHours is a daily window in each customer's time zone in which
+	// nothing is sent (see QuietHours); default none.
+	QuietHours QuietHours
 }
 
 // Manager runs distributions: it owns customer and segment writes (so
@@ -113,6 +124,8 @@ type Manager struct {
 	syncing map[string]bool // segments this Manager is syncing
 	active  map[string]bool // distributions being fanned out here -> run again when done
 	bg      sync.WaitGroup  // background segment syncs
+
+	automation // automatic distributions, limits, caps, quiet hours (automatic.go)
 }
 
 // NewManager checks cfg and returns a Manager. Invalid configuration fails
@@ -194,6 +207,9 @@ func NewManager(cfg Config) (*Manager, error) {
 		}
 		m.channels[name] = ch
 	}
+	if field, msg := m.initAutomation(cfg); field != "" {
+		return nil, bad(field, "%s", msg)
+	}
 	eng, err := segment.NewEngine(context.Background(), segment.Config{
 		Store:     cfg.Store,
 		Customers: cfg.Store,
@@ -205,6 +221,9 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("distribution: loading segments: %w", err)
 	}
 	m.segments = eng
+	if err := m.loadAutomatic(context.Background()); err != nil {
+		return nil, fmt.Errorf("distribution: loading automatic distributions: %w", err)
+	}
 	return m, nil
 }
 
@@ -273,7 +292,7 @@ func (m *Manager) resyncLoop(ctx context.Context) {
 			return
 		case <-tick:
 		}
-		res, err := m.segments.Resync(ctx, nil)
+		res, err := m.segments.Resync(ctx, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
 		if err != nil {
 			if ctx.Err() == nil {
 				m.log.Error("segment resync failed", "err", err)
@@ -304,6 +323,9 @@ func (m *Manager) handle(ctx context.Context, j Job) error {
 func (m *Manager) recover(ctx context.Context) error {
 	for _, id := range m.segments.Unsynced() {
 		m.syncSegment(ctx, id)
+	}
+	if err := m.recoverAutomatic(ctx); err != nil {
+		return fmt.Errorf("distribution: recovering automatic distributions: %w", err)
 	}
 	ds, err := m.store.ListDistributions(ctx, StatusScheduled, StatusSending)
 	if err != nil {

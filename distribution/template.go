@@ -28,17 +28,21 @@ var baseTags = tmpl.Allow(
 // campaignTags need Distribution.Campaign.
 var campaignTags = map[string]bool{"voucher.code": true, "campaign.name": true}
 
-// triggerTags adds the tags of a trigger's event (such as "order.id" for
-// order events) to the base set; automatic distributions (the next issue)
-// register them here, keyed by Trigger.Event.
-var triggerTags = map[string]func(path string) bool{}
-
 // knownTags returns the tag check for d's templates: the base tags plus
-// those of d's trigger.
+// those of d's trigger's event (such as "order.id" for order events; see
+// eventKinds).
 func knownTags(d *Distribution) func(string) bool {
-	extra := triggerTags[d.Trigger.Event]
+	extra := eventKinds[d.Trigger.Event].tags
 	return func(path string) bool {
-		return baseTags(path) || extra != nil && extra(path)
+		if baseTags(path) {
+			return true
+		}
+		for _, t := range extra {
+			if t == path {
+				return true
+			}
+		}
+		return false
 	}
 }
 
@@ -63,7 +67,7 @@ func compileChannels(d *Distribution) ([]compiled, error) {
 			if err != nil {
 				return nil, fmt.Errorf("channels[%d].%s: %w", i, f.name, err)
 			}
-			if d.Campaign == "" {
+			if d.Campaign == "" && !eventKinds[d.Trigger.Event].voucher {
 				for _, tag := range t.Tags() {
 					if campaignTags[tag] {
 						return nil, fmt.Errorf("channels[%d].%s: {{%s}} needs a campaign (set campaign): %w", i, f.name, tag, ErrInvalid)
@@ -82,7 +86,8 @@ type renderData struct {
 	code         string
 	campaignName string
 	distName     string
-	// extra resolves trigger tags (the next issue); nil for manual sends.
+	// extra resolves the tags of an automatic delivery's event; nil for
+	// manual sends.
 	extra func(path string) (string, bool)
 }
 

@@ -53,6 +53,21 @@
 // with a signed, browser-bound state. WebhookHandler verifies
 // X-Hub-Signature and hands contact topics to the host as ContactEvent.
 //
+// # Canvas Kit apps
+//
+// ParseCanvasRequest decodes the requests of the Inbox and Messenger
+// flows (CanvasRequest: workspace, admin, conversation, contact, context,
+// current canvas, input values, stored data, card creation options);
+// CanvasResponse, Canvas and the components (TextComponent,
+// ButtonComponent, ListComponent, SingleSelectComponent,
+// DropdownComponent, DividerComponent, SpacerComponent) build the answer,
+// and Validate checks Canvas Kit's rules (2 to 10 options, 64 KB of
+// content and of stored data). NewCanvasHandler serves one Canvas Kit URL:
+// it checks X-Body-Signature (hex HMAC-SHA256 of the raw body keyed with
+// the client secret, constant time) before anything else and answers 401
+// when it is missing or wrong. Package distribution's RewardsApp is built
+// on it.
+//
 // Package intercom/intercomtest provides an in-memory Intercom server and a
 // FakeMessenger for tests and examples.
 package intercom

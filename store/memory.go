@@ -36,6 +36,7 @@ type Memory struct {
 	custSegments map[string][]string        // customer ID -> sorted segment IDs
 
 	dist distMemory // distributions, consents, deliveries (memory_distribution.go)
+	auto autoMemory // events, summaries, usage, send log (memory_automation.go)
 }
 
 // NewMemory returns an empty in-memory store.

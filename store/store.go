@@ -12,6 +12,7 @@ type Store interface {
 	customer.Store
 	segment.Store
 	distribution.Store
+	distribution.AutomationStore
 }
 
 var _ Store = (*Memory)(nil)

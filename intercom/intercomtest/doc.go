@@ -11,6 +11,12 @@
 //	...
 //	msgs := srv.Messages() // what Intercom received
 //
+// For Canvas Kit apps, CanvasRequest signs a request as Intercom does,
+// CanvasCall builds the documented bodies, and Server.Inbox plays a
+// teammate using an app in a conversation (initialize, submit, and the
+// Messenger card Intercom inserts for card_creation_options, recorded in
+// Server.Cards; replies the app posts are in Server.Replies).
+//
 // The request path that sends messages is kept lean (no logging, O(1)
 // recording) so that benchmarks can push many messages through it.
 package intercomtest

@@ -152,6 +152,7 @@ type Server struct {
 	msgMu    sync.Mutex
 	messages msgLog
 	replies  []Reply
+	cards    []Card
 
 	seq atomic.Int64
 
