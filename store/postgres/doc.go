@@ -1,6 +1,8 @@
 // Package postgres is codedrop's PostgreSQL backend: a [Store] that
 // implements store.Store (customers, segments and memberships,
-// distributions, consents and the delivery ledger), a durable [Scheduler]
+// distributions, consents, the delivery ledger, and what automatic
+// distributions persist: events, order and redemption summaries, usage
+// counters and the frequency-cap send log), a durable [Scheduler]
 // that several replicas of a host application share, and [Codes], a
 // durable distribution.CodeSource. It uses pgx (github.com/jackc/pgx/v5).
 //
@@ -74,6 +76,33 @@
 // partial index on the pool). publications: seq, id, key (unique: the
 // idempotency key), campaign_id, code (unique), customer_id,
 // distribution_id, channel, metadata (jsonb), created_at.
+//
+// events (distribution.EventStore): seq (insertion order), id (primary
+// key: a repeated id is not inserted), type, doc (jsonb, the whole
+// distribution.Event without the two columns below), customer_metadata
+// and customer_metadata_types (the event's customer data's metadata,
+// encoded as customers.metadata and metadata_types; NULL without customer
+// data), processed_at (NULL while unprocessed; partial index on seq of
+// the unprocessed ones).
+//
+// orders: (customer_id, id) primary key, status, amount (double
+// precision), created_at, updated_at. redemptions: (customer_id, id,
+// result) primary key, at. Both reference customers (ON DELETE CASCADE);
+// RecordOrder and RecordRedemption lock the customer's row (FOR UPDATE),
+// write the record and recompute customers.summary from all of the
+// customer's rows (distribution.SummarizeOrders, SummarizeRedemptions) in
+// one transaction.
+//
+// usage_counters (distribution.UsageStore): (meter, period) primary key,
+// n (bigint, never negative). AddUsage is one INSERT ... ON CONFLICT DO
+// UPDATE ... WHERE, so the cap check and the increment are atomic.
+//
+// send_log (distribution.SendLog): delivery_id (primary key), customer_id,
+// channel, at; index on (customer_id, at). ReserveSend runs under
+// pg_advisory_xact_lock(class, hashtext(customer_id)), so reservations for
+// one customer are serialized across replicas (the customer need not be
+// a stored one). Records stay after their windows pass;
+// [Store.PruneSendLog] deletes old ones.
 //
 // # Scheduling
 //

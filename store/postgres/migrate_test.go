@@ -21,8 +21,11 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t) // migrated once already
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `DROP TABLE schema_migrations, customers, segments, segment_members, distributions, consents,
-		deliveries, jobs, publications, codes, campaigns CASCADE`); err != nil {
+	// Drop every table of the schema, whatever the migrations created.
+	if _, err := pool.Exec(ctx, `DO $$ DECLARE t text; BEGIN
+		FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+			EXECUTE format('DROP TABLE %I CASCADE', t);
+		END LOOP; END $$`); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

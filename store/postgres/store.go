@@ -13,7 +13,7 @@ import (
 )
 
 // Store is the PostgreSQL implementation of store.Store (customer.Store,
-// segment.Store and distribution.Store). It is safe for concurrent use,
+// segment.Store, distribution.Store and distribution.AutomationStore). It is safe for concurrent use,
 // by several goroutines and by several processes sharing the database.
 // Create it with [New] after [Migrate].
 type Store struct {
