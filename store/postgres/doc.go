@@ -115,12 +115,13 @@
 //
 // The Store keeps a distribution's send job in step with its row in the
 // same transaction: writing a scheduled distribution with a SendAt
-// inserts or moves its job ("send:" + id), writing a draft, canceled or
-// re-armed one deletes it; putting a delivery back to scheduled with a
-// NextAttemptAt inserts its retry job ("retry:" + id). So a cancel (from
-// any replica) and a reschedule commit or roll back together with the
-// distribution, and no crash between the Manager's two calls can leave a
-// countdown behind or lose one. The Manager's own Schedule and Cancel
+// inserts or moves its job (id distribution.SendJobID), writing a draft,
+// canceled or re-armed one deletes it; putting a delivery back to
+// scheduled with a NextAttemptAt inserts its retry job (id
+// distribution.RetryJobID). So a cancel (from any replica) and a
+// reschedule commit or roll back together with the distribution, and no
+// crash between the Manager's two calls can leave a countdown behind or
+// lose one. The Manager's own Schedule and Cancel
 // calls that follow are then no-ops in effect.
 //
 // # Durability
