@@ -152,8 +152,13 @@
 // built-in text fields, top-level metadata keys and the equality,
 // presence and text operators (see its doc for the exact subset), and
 // [Store.CustomersMatching] streams the matching customers; the result is
-// the Go evaluator's (tested on the same data). segment.Engine does not
-// use it yet: its full sync scans every customer.
+// the Go evaluator's (tested on the same data). The Store is a
+// segment.FilterPusher: segment.Engine (so distribution.Manager) syncs a
+// Filter segment in that subset by reading only the matching customers
+// (through the GIN index for metadata equality) and the former members
+// they leave out, instead of scanning every customer. That needs the
+// default evaluator without a metadata Schema; other filters, expressions
+// and evaluators scan.
 //
 // # Errors
 //
