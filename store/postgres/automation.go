@@ -305,11 +305,18 @@ func (s *Store) AddUsage(ctx context.Context, meter string, period time.Time, n,
 	}
 	p := period.Truncate(time.Microsecond)
 	var cur int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO usage_counters AS u (meter, period, n)
-		SELECT $1, $2, greatest(0, $3::bigint) WHERE NOT ($3::bigint > 0 AND $4::bigint > 0 AND $3::bigint > $4::bigint)
-		ON CONFLICT (meter, period) DO UPDATE SET n = greatest(0, u.n + $3::bigint)
-			WHERE NOT ($3::bigint > 0 AND $4::bigint > 0 AND u.n + $3::bigint > $4::bigint)
-		RETURNING n`, meter, p, n, max).Scan(&cur)
+	// synchronous_commit off: every send counts its message on one row
+	// per period, so a synchronous commit would hold that row's lock over
+	// an fsync and serialize the sends. A database crash may lose the last
+	// few counts (the limit then allows a few more messages); the next
+	// synchronous commit (a delivery's move to sending) flushes them.
+	err := s.pool.QueryRow(ctx, `WITH a AS (SELECT set_config('synchronous_commit', 'off', true)),
+		u AS (INSERT INTO usage_counters AS u (meter, period, n)
+			SELECT $1, $2, greatest(0, $3::bigint) WHERE NOT ($3::bigint > 0 AND $4::bigint > 0 AND $3::bigint > $4::bigint)
+			ON CONFLICT (meter, period) DO UPDATE SET n = greatest(0, u.n + $3::bigint)
+				WHERE NOT ($3::bigint > 0 AND $4::bigint > 0 AND u.n + $3::bigint > $4::bigint)
+			RETURNING n)
+		SELECT n + 0 * (SELECT count(*) FROM a) FROM u`, meter, p, n, max).Scan(&cur)
 	if err == nil {
 		return cur, nil
 	}
@@ -369,31 +376,32 @@ func (s *Store) ReserveSend(ctx context.Context, rec distribution.SendRecord, ca
 	reached := -1
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		reached = -1
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, sendLogLock, rec.CustomerID); err != nil {
+		// synchronous_commit off, as the other ledger moves: a database
+		// crash may lose the record (a cap then allows one more message);
+		// the delivery's move to sending, which follows, flushes it.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2)), set_config('synchronous_commit', 'off', true)`,
+			sendLogLock, rec.CustomerID); err != nil {
 			return err
 		}
-		var dup bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM send_log WHERE delivery_id = $1)`, rec.DeliveryID).Scan(&dup); err != nil {
+		var (
+			dup   bool
+			first *int64
+		)
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM send_log WHERE delivery_id = $6),
+			(SELECT min(c.i) FROM unnest($2::timestamptz[], $3::text[], $4::bigint[]) WITH ORDINALITY AS c(since, channel, max, i)
+				WHERE (SELECT count(*) FROM send_log s WHERE s.customer_id = $1 AND s.at > c.since AND s.at <= $5
+					AND (c.channel = '' OR s.channel = c.channel)) >= c.max)`,
+			rec.CustomerID, since, channels, maxes, at, rec.DeliveryID).Scan(&dup, &first); err != nil {
 			return err
 		}
 		if dup {
 			return nil
 		}
-		if len(caps) > 0 {
-			var first *int64
-			if err := tx.QueryRow(ctx, `SELECT min(c.i) FROM unnest($2::timestamptz[], $3::text[], $4::bigint[])
-				WITH ORDINALITY AS c(since, channel, max, i)
-				WHERE (SELECT count(*) FROM send_log s WHERE s.customer_id = $1 AND s.at > c.since AND s.at <= $5
-					AND (c.channel = '' OR s.channel = c.channel)) >= c.max`,
-				rec.CustomerID, since, channels, maxes, at).Scan(&first); err != nil {
-				return err
-			}
-			if first != nil {
-				reached = int(*first) - 1
-				return nil
-			}
+		if first != nil {
+			reached = int(*first) - 1
+			return nil
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO send_log (delivery_id, customer_id, channel, at) VALUES ($1, $2, $3, $4)`,
+		_, err := tx.Exec(ctx, `INSERT INTO send_log (delivery_id, customer_id, channel, at) VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING`,
 			rec.DeliveryID, rec.CustomerID, rec.Channel, at)
 		return err
 	})

@@ -132,7 +132,11 @@
 // three): a database crash may lose the last few of them, which leaves a
 // delivery in sending (recovery reports it unknown, never sends it again)
 // or scheduled before its code was published (it is published again), and
-// the next synchronous commit flushes them anyway.
+// the next synchronous commit flushes them anyway. The send-time policies'
+// writes (AddUsage, ReserveSend) commit the same way, so the one counter
+// row every send increments is not held over an fsync: a crash may lose
+// the last few counts or send-log records, which lets a message limit or
+// a frequency cap allow a few more messages.
 //
 // # Bulk paths
 //
