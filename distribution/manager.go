@@ -378,9 +378,9 @@ func (m *Manager) markInterrupted(ctx context.Context, distID string) error {
 }
 
 func sendJob(distID string, at time.Time) Job {
-	return Job{ID: JobSend + ":" + distID, Kind: JobSend, Target: distID, RunAt: at}
+	return Job{ID: SendJobID(distID), Kind: JobSend, Target: distID, RunAt: at}
 }
 
 func retryJob(deliveryID string, at time.Time) Job {
-	return Job{ID: JobRetry + ":" + deliveryID, Kind: JobRetry, Target: deliveryID, RunAt: at}
+	return Job{ID: RetryJobID(deliveryID), Kind: JobRetry, Target: deliveryID, RunAt: at}
 }

@@ -17,6 +17,17 @@ const (
 	JobRetry = "retry"
 )
 
+// SendJobID returns the ID of the job that fires scheduled manual
+// distribution distributionID ("send:" + distributionID). A durable Store
+// that keeps that job in step with the distribution's row (as
+// store/postgres does) must use this ID, so that the Manager's own
+// Schedule and Cancel calls find the same job.
+func SendJobID(distributionID string) string { return JobSend + ":" + distributionID }
+
+// RetryJobID returns the ID of the job that retries delivery deliveryID
+// ("retry:" + deliveryID); see SendJobID.
+func RetryJobID(deliveryID string) string { return JobRetry + ":" + deliveryID }
+
 // Job is a timed piece of work.
 type Job struct {
 	// ID is unique; scheduling a job with the ID of a pending one replaces

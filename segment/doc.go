@@ -29,6 +29,11 @@
 //
 // A [Change] with Emit set is to be published as [Change.EventType].
 //
+// When Config.Customers is also a [FilterPusher] (store/postgres is), the
+// sync of a Filter segment reads only the customers the store selects
+// (in SQL, through its indexes) and re-checks the former members it left
+// out, instead of scanning every customer; the members are the same.
+//
 // # Filter JSON
 //
 // [ParseFilter] reads filters as Voucherify writes them: a "junction" ("and"

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -23,7 +24,9 @@ type Config struct {
 	// Store keeps segments and memberships (required).
 	Store Store
 	// Customers is scanned by full syncs (required). store.Memory
-	// implements both Store and customer.Store.
+	// implements both Store and customer.Store. When it also implements
+	// [FilterPusher] (store/postgres does), the sync of a Filter segment
+	// asks it for the matching customers instead of scanning them all.
 	Customers customer.Store
 	// Evaluator compiles rules; nil means DefaultEvaluator{} (no metadata
 	// schema).
@@ -58,6 +61,7 @@ type Config struct {
 type Engine struct {
 	store     Store
 	customers customer.Store
+	pusher    FilterPusher // non-nil when Customers implements it and the evaluator allows pushdown
 	eval      Evaluator
 	now       func() time.Time
 	log       *slog.Logger
@@ -120,6 +124,9 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.batch == 0 {
 		e.batch = DefaultBatchSize
 	}
+	if p, ok := cfg.Customers.(FilterPusher); ok && schemaless(e.eval) {
+		e.pusher = p
+	}
 	for s, err := range e.store.Segments(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("segment: load segments: %w", err)
@@ -135,6 +142,31 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.relist()
 	return e, nil
+}
+
+// FilterPusher is an optional interface of Config.Customers: a store that
+// can select the customers a Filter matches itself (a database, with an
+// index), so that a full sync of a Filter segment reads those customers
+// instead of every customer. store/postgres implements it.
+type FilterPusher interface {
+	// CustomersMatching iterates, in ID order, over exactly the customers
+	// that DefaultEvaluator without a metadata Schema matches with f at
+	// any time (a pushed-down filter must not depend on the time), after
+	// opts.After and up to opts.Limit. ok is false when the store cannot
+	// evaluate f (the Engine then scans every customer).
+	CustomersMatching(ctx context.Context, f *Filter, opts customer.ListOptions) (seq iter.Seq2[customer.Customer, error], ok bool)
+}
+
+// schemaless reports whether ev is DefaultEvaluator without a Schema: the
+// evaluator whose results a FilterPusher reproduces.
+func schemaless(ev Evaluator) bool {
+	switch ev := ev.(type) {
+	case DefaultEvaluator:
+		return ev.Schema == nil
+	case *DefaultEvaluator:
+		return ev != nil && ev.Schema == nil
+	}
+	return false
 }
 
 func (e *Engine) compile(s Segment) (*rule, error) {
@@ -280,7 +312,10 @@ type SyncProgress struct {
 
 // SyncResult sums up a finished sync.
 type SyncResult struct {
-	Checked int // customers checked
+	// Checked counts the customers checked: every customer in a full
+	// scan; with a FilterPusher, the customers it returned and the former
+	// members it did not return.
+	Checked int
 	Entered int // customers who joined a segment
 	Left    int // customers who left a segment
 }
@@ -292,6 +327,13 @@ type SyncResult struct {
 // sync have Emit false (the initial members did not "enter"); later syncs
 // emit as usual for auto-update segments. Members whose customer no longer
 // exists are removed without an event.
+//
+// When Config.Customers implements [FilterPusher], the Evaluator is
+// DefaultEvaluator without a Schema and the store can evaluate the
+// segment's Filter, Sync reads only the customers the store selects
+// (each still checked with the compiled rule) and then looks up the
+// former members it did not select: a deleted customer is removed without
+// an event, one that no longer matches leaves as in a full scan.
 //
 // Syncing a static segment only marks it Synced. Syncing a segment that is
 // already being synced fails with ErrConflict. If ctx ends, Sync returns
@@ -431,7 +473,18 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, progress func(SyncPr
 		}
 		return nil
 	}
-	for c, err := range e.customers.Customers(ctx, customer.ListOptions{}) {
+	var customers iter.Seq2[customer.Customer, error]
+	if len(rs) == 1 && e.pusher != nil && rs[0].seg.Filter != nil && !rs[0].timeDep {
+		if seq, ok := e.pusher.CustomersMatching(ctx, rs[0].seg.Filter, customer.ListOptions{}); ok {
+			customers = seq
+			e.log.Debug("segment sync pushed down to the store", "segment", rs[0].seg.ID)
+		}
+	}
+	pushed := customers != nil
+	if !pushed {
+		customers = e.customers.Customers(ctx, customer.ListOptions{})
+	}
+	for c, err := range customers {
 		if err != nil {
 			return res, fmt.Errorf("segment sync: read customers: %w", err)
 		}
@@ -452,6 +505,34 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, progress func(SyncPr
 				return res, err
 			}
 		}
+	}
+	if pushed {
+		// The store did not select these members: look each up. One that
+		// still matches stays (the store and the rule disagree: the rule
+		// wins); one that no longer matches leaves.
+		r := rs[0]
+		for id := range old[0] {
+			c, err := e.customers.GetCustomer(ctx, id)
+			switch {
+			case errors.Is(err, ErrNotFound) || err == nil && c.ID != id:
+				batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id})
+			case err != nil:
+				return res, fmt.Errorf("segment sync: read customer %s: %w", id, err)
+			default:
+				res.Checked++
+				if r.m.Match(&c, now) {
+					e.log.Warn("segment sync: the store did not select a customer the rule matches", "segment", r.seg.ID, "customer", id)
+				} else {
+					batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id, Emit: emit[0]})
+				}
+			}
+			if len(batch) >= e.batch {
+				if err := flush(); err != nil {
+					return res, err
+				}
+			}
+		}
+		clear(old[0])
 	}
 	// Members not seen in the scan no longer exist as customers.
 	for i, r := range rs {

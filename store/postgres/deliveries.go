@@ -117,7 +117,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d distribution.Delivery, fro
 		SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n) + (SELECT count(*) FROM a)`,
 		d.ID, string(from), d.DistributionID, d.CustomerID, d.TriggerKey, string(d.State), d.Reason, int32(d.Attempts), d.Code,
 		d.PublicationID, d.ProviderMessageID, ts(d.NextAttemptAt), ts0(d.UpdatedAt), ts(d.SentAt), d.Channel,
-		retryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending, jobAt(d.NextAttemptAt)).Scan(&updated, &jobs)
+		distribution.RetryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending, jobAt(d.NextAttemptAt)).Scan(&updated, &jobs)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}

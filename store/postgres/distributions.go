@@ -12,15 +12,6 @@ import (
 	"github.com/codedrop/codedrop/distribution"
 )
 
-// sendJobID is the id distribution.Manager gives the job that fires a
-// scheduled manual distribution ("send:" + id). The store keeps that job
-// in step with the distribution row, in the same transaction (see
-// syncSendJob).
-func sendJobID(distID string) string { return distribution.JobSend + ":" + distID }
-
-// retryJobID is the id of a delivery's retry job ("retry:" + id).
-func retryJobID(deliveryID string) string { return distribution.JobRetry + ":" + deliveryID }
-
 // syncSendJob makes the jobs table agree with a distribution just written
 // in tx: a scheduled distribution with a SendAt has its send job at that
 // time (inserted, or moved when SendAt changed); a draft or canceled one
@@ -30,7 +21,7 @@ func retryJobID(deliveryID string) string { return distribution.JobRetry + ":" +
 // whichever replica makes them; the Manager's own Schedule and Cancel
 // calls that follow find the work done.
 func syncSendJob(ctx context.Context, tx pgx.Tx, d *distribution.Distribution) error {
-	id := sendJobID(d.ID)
+	id := distribution.SendJobID(d.ID)
 	switch {
 	case d.Status == distribution.StatusScheduled && !d.SendAt.IsZero():
 		_, err := tx.Exec(ctx, `INSERT INTO jobs (id, kind, target, run_at) VALUES ($1, $2, $3, $4)

@@ -1,6 +1,8 @@
 // Package postgres is codedrop's PostgreSQL backend: a [Store] that
 // implements store.Store (customers, segments and memberships,
-// distributions, consents and the delivery ledger), a durable [Scheduler]
+// distributions, consents, the delivery ledger, and what automatic
+// distributions persist: events, order and redemption summaries, usage
+// counters and the frequency-cap send log), a durable [Scheduler]
 // that several replicas of a host application share, and [Codes], a
 // durable distribution.CodeSource. It uses pgx (github.com/jackc/pgx/v5).
 //
@@ -75,6 +77,33 @@
 // idempotency key), campaign_id, code (unique), customer_id,
 // distribution_id, channel, metadata (jsonb), created_at.
 //
+// events (distribution.EventStore): seq (insertion order), id (primary
+// key: a repeated id is not inserted), type, doc (jsonb, the whole
+// distribution.Event without the two columns below), customer_metadata
+// and customer_metadata_types (the event's customer data's metadata,
+// encoded as customers.metadata and metadata_types; NULL without customer
+// data), processed_at (NULL while unprocessed; partial index on seq of
+// the unprocessed ones).
+//
+// orders: (customer_id, id) primary key, status, amount (double
+// precision), created_at, updated_at. redemptions: (customer_id, id,
+// result) primary key, at. Both reference customers (ON DELETE CASCADE);
+// RecordOrder and RecordRedemption lock the customer's row (FOR UPDATE),
+// write the record and recompute customers.summary from all of the
+// customer's rows (distribution.SummarizeOrders, SummarizeRedemptions) in
+// one transaction.
+//
+// usage_counters (distribution.UsageStore): (meter, period) primary key,
+// n (bigint, never negative). AddUsage is one INSERT ... ON CONFLICT DO
+// UPDATE ... WHERE, so the cap check and the increment are atomic.
+//
+// send_log (distribution.SendLog): delivery_id (primary key), customer_id,
+// channel, at; index on (customer_id, at). ReserveSend runs under
+// pg_advisory_xact_lock(class, hashtext(customer_id)), so reservations for
+// one customer are serialized across replicas (the customer need not be
+// a stored one). Records stay after their windows pass;
+// [Store.PruneSendLog] deletes old ones.
+//
 // # Scheduling
 //
 // [Scheduler] claims due jobs with UPDATE ... WHERE id IN (SELECT ... FOR
@@ -86,12 +115,13 @@
 //
 // The Store keeps a distribution's send job in step with its row in the
 // same transaction: writing a scheduled distribution with a SendAt
-// inserts or moves its job ("send:" + id), writing a draft, canceled or
-// re-armed one deletes it; putting a delivery back to scheduled with a
-// NextAttemptAt inserts its retry job ("retry:" + id). So a cancel (from
-// any replica) and a reschedule commit or roll back together with the
-// distribution, and no crash between the Manager's two calls can leave a
-// countdown behind or lose one. The Manager's own Schedule and Cancel
+// inserts or moves its job (id distribution.SendJobID), writing a draft,
+// canceled or re-armed one deletes it; putting a delivery back to
+// scheduled with a NextAttemptAt inserts its retry job (id
+// distribution.RetryJobID). So a cancel (from any replica) and a
+// reschedule commit or roll back together with the distribution, and no
+// crash between the Manager's two calls can leave a countdown behind or
+// lose one. The Manager's own Schedule and Cancel
 // calls that follow are then no-ops in effect.
 //
 // # Durability
@@ -102,7 +132,11 @@
 // three): a database crash may lose the last few of them, which leaves a
 // delivery in sending (recovery reports it unknown, never sends it again)
 // or scheduled before its code was published (it is published again), and
-// the next synchronous commit flushes them anyway.
+// the next synchronous commit flushes them anyway. The send-time policies'
+// writes (AddUsage, ReserveSend) commit the same way, so the one counter
+// row every send increments is not held over an fsync: a crash may lose
+// the last few counts or send-log records, which lets a message limit or
+// a frequency cap allow a few more messages.
 //
 // # Bulk paths
 //
@@ -122,8 +156,13 @@
 // built-in text fields, top-level metadata keys and the equality,
 // presence and text operators (see its doc for the exact subset), and
 // [Store.CustomersMatching] streams the matching customers; the result is
-// the Go evaluator's (tested on the same data). segment.Engine does not
-// use it yet: its full sync scans every customer.
+// the Go evaluator's (tested on the same data). The Store is a
+// segment.FilterPusher: segment.Engine (so distribution.Manager) syncs a
+// Filter segment in that subset by reading only the matching customers
+// (through the GIN index for metadata equality) and the former members
+// they leave out, instead of scanning every customer. That needs the
+// default evaluator without a metadata Schema; other filters, expressions
+// and evaluators scan.
 //
 // # Errors
 //

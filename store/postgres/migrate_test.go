@@ -21,8 +21,11 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t) // migrated once already
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `DROP TABLE schema_migrations, customers, segments, segment_members, distributions, consents,
-		deliveries, jobs, publications, codes, campaigns CASCADE`); err != nil {
+	// Drop every table of the schema, whatever the migrations created.
+	if _, err := pool.Exec(ctx, `DO $$ DECLARE t text; BEGIN
+		FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+			EXECUTE format('DROP TABLE %I CASCADE', t);
+		END LOOP; END $$`); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -88,7 +91,7 @@ func TestSendJobFollowsTheDistributionRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []distribution.Job{{ID: "send:distr_1", Kind: distribution.JobSend, Target: "distr_1", RunAt: d.SendAt}}
+	want := []distribution.Job{{ID: distribution.SendJobID("distr_1"), Kind: distribution.JobSend, Target: "distr_1", RunAt: d.SendAt}}
 	if diff := cmp.Diff(want, jobs(), cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Fatalf("jobs after scheduling (-want +got):\n%s", diff)
 	}
@@ -125,7 +128,7 @@ func TestSendJobFollowsTheDistributionRow(t *testing.T) {
 	if err := st.UpdateDelivery(ctx, dl, distribution.DeliverySending); err != nil {
 		t.Fatal(err)
 	}
-	want = []distribution.Job{{ID: "retry:" + dl.ID, Kind: distribution.JobRetry, Target: dl.ID, RunAt: dl.NextAttemptAt}}
+	want = []distribution.Job{{ID: distribution.RetryJobID(dl.ID), Kind: distribution.JobRetry, Target: dl.ID, RunAt: dl.NextAttemptAt}}
 	if diff := cmp.Diff(want, jobs()); diff != "" {
 		t.Fatalf("jobs after a transient failure (-want +got):\n%s", diff)
 	}

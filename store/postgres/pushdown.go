@@ -39,6 +39,8 @@ func FilterSQL(f *segment.Filter, argBase int) (expr string, args []any, ok bool
 	return expr, t.args, ok
 }
 
+var _ segment.FilterPusher = (*Store)(nil)
+
 type translator struct {
 	base int
 	args []any
@@ -209,14 +211,12 @@ func textTest(op segment.Operator, x string) string {
 	}
 }
 
-// CustomersMatching streams, in ID order, the customers that filter f
-// matches, evaluated by PostgreSQL (see FilterSQL), with the same paging
-// as Customers. ok is false when f is outside FilterSQL's subset; a full
-// scan with the Go matcher is the fallback then.
-//
-// segment.Engine does not call it yet: a full sync scans every customer
-// through customer.Store.Customers. Pushing syncs down needs an optional
-// interface the engine looks for on its Customers store.
+// CustomersMatching implements segment.FilterPusher: it streams, in ID
+// order, the customers that filter f matches, evaluated by PostgreSQL (see
+// FilterSQL), with the same paging as Customers. ok is false when f is
+// outside FilterSQL's subset; a full scan with the Go matcher is the
+// fallback then. segment.Engine uses it for the full sync of a Filter
+// segment when its Evaluator is segment.DefaultEvaluator without a Schema.
 func (s *Store) CustomersMatching(ctx context.Context, f *segment.Filter, opts customer.ListOptions) (seq iter.Seq2[customer.Customer, error], ok bool) {
 	expr, args, ok := FilterSQL(f, 2)
 	if !ok {

@@ -54,6 +54,7 @@ func runHelperReplica() error {
 		return err
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = os.Getenv(helperSchema)
+	cfg.ConnConfig.RuntimeParams["application_name"] = helperAppName(os.Getenv(helperSchema))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err
@@ -78,6 +79,10 @@ func runHelperReplica() error {
 	}
 	return nil
 }
+
+// helperAppName is the application_name of the helper replica's
+// connections to schema.
+func helperAppName(schema string) string { return "codedrop-helper-" + schema }
 
 // syncBuffer is a bytes.Buffer safe for a child's output and the test.
 type syncBuffer struct {
@@ -148,6 +153,16 @@ func TestKilledReplicaResumes(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	t.Logf("child killed after %d messages; its output:\n%s", srv.MessageCount(), out.String())
+	// The server may still finish a statement the child sent before it
+	// died (a move to sending): count the stuck deliveries once the
+	// child's backends are gone.
+	waitFor(t, "the child's connections to close", func() bool {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, helperAppName(schema)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
 
 	var stuck int
 	for _, err := range st.Deliveries(ctx, distribution.DeliveryFilter{DistributionID: d.ID, States: []distribution.DeliveryState{distribution.DeliverySending}}) {

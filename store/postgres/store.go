@@ -13,9 +13,10 @@ import (
 )
 
 // Store is the PostgreSQL implementation of store.Store (customer.Store,
-// segment.Store and distribution.Store). It is safe for concurrent use,
-// by several goroutines and by several processes sharing the database.
-// Create it with [New] after [Migrate].
+// segment.Store, distribution.Store and distribution.AutomationStore), and
+// a segment.FilterPusher. It is safe for concurrent use, by several
+// goroutines and by several processes sharing the database. Create it
+// with [New] after [Migrate].
 type Store struct {
 	pool *pgxpool.Pool
 }
