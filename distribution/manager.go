@@ -77,6 +77,8 @@ type Config struct {
 	// DefaultRetryDelay.
 	RetryDelay time.Duration
 	// SendTimeout bounds one provider call; default DefaultSendTimeout.
+	// A delivery in sending for longer than SendTimeout plus a minute is
+	// taken as interrupted by a crash when a Manager starts (see Run).
 	SendTimeout time.Duration
 	// ResyncInterval is how often Run re-checks time-relative segment
 	// rules; default DefaultResyncInterval.
@@ -250,14 +252,18 @@ func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, err
 }
 
 // Run runs the Manager's workers until ctx ends: it first recovers the
-// work a previous process left (deliveries caught mid-send become unknown;
-// scheduled distributions and retries are re-armed; interrupted fan-outs
+// work a previous process left (deliveries caught mid-send become unknown,
+// see below; scheduled distributions and retries are re-armed; interrupted fan-outs
 // resume; unsynced segments are synced), then hands due jobs to workers.
 // When ctx ends it stops starting sends, waits for the in-flight ones to
 // finish and returns ctx's error. Run may be called once at a time.
 //
-// Recovery assumes this Manager is the only one sending from its Store
-// (one process). Several replicas need a durable Scheduler that hands
+// Several replicas may share one Store, so a delivery found in sending is
+// taken as interrupted only once it has been in sending for longer than
+// SendTimeout plus a minute (by the Manager's Clock): a younger one may be
+// in flight on another replica right now. Younger ones are re-checked by a
+// JobRecover job at that bound, so a crashed replica's deliveries still
+// become unknown. Several replicas need a durable Scheduler that hands
 // each job to one of them (store/postgres).
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
@@ -310,6 +316,8 @@ func (m *Manager) handle(ctx context.Context, j Job) error {
 		err = m.fire(ctx, j.Target)
 	case JobRetry:
 		err = m.retry(ctx, j.Target)
+	case JobRecover:
+		err = m.recheckSending(ctx, j)
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}
@@ -344,7 +352,7 @@ func (m *Manager) recover(ctx context.Context) error {
 				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
 			}
 		case StatusSending:
-			if err := m.markInterrupted(ctx, d.ID); err != nil {
+			if err := m.recoverSending(ctx, d.ID); err != nil {
 				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
 			}
 			if err := m.sched.Schedule(ctx, sendJob(d.ID, m.clock.Now())); err != nil {
@@ -355,26 +363,78 @@ func (m *Manager) recover(ctx context.Context) error {
 	return nil
 }
 
-// markInterrupted turns deliveries caught in sending into unknown: the
-// provider may have received them, so they are never sent again
-// automatically.
-func (m *Manager) markInterrupted(ctx context.Context, distID string) error {
+// JobRecover re-checks a distribution's deliveries (Target: its id) that a
+// starting Manager found in sending too recently to call them interrupted;
+// it runs once their bound (SendTimeout plus a minute) has passed.
+const JobRecover = "recover"
+
+// interruptMargin is added to SendTimeout before a delivery in sending is
+// taken as interrupted: the store writes around the provider call and the
+// clock difference between replicas.
+const interruptMargin = time.Minute
+
+// interruptBound is how long a delivery may stay in sending before it is
+// taken as interrupted (its sender gone).
+func (m *Manager) interruptBound() time.Duration { return m.sendTimeout + interruptMargin }
+
+// recoverSending runs at startup for a distribution that may have
+// deliveries in sending: those older than interruptBound become unknown
+// (their sender is gone); younger ones may be in flight on another
+// replica sharing the Store, so a JobRecover job re-checks them once they
+// reach the bound.
+func (m *Manager) recoverSending(ctx context.Context, distID string) error {
+	bound := m.interruptBound()
+	newest, err := m.markInterrupted(ctx, distID, m.clock.Now().Add(-bound))
+	if err != nil || newest.IsZero() {
+		return err
+	}
+	at := newest.Add(bound)
+	m.log.Info("deliveries in sending may be in flight elsewhere; re-checking them later", "distribution", distID, "at", at)
+	return m.sched.Schedule(ctx, recoverJob(distID, at))
+}
+
+// recheckSending runs a JobRecover job: the deliveries recoverSending saw
+// in sending (updated at or before j.RunAt less the bound) and still in
+// sending now become unknown. Later sends are not its business: they
+// started after the recovery, from a live Manager. A manual distribution
+// whose deliveries are then all final is finished.
+func (m *Manager) recheckSending(ctx context.Context, j Job) error {
+	if _, err := m.markInterrupted(ctx, j.Target, j.RunAt.Add(-m.interruptBound())); err != nil {
+		return err
+	}
+	return m.finish(ctx, j.Target)
+}
+
+// markInterrupted turns distID's deliveries in sending last updated at or
+// before cutoff into unknown: the provider may have received them, so
+// they are never sent again automatically. It returns the latest UpdatedAt
+// of the deliveries in sending it left (zero when none).
+func (m *Manager) markInterrupted(ctx context.Context, distID string, cutoff time.Time) (newest time.Time, err error) {
 	var stuck []Delivery
 	for dl, err := range m.store.Deliveries(ctx, DeliveryFilter{DistributionID: distID, States: []DeliveryState{DeliverySending}}) {
 		if err != nil {
-			return err
+			return time.Time{}, err
+		}
+		if dl.UpdatedAt.After(cutoff) {
+			if dl.UpdatedAt.After(newest) {
+				newest = dl.UpdatedAt
+			}
+			continue
 		}
 		stuck = append(stuck, dl)
 	}
 	now := m.clock.Now()
 	for _, dl := range stuck {
 		dl.State, dl.Reason, dl.UpdatedAt = DeliveryUnknown, ReasonInterrupted, now
-		if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil && !errors.Is(err, ErrConflict) {
-			return err
+		if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
+			if errors.Is(err, ErrConflict) {
+				continue // its sender recorded it meanwhile
+			}
+			return time.Time{}, err
 		}
 		m.log.Warn("delivery interrupted mid-send; marked unknown", "delivery", dl.ID, "distribution", distID, "customer", dl.CustomerID)
 	}
-	return nil
+	return newest, nil
 }
 
 func sendJob(distID string, at time.Time) Job {
@@ -383,4 +443,8 @@ func sendJob(distID string, at time.Time) Job {
 
 func retryJob(deliveryID string, at time.Time) Job {
 	return Job{ID: JobRetry + ":" + deliveryID, Kind: JobRetry, Target: deliveryID, RunAt: at}
+}
+
+func recoverJob(distID string, at time.Time) Job {
+	return Job{ID: JobRecover + ":" + distID, Kind: JobRecover, Target: distID, RunAt: at}
 }
