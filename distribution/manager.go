@@ -402,7 +402,10 @@ func (m *Manager) recheckSending(ctx context.Context, j Job) error {
 	if _, err := m.markInterrupted(ctx, j.Target, j.RunAt.Add(-m.interruptBound())); err != nil {
 		return err
 	}
-	return m.finish(ctx, j.Target)
+	if err := m.finish(ctx, j.Target); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // markInterrupted turns distID's deliveries in sending last updated at or
