@@ -597,8 +597,9 @@ func (e *Event) lookup(path string) (string, bool) {
 
 // snapshotAutomatic runs when the Manager is made, before it can handle
 // anything: deliveries of automatic distributions caught mid-send by an
-// earlier process become unknown, and the events it accepted but did not
-// finish are kept for Run to resume.
+// earlier process become unknown (see recoverSending: recent ones are
+// re-checked later, as another replica may be sending them), and the
+// events it accepted but did not finish are kept for Run to resume.
 func (m *Manager) snapshotAutomatic(ctx context.Context) error {
 	ds, err := m.store.ListDistributions(ctx, StatusActive, StatusPaused)
 	if err != nil {
@@ -608,7 +609,7 @@ func (m *Manager) snapshotAutomatic(ctx context.Context) error {
 		if d.Mode != Automatic {
 			continue
 		}
-		if err := m.markInterrupted(ctx, d.ID); err != nil {
+		if err := m.recoverSending(ctx, d.ID); err != nil {
 			return err
 		}
 		if d.Status == StatusActive {

@@ -25,6 +25,8 @@ type FrequencyCap struct {
 // frequency cap, followed by the cap ("frequency capped: 2 per 24h0m0s").
 const ReasonFrequencyCapped = "frequency capped"
 
+// String describes the cap as skip reasons show it: "2 per 24h0m0s", with
+// " on " and the channel for a per-channel cap.
 func (c FrequencyCap) String() string {
 	s := fmt.Sprintf("%d per %v", c.Max, c.Window)
 	if c.Channel != "" {

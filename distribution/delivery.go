@@ -18,8 +18,10 @@ type DeliveryState string
 //	failed    -> scheduled (RetryFailed)
 //
 // A delivery goes to sending before the provider is called, so a delivery
-// found in sending after a restart may have been sent: it becomes unknown,
-// never sent again automatically.
+// found in sending after a restart may have been sent: once it has been in
+// sending for longer than Config.SendTimeout plus a minute (until then
+// another replica may be sending it), it becomes unknown, never sent again
+// automatically.
 const (
 	DeliveryScheduled DeliveryState = "scheduled"
 	DeliverySending   DeliveryState = "sending"

@@ -32,7 +32,8 @@ type env struct {
 	codes *distribution.Campaigns
 	m     *distribution.Manager
 
-	stopRun func()
+	stopRun   func() // cancels Run and waits for it to return
+	cancelRun func() // cancels Run without waiting
 }
 
 func newEnv(t *testing.T, contacts ...intercom.Contact) *env {
@@ -70,6 +71,7 @@ func (e *env) start(edit func(*distribution.Config)) {
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	var once sync.Once
+	e.cancelRun = cancel
 	e.stopRun = func() {
 		once.Do(func() {
 			cancel()

@@ -77,6 +77,8 @@ type Config struct {
 	// DefaultRetryDelay.
 	RetryDelay time.Duration
 	// SendTimeout bounds one provider call; default DefaultSendTimeout.
+	// A delivery in sending for longer than SendTimeout plus a minute is
+	// taken as interrupted by a crash when a Manager starts (see Run).
 	SendTimeout time.Duration
 	// ResyncInterval is how often Run re-checks time-relative segment
 	// rules; default DefaultResyncInterval.
@@ -250,14 +252,18 @@ func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, err
 }
 
 // Run runs the Manager's workers until ctx ends: it first recovers the
-// work a previous process left (deliveries caught mid-send become unknown;
-// scheduled distributions and retries are re-armed; interrupted fan-outs
+// work a previous process left (deliveries caught mid-send become unknown,
+// see below; scheduled distributions and retries are re-armed; interrupted fan-outs
 // resume; unsynced segments are synced), then hands due jobs to workers.
 // When ctx ends it stops starting sends, waits for the in-flight ones to
 // finish and returns ctx's error. Run may be called once at a time.
 //
-// Recovery assumes this Manager is the only one sending from its Store
-// (one process). Several replicas need a durable Scheduler that hands
+// Several replicas may share one Store, so a delivery found in sending is
+// taken as interrupted only once it has been in sending for longer than
+// SendTimeout plus a minute (by the Manager's Clock): a younger one may be
+// in flight on another replica right now. Younger ones are re-checked by a
+// JobRecover job at that bound, so a crashed replica's deliveries still
+// become unknown. Several replicas need a durable Scheduler that hands
 // each job to one of them (store/postgres).
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
@@ -310,6 +316,8 @@ func (m *Manager) handle(ctx context.Context, j Job) error {
 		err = m.fire(ctx, j.Target)
 	case JobRetry:
 		err = m.retry(ctx, j.Target)
+	case JobRecover:
+		err = m.recheckSending(ctx, j)
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}
@@ -344,35 +352,13 @@ func (m *Manager) recover(ctx context.Context) error {
 				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
 			}
 		case StatusSending:
-			if err := m.markInterrupted(ctx, d.ID); err != nil {
+			if err := m.recoverSending(ctx, d.ID); err != nil {
 				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
 			}
 			if err := m.sched.Schedule(ctx, sendJob(d.ID, m.clock.Now())); err != nil {
 				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
 			}
 		}
-	}
-	return nil
-}
-
-// markInterrupted turns deliveries caught in sending into unknown: the
-// provider may have received them, so they are never sent again
-// automatically.
-func (m *Manager) markInterrupted(ctx context.Context, distID string) error {
-	var stuck []Delivery
-	for dl, err := range m.store.Deliveries(ctx, DeliveryFilter{DistributionID: distID, States: []DeliveryState{DeliverySending}}) {
-		if err != nil {
-			return err
-		}
-		stuck = append(stuck, dl)
-	}
-	now := m.clock.Now()
-	for _, dl := range stuck {
-		dl.State, dl.Reason, dl.UpdatedAt = DeliveryUnknown, ReasonInterrupted, now
-		if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil && !errors.Is(err, ErrConflict) {
-			return err
-		}
-		m.log.Warn("delivery interrupted mid-send; marked unknown", "delivery", dl.ID, "distribution", distID, "customer", dl.CustomerID)
 	}
 	return nil
 }

@@ -42,20 +42,20 @@ func TestFaults(t *testing.T) {
 		name      string
 		fault     intercomtest.Fault
 		call      func(context.Context, *intercom.Client, *intercomtest.Server) error
-		timeout   time.Duration
+		deadline  bool // the call's deadline passes once the server holds the request
 		wantErr   []error
 		wantMsgs  int
 		wantCalls int64
 	}{
-		{"send: connection dropped before handling", intercomtest.Fault{Path: "/messages", Drop: true}, send, 0, []error{intercom.ErrAmbiguous}, 0, 1},
-		{"send: connection dropped after handling", intercomtest.Fault{Path: "/messages", Drop: true, AfterHandling: true}, send, 0, []error{intercom.ErrAmbiguous}, 1, 1},
-		{"send: 503 after handling", intercomtest.Fault{Path: "/messages", Status: 503, AfterHandling: true}, send, 0, []error{intercom.ErrAmbiguous}, 1, 1},
-		{"send: timeout waiting for the answer", intercomtest.Fault{Path: "/messages", Latency: 5 * time.Second}, send, 200 * time.Millisecond, []error{intercom.ErrAmbiguous, context.DeadlineExceeded}, 0, 1},
-		{"send: 429 burst is waited out", intercomtest.Fault{Path: "/messages", Status: 429, Times: 2}, send, 0, nil, 1, 3},
-		{"send: 429 beyond retries", intercomtest.Fault{Path: "/messages", Status: 429, Times: 10}, send, 0, []error{intercom.ErrRateLimited}, 0, 4},
-		{"get: 5xx retried", intercomtest.Fault{Path: "/contacts/", Status: 502, Times: 2}, get, 0, nil, 0, 3},
-		{"get: dropped connection retried", intercomtest.Fault{Path: "/contacts/", Drop: true}, get, 0, nil, 0, 2},
-		{"get: 5xx beyond retries", intercomtest.Fault{Path: "/contacts/", Status: 500, Times: 10}, get, 0, nil, 0, 4},
+		{"send: connection dropped before handling", intercomtest.Fault{Path: "/messages", Drop: true}, send, false, []error{intercom.ErrAmbiguous}, 0, 1},
+		{"send: connection dropped after handling", intercomtest.Fault{Path: "/messages", Drop: true, AfterHandling: true}, send, false, []error{intercom.ErrAmbiguous}, 1, 1},
+		{"send: 503 after handling", intercomtest.Fault{Path: "/messages", Status: 503, AfterHandling: true}, send, false, []error{intercom.ErrAmbiguous}, 1, 1},
+		{"send: timeout waiting for the answer", intercomtest.Fault{Path: "/messages", Latency: time.Hour}, send, true, []error{intercom.ErrAmbiguous, context.DeadlineExceeded}, 0, 1},
+		{"send: 429 burst is waited out", intercomtest.Fault{Path: "/messages", Status: 429, Times: 2}, send, false, nil, 1, 3},
+		{"send: 429 beyond retries", intercomtest.Fault{Path: "/messages", Status: 429, Times: 10}, send, false, []error{intercom.ErrRateLimited}, 0, 4},
+		{"get: 5xx retried", intercomtest.Fault{Path: "/contacts/", Status: 502, Times: 2}, get, false, nil, 0, 3},
+		{"get: dropped connection retried", intercomtest.Fault{Path: "/contacts/", Drop: true}, get, false, nil, 0, 2},
+		{"get: 5xx beyond retries", intercomtest.Fault{Path: "/contacts/", Status: 500, Times: 10}, get, false, nil, 0, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,13 +63,26 @@ func TestFaults(t *testing.T) {
 			srv, _ := newServer(t)
 			c := fastClient(t, srv)
 			srv.Inject(tt.fault)
-			ctx := context.Background()
-			if tt.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-				defer cancel()
+			var ctx context.Context = context.Background()
+			returned := make(chan struct{})
+			if tt.deadline {
+				// Not a real-time timeout: under load it could pass before
+				// the request is even sent.
+				dctx := &expiringCtx{Context: ctx, done: make(chan struct{})}
+				go func() {
+					defer close(dctx.done)
+					for srv.Stats().Requests == 0 {
+						select {
+						case <-returned:
+							return
+						case <-time.After(time.Millisecond):
+						}
+					}
+				}()
+				ctx = dctx
 			}
 			err := tt.call(ctx, c, srv)
+			close(returned)
 			if tt.name == "get: 5xx beyond retries" {
 				var apiErr *intercom.Error
 				if !errors.As(err, &apiErr) || apiErr.StatusCode != 500 || errors.Is(err, intercom.ErrAmbiguous) {
@@ -90,6 +103,23 @@ func TestFaults(t *testing.T) {
 				t.Errorf("server saw %d requests, want %d", got, tt.wantCalls)
 			}
 		})
+	}
+}
+
+// expiringCtx is a context whose deadline passes when done is closed.
+type expiringCtx struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c *expiringCtx) Done() <-chan struct{} { return c.done }
+
+func (c *expiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }
 

@@ -243,7 +243,9 @@ func send(ctx context.Context, m *distribution.Manager, d distribution.Distribut
 			}
 		case <-time.After(20 * time.Millisecond):
 		}
-		if d, err = m.Distribution(ctx, d.ID); err != nil {
+		// Not ctx: a Ctrl-C arriving now must reach the select above
+		// (and cancel the distribution), not fail this read.
+		if d, err = m.Distribution(context.WithoutCancel(ctx), d.ID); err != nil {
 			return err
 		}
 	}
