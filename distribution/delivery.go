@@ -19,7 +19,7 @@ type DeliveryState string
 //
 // A delivery goes to sending before the provider is called, so a delivery
 // found in sending after a restart may have been sent: once it has been in
-// sending for longer than Config.SendTimeout plus a minute (until then
+// sending for longer than Config.InterruptAfter (until then
 // another replica may be sending it), it becomes unknown, never sent again
 // automatically.
 const (

@@ -34,7 +34,7 @@
 // sent, skipped (with a reason), failed (with the error), unknown (the
 // provider may have received it) or back to scheduled for a retry with
 // backoff (a transient error). A row found in sending after a restart
-// becomes unknown once it is older than SendTimeout plus a minute (until
+// becomes unknown once it is older than Config.InterruptAfter (until
 // then another replica may be sending it): it is never sent twice
 // automatically. RetryFailed
 // re-queues failed rows; Deliveries lists the ledger.

@@ -8,17 +8,22 @@ import (
 
 // JobRecover re-checks a distribution's deliveries (Target: its id) that a
 // starting Manager found in sending too recently to call them interrupted;
-// it runs once their bound (SendTimeout plus a minute) has passed.
+// it runs once their bound (Config.InterruptAfter) has passed.
 const JobRecover = "recover"
 
-// interruptMargin is added to SendTimeout before a delivery in sending is
-// taken as interrupted: the store writes around the provider call and the
-// clock difference between replicas.
+// interruptMargin is added to SendTimeout for the default InterruptAfter:
+// the store writes around the provider call and the clock difference
+// between replicas.
 const interruptMargin = time.Minute
 
 // interruptBound is how long a delivery may stay in sending before it is
 // taken as interrupted (its sender gone).
-func (m *Manager) interruptBound() time.Duration { return m.sendTimeout + interruptMargin }
+func (m *Manager) interruptBound() time.Duration {
+	if m.interruptAfter > 0 {
+		return m.interruptAfter
+	}
+	return m.sendTimeout + interruptMargin
+}
 
 // recoverSending runs at startup for a distribution that may have
 // deliveries in sending: those older than interruptBound become unknown

@@ -77,9 +77,14 @@ type Config struct {
 	// DefaultRetryDelay.
 	RetryDelay time.Duration
 	// SendTimeout bounds one provider call; default DefaultSendTimeout.
-	// A delivery in sending for longer than SendTimeout plus a minute is
-	// taken as interrupted by a crash when a Manager starts (see Run).
 	SendTimeout time.Duration
+	// InterruptAfter is how long a delivery may stay in sending before a
+	// starting Manager takes it as interrupted by a crash and marks it
+	// unknown (see Run); a younger one may be in flight on another replica
+	// and is re-checked when it reaches this age. Default: SendTimeout plus
+	// a minute (for the store writes around the call and clock differences
+	// between replicas). A single-process host may set it lower.
+	InterruptAfter time.Duration
 	// ResyncInterval is how often Run re-checks time-relative segment
 	// rules; default DefaultResyncInterval.
 	ResyncInterval time.Duration
@@ -118,7 +123,9 @@ type Manager struct {
 	maxAttempts int
 	retryDelay  time.Duration
 	sendTimeout time.Duration
-	resyncEvery time.Duration
+	// interruptAfter is Config.InterruptAfter (zero: the default bound).
+	interruptAfter time.Duration
+	resyncEvery    time.Duration
 
 	running atomic.Bool
 	stopped atomic.Bool // Run ended: leave new timed work to the next Run
@@ -153,25 +160,28 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, bad("RetryDelay", "%v is negative", cfg.RetryDelay)
 	case cfg.SendTimeout < 0:
 		return nil, bad("SendTimeout", "%v is negative", cfg.SendTimeout)
+	case cfg.InterruptAfter < 0:
+		return nil, bad("InterruptAfter", "%v is negative", cfg.InterruptAfter)
 	case cfg.ResyncInterval < 0:
 		return nil, bad("ResyncInterval", "%v is negative", cfg.ResyncInterval)
 	}
 	m := &Manager{
-		store:       cfg.Store,
-		codes:       cfg.Codes,
-		sched:       cfg.Scheduler,
-		clock:       cfg.Clock,
-		log:         cfg.Logger,
-		adminID:     cfg.AdminID,
-		delay:       or(cfg.ManualDelay, DefaultManualDelay),
-		concurrency: or(cfg.Concurrency, DefaultConcurrency),
-		maxAttempts: or(cfg.MaxAttempts, DefaultMaxAttempts),
-		retryDelay:  or(cfg.RetryDelay, DefaultRetryDelay),
-		sendTimeout: or(cfg.SendTimeout, DefaultSendTimeout),
-		resyncEvery: or(cfg.ResyncInterval, DefaultResyncInterval),
-		channels:    map[string]Channel{},
-		active:      map[string]bool{},
-		syncing:     map[string]bool{},
+		store:          cfg.Store,
+		codes:          cfg.Codes,
+		sched:          cfg.Scheduler,
+		clock:          cfg.Clock,
+		log:            cfg.Logger,
+		adminID:        cfg.AdminID,
+		delay:          or(cfg.ManualDelay, DefaultManualDelay),
+		concurrency:    or(cfg.Concurrency, DefaultConcurrency),
+		maxAttempts:    or(cfg.MaxAttempts, DefaultMaxAttempts),
+		retryDelay:     or(cfg.RetryDelay, DefaultRetryDelay),
+		sendTimeout:    or(cfg.SendTimeout, DefaultSendTimeout),
+		interruptAfter: cfg.InterruptAfter,
+		resyncEvery:    or(cfg.ResyncInterval, DefaultResyncInterval),
+		channels:       map[string]Channel{},
+		active:         map[string]bool{},
+		syncing:        map[string]bool{},
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
@@ -260,7 +270,7 @@ func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, err
 //
 // Several replicas may share one Store, so a delivery found in sending is
 // taken as interrupted only once it has been in sending for longer than
-// SendTimeout plus a minute (by the Manager's Clock): a younger one may be
+// Config.InterruptAfter (by the Manager's Clock): a younger one may be
 // in flight on another replica right now. Younger ones are re-checked by a
 // JobRecover job at that bound, so a crashed replica's deliveries still
 // become unknown. Several replicas need a durable Scheduler that hands

@@ -3,6 +3,7 @@ package distribution_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,12 +77,16 @@ func (l *jobLog) pendingJob(id string) (distribution.Job, bool) {
 // replica starts a second Manager ("replica B") on e's store and clock,
 // with its own gate channel and a recording scheduler, while e.m keeps
 // running. NewManager and the start of Run are its recovery.
-func (e *env) replica() (*distribution.Manager, *jobLog, *gateChannel) {
+func (e *env) replica(opts ...func(*distribution.Config)) (*distribution.Manager, *jobLog, *gateChannel) {
 	e.t.Helper()
 	gate := newGate()
 	sched := &jobLog{TimerScheduler: distribution.NewTimerScheduler(e.clk)}
-	m, err := distribution.NewManager(distribution.Config{Logger: testLogger(e.t), Store: e.st, Codes: e.codes, Clock: e.clk,
-		Scheduler: sched, Channels: []distribution.Channel{gate}})
+	cfg := distribution.Config{Logger: testLogger(e.t), Store: e.st, Codes: e.codes, Clock: e.clk,
+		Scheduler: sched, Channels: []distribution.Channel{gate}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := distribution.NewManager(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -234,5 +239,46 @@ func TestRecoveryMarksAnOldSendAtOnce(t *testing.T) {
 	}
 	if j, ok := sched.pendingJob("recover:" + d.ID); ok {
 		t.Errorf("re-check scheduled (%+v) with nothing left to re-check", j)
+	}
+}
+
+// Config.InterruptAfter replaces the default bound: a send 10 seconds in
+// sending is interrupted at once for a Manager that allows 5 seconds
+// (the default would wait for SendTimeout plus a minute).
+func TestRecoveryHonoursInterruptAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	gateA := e.startGated()
+	c := e.customer(customer.Customer{SourceID: "u1", Name: "Ann"})
+	d := e.create(distribution.Distribution{Name: "short", Audience: distribution.Audience{CustomerID: c.ID},
+		Channels: []distribution.ChannelMessage{{Channel: "gate", Body: "hi"}}})
+	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitArmed(d.ID)
+	e.clk.Advance(distribution.DefaultManualDelay)
+	dlID := <-gateA.started
+	e.clk.Advance(10 * time.Second)
+
+	m, sched, _ := e.replica(func(c *distribution.Config) { c.InterruptAfter = 5 * time.Second })
+	var done distribution.Distribution
+	e.waitFor("the distribution to finish", func() bool {
+		done, _ = m.Distribution(e.ctx, d.ID)
+		return done.Status == distribution.StatusDone
+	})
+	if got, _ := e.st.GetDelivery(e.ctx, dlID); got.State != distribution.DeliveryUnknown {
+		t.Errorf("delivery = %+v, want unknown", got)
+	}
+	if j, ok := sched.pendingJob("recover:" + d.ID); ok {
+		t.Errorf("re-check scheduled (%+v), want the delivery marked at once", j)
+	}
+}
+
+func TestNewManagerRejectsNegativeInterruptAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, err := distribution.NewManager(distribution.Config{Store: e.st, InterruptAfter: -time.Second})
+	if !errors.Is(err, distribution.ErrInvalid) || !strings.Contains(err.Error(), "InterruptAfter") {
+		t.Fatalf("NewManager(InterruptAfter: -1s) error = %v, want ErrInvalid naming InterruptAfter", err)
 	}
 }

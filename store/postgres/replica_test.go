@@ -64,6 +64,8 @@ type replicaOpts struct {
 	clock distribution.Clock
 	delay time.Duration
 	noRun bool
+	// interruptAfter is Config.InterruptAfter (zero: the default).
+	interruptAfter time.Duration
 }
 
 func newReplica(t testing.TB, pool *pgxpool.Pool, srv *intercomtest.Server, o replicaOpts) *replica {
@@ -80,6 +82,7 @@ func newReplica(t testing.TB, pool *pgxpool.Pool, srv *intercomtest.Server, o re
 	r.m, err = distribution.NewManager(distribution.Config{
 		Store: postgres.New(pool), Intercom: srv.Client(), AdminID: srv.AdminID(),
 		Codes: r.codes, Scheduler: sched, Clock: clk, ManualDelay: o.delay,
+		InterruptAfter: o.interruptAfter,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -175,7 +175,10 @@ func TestKilledReplicaResumes(t *testing.T) {
 		t.Fatal("no delivery was caught mid-send; the test cannot check ambiguous sends")
 	}
 
-	again := newReplica(t, pool, srv, replicaOpts{delay: time.Millisecond})
+	// The child is dead and its connections are gone, so nothing is in
+	// flight: a short InterruptAfter lets the restart take its deliveries
+	// in sending as interrupted without waiting the default 90 seconds.
+	again := newReplica(t, pool, srv, replicaOpts{delay: time.Millisecond, interruptAfter: 100 * time.Millisecond})
 	done := waitStatus(t, again.m, d.ID, distribution.StatusDone)
 	rep := done.Report
 	if rep.Sent+rep.Unknown != n || rep.Skipped != 0 || rep.Failed != 0 || rep.ToProcess != 0 {
