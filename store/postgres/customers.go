@@ -367,6 +367,14 @@ func (s *Store) DeleteCustomer(ctx context.Context, id string) error {
 // holds one page in memory and no long transaction or snapshot. Customers
 // written during the iteration may or may not be seen.
 func (s *Store) Customers(ctx context.Context, opts customer.ListOptions) iter.Seq2[customer.Customer, error] {
+	return s.pageCustomers(ctx, opts, "TRUE", nil, "list customers")
+}
+
+// pageCustomers streams the customers for which the SQL condition where
+// holds (its parameters, args, start at $3), in ID order, by keyset
+// pagination in pages of pageSize; what names the listing in errors.
+func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, where string, args []any, what string) iter.Seq2[customer.Customer, error] {
+	query := `SELECT ` + customerCols + ` FROM customers WHERE id > $1 AND (` + where + `) ORDER BY id LIMIT $2`
 	return func(yield func(customer.Customer, error) bool) {
 		after, count := opts.After, 0
 		buf := make([]customer.Customer, 0, pageSize)
@@ -380,7 +388,7 @@ func (s *Store) Customers(ctx context.Context, opts customer.ListOptions) iter.S
 				limit = min(limit, opts.Limit-count)
 			}
 			buf = buf[:0]
-			rows, err := s.pool.Query(ctx, `SELECT `+customerCols+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+			rows, err := s.pool.Query(ctx, query, append([]any{after, limit}, args...)...)
 			if err == nil {
 				for rows.Next() {
 					c, serr := scanCustomer(rows)
@@ -396,7 +404,7 @@ func (s *Store) Customers(ctx context.Context, opts customer.ListOptions) iter.S
 				}
 			}
 			if err != nil {
-				yield(customer.Customer{}, ctxErr(ctx, fmt.Errorf("list customers: %w", err)))
+				yield(customer.Customer{}, ctxErr(ctx, fmt.Errorf("%s: %w", what, err)))
 				return
 			}
 			for _, c := range buf {

@@ -222,48 +222,5 @@ func (s *Store) CustomersMatching(ctx context.Context, f *segment.Filter, opts c
 	if !ok {
 		return nil, false
 	}
-	return func(yield func(customer.Customer, error) bool) {
-		after, count := opts.After, 0
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(customer.Customer{}, err)
-				return
-			}
-			limit := pageSize
-			if opts.Limit > 0 {
-				limit = min(limit, opts.Limit-count)
-			}
-			rows, err := s.pool.Query(ctx, `SELECT `+customerCols+` FROM customers WHERE id > $1 AND `+expr+
-				` ORDER BY id LIMIT $2`, append([]any{after, limit}, args...)...)
-			var buf []customer.Customer
-			if err == nil {
-				for rows.Next() {
-					c, serr := scanCustomer(rows)
-					if serr != nil {
-						err = serr
-						break
-					}
-					buf = append(buf, c)
-				}
-				rows.Close()
-				if err == nil {
-					err = rows.Err()
-				}
-			}
-			if err != nil {
-				yield(customer.Customer{}, ctxErr(ctx, fmt.Errorf("customers matching a filter: %w", err)))
-				return
-			}
-			for _, c := range buf {
-				count++
-				if !yield(c, nil) {
-					return
-				}
-			}
-			if len(buf) < limit || (opts.Limit > 0 && count >= opts.Limit) {
-				return
-			}
-			after = buf[len(buf)-1].ID
-		}
-	}, true
+	return s.pageCustomers(ctx, opts, expr, args, "customers matching a filter"), true
 }
