@@ -25,6 +25,7 @@ type FilterError struct {
 	Err error
 }
 
+// Error formats the error as "segment rule: PATH OPERATOR: what is wrong".
 func (e *FilterError) Error() string {
 	var b strings.Builder
 	b.WriteString("segment rule")
