@@ -230,7 +230,14 @@ func (m *Memory) sortCustomers() {
 	if len(m.custNew) == 0 && m.custDead <= len(m.custOrder)/2 {
 		return
 	}
-	slices.Sort(m.custNew)
+	slices.Sort(m.custNew) // linear when already in order, as ids.New makes them
+	if m.custDead == 0 && (len(m.custOrder) == 0 || len(m.custNew) == 0 || m.custOrder[len(m.custOrder)-1] < m.custNew[0]) {
+		// Nothing deleted (so no duplicates either: an ID comes back only
+		// after a delete) and the new IDs all sort after the old ones, the
+		// usual case with time-ordered ids: append, no lookups.
+		m.custOrder, m.custNew = append(m.custOrder, m.custNew...), nil
+		return
+	}
 	merged := make([]string, 0, len(m.cust))
 	a, b := m.custOrder, m.custNew
 	push := func(id string) {

@@ -1,17 +1,32 @@
 // Package ids generates the library's record identifiers: a short type
 // prefix, an underscore and 26 lowercase Crockford base32 characters that
-// start with a millisecond timestamp, so ids sort roughly by creation time
-// (friendly to B-tree indexes) and are unguessable (80 random bits).
+// start with a millisecond timestamp, so ids sort by creation time
+// (friendly to B-tree indexes and to sorted in-memory indexes) and carry
+// 80 random bits.
+//
+// Within one process ids are strictly increasing, as in ULID's monotonic
+// mode: an id made in the same millisecond as the previous one (or when
+// the clock stepped back) is the previous one plus one. Bulk inserts then
+// arrive already in order, and a sort of them is a linear check.
 package ids
 
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"time"
 )
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+// last is the previous id's 128 bits (48-bit millisecond time, 80 random
+// bits). It is process state by nature, like the clock and the random
+// source New reads: monotonicity holds only if every id shares it.
+var last struct {
+	sync.Mutex
+	hi, lo uint64
+}
 
 // New returns a fresh id such as "cust_01jq3k8m5x2v7c9d0e4f6g8h1j".
 func New(prefix string) string {
@@ -19,13 +34,24 @@ func New(prefix string) string {
 	ms := uint64(time.Now().UnixMilli())
 	binary.BigEndian.PutUint64(b[:8], ms<<16)
 	_, _ = rand.Read(b[6:]) // never fails (crypto/rand panics on failure since Go 1.24)
+	hi := binary.BigEndian.Uint64(b[:8])
+	lo := binary.BigEndian.Uint64(b[8:])
+
+	last.Lock()
+	if hi>>16 <= last.hi>>16 { // same millisecond, or the clock went back
+		hi, lo = last.hi, last.lo+1
+		if lo == 0 {
+			hi++ // carry into the random bits' top 16 (they sit in hi)
+		}
+	}
+	last.hi, last.lo = hi, lo
+	last.Unlock()
+
 	var sb strings.Builder
 	sb.Grow(len(prefix) + 1 + 26)
 	sb.WriteString(prefix)
 	sb.WriteByte('_')
 	// 128 bits -> 26 base32 digits, most significant first.
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
 	for i := 25; i >= 0; i-- {
 		shift := uint(i * 5)
 		var v uint64
