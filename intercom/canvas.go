@@ -364,10 +364,7 @@ type SelectOption struct {
 // MarshalJSON adds "type":"option".
 func (o SelectOption) MarshalJSON() ([]byte, error) {
 	type alias SelectOption
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"option", alias(o)})
+	return marshalTyped("option", alias(o))
 }
 
 // SingleSelectComponent is a row of 2 to 10 options; it submits
@@ -441,73 +438,49 @@ func (c *RawComponent) ComponentType() string { return c.Type }
 // MarshalJSON adds "type":"text".
 func (c *TextComponent) MarshalJSON() ([]byte, error) {
 	type alias TextComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"text", alias(*c)})
+	return marshalTyped("text", alias(*c))
 }
 
 // MarshalJSON adds "type":"button".
 func (c *ButtonComponent) MarshalJSON() ([]byte, error) {
 	type alias ButtonComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"button", alias(*c)})
+	return marshalTyped("button", alias(*c))
 }
 
 // MarshalJSON adds "type":"list".
 func (c *ListComponent) MarshalJSON() ([]byte, error) {
 	type alias ListComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"list", alias(*c)})
+	return marshalTyped("list", alias(*c))
 }
 
 // MarshalJSON adds "type":"item".
 func (it ListItem) MarshalJSON() ([]byte, error) {
 	type alias ListItem
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"item", alias(it)})
+	return marshalTyped("item", alias(it))
 }
 
 // MarshalJSON adds "type":"single-select".
 func (c *SingleSelectComponent) MarshalJSON() ([]byte, error) {
 	type alias SingleSelectComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"single-select", alias(*c)})
+	return marshalTyped("single-select", alias(*c))
 }
 
 // MarshalJSON adds "type":"dropdown".
 func (c *DropdownComponent) MarshalJSON() ([]byte, error) {
 	type alias DropdownComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"dropdown", alias(*c)})
+	return marshalTyped("dropdown", alias(*c))
 }
 
 // MarshalJSON adds "type":"divider".
 func (c *DividerComponent) MarshalJSON() ([]byte, error) {
 	type alias DividerComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"divider", alias(*c)})
+	return marshalTyped("divider", alias(*c))
 }
 
 // MarshalJSON adds "type":"spacer".
 func (c *SpacerComponent) MarshalJSON() ([]byte, error) {
 	type alias SpacerComponent
-	return json.Marshal(struct {
-		Type string `json:"type"`
-		alias
-	}{"spacer", alias(*c)})
+	return marshalTyped("spacer", alias(*c))
 }
 
 // MarshalJSON writes the component's JSON as it was received.
@@ -757,4 +730,19 @@ func componentProblems(at string, comp Component, p []string) []string {
 		add("", "unsupported component %T", comp)
 	}
 	return p
+}
+
+// marshalTyped is v's JSON object with a leading "type":typ member, the
+// discriminator Intercom reads; v is a component's alias type (no
+// MarshalJSON of its own, so no recursion).
+func marshalTyped(typ string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(`{"type":`), strconv.Quote(typ)...)
+	if len(b) > 2 { // not "{}"
+		out = append(out, ',')
+	}
+	return append(out, b[1:]...), nil
 }
