@@ -665,3 +665,18 @@ func TestHandleEventConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestAutomaticSegmentEnteredByResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "")
+	seg := autoSegment(t, e, "older than 2 days", `now - created_at > duration("48h")`)
+	e.activate(distribution.Distribution{Name: "Two days in", Trigger: distribution.Trigger{Event: distribution.EventSegmentEntered, SegmentID: seg.ID},
+		Channels: inApp("{{customer.name}}: two days with us")})
+	e.waitFor("Run to arm its hourly resync", func() bool { return e.clk.Pending() > 0 })
+	e.clk.Advance(49 * time.Hour) // the hourly resync moves the customer in
+	e.waitFor("the message", func() bool { return len(e.srv.Messages()) == 1 })
+	if diff := cmp.Diff([]string{"Ann: two days with us"}, e.bodies()); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
