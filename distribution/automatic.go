@@ -278,7 +278,8 @@ func newDeliveries(d Distribution, customerID, triggerKey string, now time.Time)
 // it returns, each message is sent, skipped, failed or deferred (see
 // Deliveries; the trigger key of the deliveries is the event id).
 //
-//   - A repeated event id is ignored (nil error, nothing sent again).
+//   - A repeated event id is ignored (nil error, nothing sent again); an
+//     id already used by an event of another type fails with ErrConflict.
 //   - The customer is CustomerID (an id or source_id); an unknown
 //     source_id with Customer data creates the customer.
 //   - Order events update the customer's order summary (see

@@ -2,8 +2,10 @@ package distribution_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -620,6 +622,61 @@ func TestReloadTriggers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"paid e2"}, e.bodies()); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
+
+func TestHandleEventConcurrent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 4 {
+		e.intercomCustomer(fmt.Sprintf("u%d", i), fmt.Sprintf("C%d", i), "")
+	}
+	camp := e.campaign(distribution.Campaign{Name: "Thanks", Code: distribution.CodeConfig{Length: 10}})
+	e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Campaign: camp.ID,
+		Channels: inApp("{{voucher.code}}")})
+	var wg sync.WaitGroup
+	for i := range 40 {
+		for range 2 { // every event twice, concurrently
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ev := distribution.Event{ID: fmt.Sprintf("e%d", i), Type: distribution.EventOrderPaid, CustomerID: fmt.Sprintf("u%d", i%4),
+					Order: &distribution.Order{ID: fmt.Sprintf("o%d", i), Amount: 1}}
+				if err := e.m.HandleEvent(e.ctx, ev); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	e.waitFor("40 messages", func() bool { return len(e.srv.Messages()) >= 40 })
+	codes := map[string]bool{}
+	for _, b := range e.bodies() {
+		codes[b] = true
+	}
+	if n := len(e.srv.Messages()); n != 40 || len(codes) != 40 {
+		t.Errorf("%d messages with %d distinct codes, want 40 and 40", n, len(codes))
+	}
+	for i := range 4 {
+		c, _ := e.m.Customer(e.ctx, fmt.Sprintf("u%d", i))
+		if c.Summary.Orders.TotalCount != 10 {
+			t.Errorf("customer u%d: %d orders, want 10", i, c.Summary.Orders.TotalCount)
+		}
+	}
+}
+
+func TestAutomaticSegmentEnteredByResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.intercomCustomer("u1", "Ann", "")
+	seg := autoSegment(t, e, "older than 2 days", `now - created_at > duration("48h")`)
+	e.activate(distribution.Distribution{Name: "Two days in", Trigger: distribution.Trigger{Event: distribution.EventSegmentEntered, SegmentID: seg.ID},
+		Channels: inApp("{{customer.name}}: two days with us")})
+	e.waitFor("Run to arm its hourly resync", func() bool { return e.clk.Pending() > 0 })
+	e.clk.Advance(49 * time.Hour) // the hourly resync moves the customer in
+	e.waitFor("the message", func() bool { return len(e.srv.Messages()) == 1 })
+	if diff := cmp.Diff([]string{"Ann: two days with us"}, e.bodies()); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
 }

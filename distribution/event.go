@@ -172,8 +172,7 @@ type EventSegment struct {
 // Clone returns a deep copy of e.
 func (e Event) Clone() Event {
 	if e.Customer != nil {
-		c := *e.Customer
-		c.Metadata = c.Metadata.Clone()
+		c := e.Customer.Clone()
 		e.Customer = &c
 	}
 	if e.Order != nil {
