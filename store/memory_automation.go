@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -232,40 +233,40 @@ func (m *Memory) ReleaseSend(ctx context.Context, deliveryID string) error {
 
 // RecordOrder implements distribution.SummaryStore.
 func (m *Memory) RecordOrder(ctx context.Context, customerID string, o distribution.OrderRecord) (customer.Customer, error) {
-	if err := ctx.Err(); err != nil {
-		return customer.Customer{}, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.cust[customerID]
-	if !ok {
-		return customer.Customer{}, fmt.Errorf("customer %q: %w", customerID, customer.ErrNotFound)
-	}
-	a := &m.auto
-	a.mu.Lock()
-	a.init()
-	os := a.orders[customerID]
-	if os == nil {
-		os = map[string]distribution.OrderRecord{}
-		a.orders[customerID] = os
-	}
-	if prev, ok := os[o.ID]; ok && !prev.CreatedAt.IsZero() && (o.CreatedAt.IsZero() || o.CreatedAt.After(prev.CreatedAt)) {
-		o.CreatedAt = prev.CreatedAt
-	}
-	os[o.ID] = o
-	all := make([]distribution.OrderRecord, 0, len(os))
-	for _, r := range os {
-		all = append(all, r)
-	}
-	a.mu.Unlock()
-	next := c.Clone()
-	next.Summary.Orders = distribution.SummarizeOrders(all)
-	m.cust[customerID] = &next
-	return next.Clone(), nil
+	return m.updateSummary(ctx, customerID, func(a *autoMemory, s *customer.Summary) {
+		os := a.orders[customerID]
+		if os == nil {
+			os = map[string]distribution.OrderRecord{}
+			a.orders[customerID] = os
+		}
+		if prev, ok := os[o.ID]; ok && !prev.CreatedAt.IsZero() && (o.CreatedAt.IsZero() || o.CreatedAt.After(prev.CreatedAt)) {
+			o.CreatedAt = prev.CreatedAt
+		}
+		os[o.ID] = o
+		s.Orders = distribution.SummarizeOrders(slices.Collect(maps.Values(os)))
+	})
 }
 
 // RecordRedemption implements distribution.SummaryStore.
 func (m *Memory) RecordRedemption(ctx context.Context, customerID string, r distribution.RedemptionRecord) (customer.Customer, error) {
+	return m.updateSummary(ctx, customerID, func(a *autoMemory, s *customer.Summary) {
+		rs := a.redemption[customerID]
+		if rs == nil {
+			rs = map[[2]string]distribution.RedemptionRecord{}
+			a.redemption[customerID] = rs
+		}
+		k := [2]string{r.ID, r.Result}
+		if _, ok := rs[k]; !ok {
+			rs[k] = r
+		}
+		s.Redemptions = distribution.SummarizeRedemptions(slices.Collect(maps.Values(rs)))
+	})
+}
+
+// updateSummary records an order or redemption with record, under both
+// locks, and stores the customer with the summary record recomputed: one
+// atomic step, as distribution.SummaryStore requires.
+func (m *Memory) updateSummary(ctx context.Context, customerID string, record func(a *autoMemory, s *customer.Summary)) (customer.Customer, error) {
 	if err := ctx.Err(); err != nil {
 		return customer.Customer{}, err
 	}
@@ -275,25 +276,12 @@ func (m *Memory) RecordRedemption(ctx context.Context, customerID string, r dist
 	if !ok {
 		return customer.Customer{}, fmt.Errorf("customer %q: %w", customerID, customer.ErrNotFound)
 	}
+	next := c.Clone()
 	a := &m.auto
 	a.mu.Lock()
 	a.init()
-	rs := a.redemption[customerID]
-	if rs == nil {
-		rs = map[[2]string]distribution.RedemptionRecord{}
-		a.redemption[customerID] = rs
-	}
-	k := [2]string{r.ID, r.Result}
-	if _, ok := rs[k]; !ok {
-		rs[k] = r
-	}
-	all := make([]distribution.RedemptionRecord, 0, len(rs))
-	for _, r := range rs {
-		all = append(all, r)
-	}
+	record(a, &next.Summary)
 	a.mu.Unlock()
-	next := c.Clone()
-	next.Summary.Redemptions = distribution.SummarizeRedemptions(all)
 	m.cust[customerID] = &next
 	return next.Clone(), nil
 }
