@@ -209,68 +209,49 @@ func TestRecoveryMarksADeadReplicasSendLater(t *testing.T) {
 
 // A delivery in sending for longer than the bound at startup is a dead
 // sender's: it becomes unknown at once, without a re-check, and the
-// distribution finishes.
+// distribution finishes. Config.InterruptAfter replaces the default bound
+// (SendTimeout plus a minute).
 func TestRecoveryMarksAnOldSendAtOnce(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	gateA := e.startGated()
-	c := e.customer(customer.Customer{SourceID: "u1", Name: "Ann"})
-	d := e.create(distribution.Distribution{Name: "old", Audience: distribution.Audience{CustomerID: c.ID},
-		Channels: []distribution.ChannelMessage{{Channel: "gate", Body: "hi"}}})
-	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.waitArmed(d.ID)
-	e.clk.Advance(distribution.DefaultManualDelay)
-	dlID := <-gateA.started
-	e.clk.Advance(interruptBound + time.Second)
+	for _, tt := range []struct {
+		name           string
+		inSending      time.Duration // how long the delivery has been in sending
+		interruptAfter time.Duration // the starting Manager's Config.InterruptAfter
+	}{
+		{"default bound", interruptBound + time.Second, 0},
+		{"InterruptAfter", 10 * time.Second, 5 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			gateA := e.startGated()
+			c := e.customer(customer.Customer{SourceID: "u1", Name: "Ann"})
+			d := e.create(distribution.Distribution{Name: "old", Audience: distribution.Audience{CustomerID: c.ID},
+				Channels: []distribution.ChannelMessage{{Channel: "gate", Body: "hi"}}})
+			if _, err := e.m.Send(e.ctx, d.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.waitArmed(d.ID)
+			e.clk.Advance(distribution.DefaultManualDelay)
+			dlID := <-gateA.started
+			e.clk.Advance(tt.inSending)
 
-	m, sched, _ := e.replica()
-	var done distribution.Distribution
-	e.waitFor("the distribution to finish", func() bool {
-		done, _ = m.Distribution(e.ctx, d.ID)
-		return done.Status == distribution.StatusDone
-	})
-	if done.Report.Unknown != 1 {
-		t.Errorf("report = %+v, want 1 unknown", done.Report)
-	}
-	if got, _ := e.st.GetDelivery(e.ctx, dlID); got.State != distribution.DeliveryUnknown {
-		t.Errorf("delivery = %+v, want unknown", got)
-	}
-	if j, ok := sched.pendingJob("recover:" + d.ID); ok {
-		t.Errorf("re-check scheduled (%+v) with nothing left to re-check", j)
-	}
-}
-
-// Config.InterruptAfter replaces the default bound: a send 10 seconds in
-// sending is interrupted at once for a Manager that allows 5 seconds
-// (the default would wait for SendTimeout plus a minute).
-func TestRecoveryHonoursInterruptAfter(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	gateA := e.startGated()
-	c := e.customer(customer.Customer{SourceID: "u1", Name: "Ann"})
-	d := e.create(distribution.Distribution{Name: "short", Audience: distribution.Audience{CustomerID: c.ID},
-		Channels: []distribution.ChannelMessage{{Channel: "gate", Body: "hi"}}})
-	if _, err := e.m.Send(e.ctx, d.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.waitArmed(d.ID)
-	e.clk.Advance(distribution.DefaultManualDelay)
-	dlID := <-gateA.started
-	e.clk.Advance(10 * time.Second)
-
-	m, sched, _ := e.replica(func(c *distribution.Config) { c.InterruptAfter = 5 * time.Second })
-	var done distribution.Distribution
-	e.waitFor("the distribution to finish", func() bool {
-		done, _ = m.Distribution(e.ctx, d.ID)
-		return done.Status == distribution.StatusDone
-	})
-	if got, _ := e.st.GetDelivery(e.ctx, dlID); got.State != distribution.DeliveryUnknown {
-		t.Errorf("delivery = %+v, want unknown", got)
-	}
-	if j, ok := sched.pendingJob("recover:" + d.ID); ok {
-		t.Errorf("re-check scheduled (%+v), want the delivery marked at once", j)
+			m, sched, _ := e.replica(func(c *distribution.Config) { c.InterruptAfter = tt.interruptAfter })
+			var done distribution.Distribution
+			e.waitFor("the distribution to finish", func() bool {
+				done, _ = m.Distribution(e.ctx, d.ID)
+				return done.Status == distribution.StatusDone
+			})
+			if done.Report.Unknown != 1 {
+				t.Errorf("report = %+v, want 1 unknown", done.Report)
+			}
+			if got, _ := e.st.GetDelivery(e.ctx, dlID); got.State != distribution.DeliveryUnknown {
+				t.Errorf("delivery = %+v, want unknown", got)
+			}
+			if j, ok := sched.pendingJob("recover:" + d.ID); ok {
+				t.Errorf("re-check scheduled (%+v), want the delivery marked at once", j)
+			}
+		})
 	}
 }
 
