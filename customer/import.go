@@ -356,7 +356,7 @@ func newImporter(w Writer, opts ImportOptions) (*importer, error) {
 	return &importer{
 		w:     w,
 		opts:  opts,
-		up:    UpsertOptions{Merge: opts.Mode == ImportMerge},
+		up:    UpsertOptions{Merge: opts.Mode == ImportMerge, Handoff: true},
 		now:   now,
 		zones: map[string]bool{},
 	}, nil

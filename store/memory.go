@@ -20,7 +20,7 @@ type Memory struct {
 	// Stored customers are never changed in place (a write stores a new
 	// pointer), so readers may share them outside the lock.
 	cust      map[string]*customer.Customer // by ID
-	custBySrc map[string]string             // SourceID -> ID
+	custBySrc map[string]*customer.Customer // by SourceID; the same pointers as cust
 	// custOrder holds IDs in ascending order, possibly with deleted ones
 	// (skipped when read); custNew holds IDs inserted since, unsorted.
 	// Listing folds custNew into custOrder (a sort of the new IDs and a
@@ -43,7 +43,7 @@ type Memory struct {
 func NewMemory() *Memory {
 	return &Memory{
 		cust:      map[string]*customer.Customer{},
-		custBySrc: map[string]string{},
+		custBySrc: map[string]*customer.Customer{},
 
 		segments:     map[string]*segment.Segment{},
 		members:      map[string]*segmentMembers{},
@@ -58,8 +58,8 @@ func (m *Memory) lookupCustomer(id string) (*customer.Customer, bool) {
 	if c, ok := m.cust[id]; ok {
 		return c, true
 	}
-	if cid, ok := m.custBySrc[id]; ok {
-		return m.cust[cid], true
+	if c, ok := m.custBySrc[id]; ok {
+		return c, true
 	}
 	return nil, false
 }
@@ -78,71 +78,79 @@ func (m *Memory) GetCustomer(ctx context.Context, id string) (customer.Customer,
 	return c.Clone(), nil
 }
 
-// UpsertCustomers implements customer.Store.
+// UpsertCustomers implements customer.Store. With opts.Handoff the
+// store keeps the given customers' maps rather than copying them.
 func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	now := time.Now()
+	// With Handoff the caller gave cs up: it becomes the result (written
+	// after the last check), which saves a copy of every customer.
+	var out []customer.Customer
+	var stored []*customer.Customer
+	if opts.Handoff {
+		stored = make([]*customer.Customer, len(cs))
+	} else {
+		out = make([]customer.Customer, len(cs))
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
-	// Plan every write first so that a failure leaves the store unchanged.
-	// pending holds this batch's results by ID, pendingSrc SourceID -> ID.
-	type write struct {
-		c     *customer.Customer
-		isNew bool // not in m.cust
-	}
-	pending := make(map[string]*write, len(cs))
-	pendingSrc := make(map[string]string, len(cs))
-	order := make([]string, 0, len(cs)) // IDs of pending, in first-write order
-	get := func(id string) *customer.Customer {
-		if w, ok := pending[id]; ok {
-			return w.c
-		}
-		return m.cust[id]
-	}
-	srcOwner := func(src string) string {
-		if id, ok := pendingSrc[src]; ok {
-			return id
-		}
-		return m.custBySrc[src]
-	}
-	out := make([]customer.Customer, len(cs))
-	for n, in := range cs {
-		var prev *customer.Customer
-		srcLooked, srcID := false, "" // srcOwner(in.SourceID), when looked up
-		if in.ID != "" {
-			prev = get(in.ID)
-		} else if in.SourceID != "" {
-			srcLooked, srcID = true, srcOwner(in.SourceID)
-			if srcID != "" {
-				prev = get(srcID)
+	// Each write applies at once (later customers of the batch see the
+	// earlier ones) and leaves an undo record, so that a failure puts the
+	// store back as it was: no lookaside maps for the batch.
+	undo := make([]custUndo, 0, len(cs))
+	newFrom := len(m.custNew)
+	fail := func(n int, err error) ([]customer.Customer, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			u := &undo[i]
+			if u.prev != nil {
+				m.cust[u.id] = u.prev
+			} else {
+				delete(m.cust, u.id)
+			}
+			if u.src != "" {
+				if u.srcOwner != nil {
+					m.custBySrc[u.src] = u.srcOwner
+				} else {
+					delete(m.custBySrc, u.src)
+				}
 			}
 		}
-		// next is the stored value; its maps are the store's own. The
-		// returned copy reuses the caller's maps where next's equal them,
-		// so that a plain insert clones once, not twice.
-		var next customer.Customer
-		sharesInput, keptConsents := false, false
+		clear(m.custNew[newFrom:])
+		m.custNew = m.custNew[:newFrom]
+		return nil, &customer.BatchError{Index: n, Err: err}
+	}
+	for n := range cs {
+		in := &cs[n]
+		var prev *customer.Customer
+		if in.ID != "" {
+			prev = m.cust[in.ID]
+		} else if in.SourceID != "" {
+			prev = m.custBySrc[in.SourceID]
+		}
+		// next is the stored value. Its maps are the store's own (copies,
+		// unless handed off); out[n] may share them with the caller's.
+		next := new(customer.Customer)
+		shared := false       // next's maps are in's (but kept consents)
+		keptConsents := false // next.Consents are prev's
 		if prev != nil {
+			if prev.SourceID != "" && in.SourceID != "" && in.SourceID != prev.SourceID {
+				return fail(n, fmt.Errorf("customer %s: source_id %q cannot change to %q: %w",
+					prev.ID, prev.SourceID, in.SourceID, customer.ErrConflict))
+			}
 			if opts.Merge {
-				next = customer.Merge(*prev, in)
+				*next = customer.Merge(*prev, *in)
 			} else {
-				next = in.Clone()
-				sharesInput = true
+				*next, shared = *in, true
 				next.ID = prev.ID
 				if next.SourceID == "" {
 					next.SourceID = prev.SourceID
 				}
 				if next.Consents.IsZero() {
-					next.Consents = prev.Consents.Clone()
-					keptConsents = true
+					next.Consents, keptConsents = prev.Consents, true // prev is never changed in place: share
 				}
-			}
-			if prev.SourceID != "" && in.SourceID != "" && in.SourceID != prev.SourceID {
-				return nil, &customer.BatchError{Index: n, Err: fmt.Errorf("customer %s: source_id %q cannot change to %q: %w",
-					prev.ID, prev.SourceID, in.SourceID, customer.ErrConflict)}
 			}
 			next.CreatedAt = prev.CreatedAt
 			next.Summary = prev.Summary // kept by the library from events, not by profile writes
@@ -150,8 +158,7 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 				next.UpdatedAt = now
 			}
 		} else {
-			next = in.Clone()
-			sharesInput = true
+			*next, shared = *in, true
 			if next.ID == "" {
 				next.ID = customer.NewID()
 			}
@@ -162,47 +169,55 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 				next.UpdatedAt = next.CreatedAt
 			}
 		}
+		u := custUndo{id: next.ID, prev: prev}
 		if next.SourceID != "" {
-			owner := srcID
-			if !srcLooked || next.SourceID != in.SourceID {
-				owner = srcOwner(next.SourceID)
+			owner := m.custBySrc[next.SourceID]
+			if owner != nil && owner.ID != next.ID {
+				return fail(n, fmt.Errorf("customer %s: source_id %q belongs to customer %s: %w",
+					next.ID, next.SourceID, owner.ID, customer.ErrConflict))
 			}
-			if owner != "" && owner != next.ID {
-				return nil, &customer.BatchError{Index: n, Err: fmt.Errorf("customer %s: source_id %q belongs to customer %s: %w",
-					next.ID, next.SourceID, owner, customer.ErrConflict)}
-			}
-			pendingSrc[next.SourceID] = next.ID
+			u.src, u.srcOwner = next.SourceID, owner
 		}
-		c := &next
-		if w, ok := pending[next.ID]; ok {
-			w.c = c
-		} else {
-			order = append(order, next.ID)
-			pending[next.ID] = &write{c: c, isNew: prev == nil}
-		}
-		if sharesInput {
-			out[n] = next
-			out[n].Metadata = in.Metadata
-			out[n].Consents = in.Consents
+		switch {
+		case opts.Handoff: // everything may be shared
+			stored[n] = next
+		case shared:
+			out[n] = *next
+			// The stored value gets copies of the caller's maps; the
+			// returned one keeps the caller's own (one clone, not two).
+			next.Metadata = in.Metadata.Clone()
 			if keptConsents {
 				out[n].Consents = next.Consents.Clone()
+			} else {
+				next.Consents = in.Consents.Clone()
 			}
-		} else {
-			out[n] = c.Clone()
+		default:
+			out[n] = next.Clone()
+		}
+		undo = append(undo, u)
+		if prev == nil {
+			m.custNew = append(m.custNew, next.ID)
+		}
+		m.cust[next.ID] = next
+		if u.src != "" {
+			m.custBySrc[u.src] = next
 		}
 	}
-	for _, id := range order {
-		w := pending[id]
-		c := w.c
-		if w.isNew {
-			m.custNew = append(m.custNew, id)
+	if opts.Handoff {
+		for n, c := range stored {
+			cs[n] = *c
 		}
-		m.cust[id] = c
-		if c.SourceID != "" {
-			m.custBySrc[c.SourceID] = id
-		}
+		return cs, nil
 	}
 	return out, nil
+}
+
+// custUndo restores what one write of UpsertCustomers changed.
+type custUndo struct {
+	id       string
+	prev     *customer.Customer // m.cust[id] before, nil when absent
+	src      string             // the SourceID key written, if any
+	srcOwner *customer.Customer // m.custBySrc[src] before, nil when absent
 }
 
 // DeleteCustomer implements customer.Store.

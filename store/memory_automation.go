@@ -283,5 +283,8 @@ func (m *Memory) updateSummary(ctx context.Context, customerID string, record fu
 	record(a, &next.Summary)
 	a.mu.Unlock()
 	m.cust[customerID] = &next
+	if next.SourceID != "" {
+		m.custBySrc[next.SourceID] = &next // the same pointer under both keys
+	}
 	return next.Clone(), nil
 }

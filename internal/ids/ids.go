@@ -30,19 +30,18 @@ var last struct {
 
 // New returns a fresh id such as "cust_01jq3k8m5x2v7c9d0e4f6g8h1j".
 func New(prefix string) string {
-	var b [16]byte
 	ms := uint64(time.Now().UnixMilli())
-	binary.BigEndian.PutUint64(b[:8], ms<<16)
-	_, _ = rand.Read(b[6:]) // never fails (crypto/rand panics on failure since Go 1.24)
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
-
 	last.Lock()
-	if hi>>16 <= last.hi>>16 { // same millisecond, or the clock went back
-		hi, lo = last.hi, last.lo+1
-		if lo == 0 {
-			hi++ // carry into the random bits' top 16 (they sit in hi)
-		}
+	hi, lo := last.hi, last.lo+1
+	if ms > last.hi>>16 {
+		// A new millisecond: fresh random bits (read only then, which
+		// keeps a burst of ids cheap).
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], ms<<16)
+		_, _ = rand.Read(b[6:]) // never fails (crypto/rand panics on failure since Go 1.24)
+		hi, lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	} else if lo == 0 { // same millisecond, or the clock went back: increment
+		hi++ // carry into the random bits' top 16 (they sit in hi)
 	}
 	last.hi, last.lo = hi, lo
 	last.Unlock()
