@@ -103,7 +103,21 @@ func (c *Customer) validate(zoneOK func(string) bool, checkKeys bool) error {
 
 // badText returns why s is not acceptable text, or "".
 func badText(s string, multiline bool) string {
-	for i := 0; i < len(s); {
+	// Fast path: printable ASCII, eight bytes at a time.
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if !printableASCII8(x) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f {
+			break
+		}
+	}
+	for i < len(s) {
 		b := s[i]
 		if b >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
@@ -121,6 +135,18 @@ func badText(s string, multiline bool) string {
 		i++
 	}
 	return ""
+}
+
+// printableASCII8 reports whether the eight bytes of x are all in
+// 0x20..0x7e (no control character, DEL or non-ASCII byte).
+func printableASCII8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// The classic "has a byte less than n" and "has a zero byte" tricks:
+	// exact as yes/no answers, which is all that is needed here.
+	below20 := (x - ones*0x20) &^ x
+	del := x ^ ones*0x7f // zero bytes where x has 0x7f
+	isDel := (del - ones) &^ del
+	return (below20|isDel|x)&highs == 0
 }
 
 // isEmail reports whether s is a bare address such as ann@example.com: a
@@ -143,7 +169,9 @@ func isEmail(s string) bool {
 		}
 	}
 	labels := 0
-	for label := range strings.SplitSeq(domain, ".") {
+	for rest, more := domain, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		labels++
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false

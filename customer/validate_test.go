@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // time zone names resolve without system tzdata
+	"unicode/utf8"
 )
 
 func TestCustomerValidate(t *testing.T) {
@@ -72,5 +73,40 @@ func TestParseDate(t *testing.T) {
 		if _, err := ParseDate(s); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseDate(%q) error = %v, want ErrInvalid", s, err)
 		}
+	}
+}
+
+// TestBadTextFastPath puts every byte value at every position of texts
+// long enough for the eight-byte fast path, and compares with a plain
+// byte-by-byte check.
+func TestBadTextFastPath(t *testing.T) {
+	slow := func(s string, multiline bool) bool { // true when acceptable
+		if !utf8.ValidString(s) {
+			return false
+		}
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f {
+				if !multiline || (r != '\n' && r != '\r' && r != '\t') {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	base := []byte("abcdefghijklmnopqrstuvwxyz ~!") // 29 bytes: three words and a tail
+	for pos := range base {
+		for b := range 256 {
+			s := []byte(string(base))
+			s[pos] = byte(b)
+			for _, multiline := range []bool{false, true} {
+				if got, want := badText(string(s), multiline) == "", slow(string(s), multiline); got != want {
+					t.Fatalf("badText(%q, %v) ok = %v, want %v", s, multiline, got, want)
+				}
+			}
+		}
+	}
+	// Valid multi-byte UTF-8 across a word boundary.
+	if r := badText("abcdefgżółćabcdefgh", false); r != "" {
+		t.Errorf("badText(Polish text) = %q, want ok", r)
 	}
 }
