@@ -170,15 +170,7 @@ func (r seqRow) Scan(dest ...any) error {
 // created_at when o's is zero or later), reads all the customer's orders
 // and writes the summary SummarizeOrders computes over them.
 func (s *Store) RecordOrder(ctx context.Context, customerID string, o distribution.OrderRecord) (customer.Customer, error) {
-	if err := ctx.Err(); err != nil {
-		return customer.Customer{}, err
-	}
-	var out customer.Customer
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := lockCustomer(ctx, tx, customerID)
-		if err != nil {
-			return err
-		}
+	return s.updateSummary(ctx, customerID, "record order", func(tx pgx.Tx, c *customer.Customer) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO orders AS o (customer_id, id, status, amount, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (customer_id, id) DO UPDATE SET status = excluded.status, amount = excluded.amount,
@@ -188,35 +180,17 @@ func (s *Store) RecordOrder(ctx context.Context, customerID string, o distributi
 			customerID, o.ID, o.Status, o.Amount, ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, status, amount, created_at, updated_at FROM orders WHERE customer_id = $1 ORDER BY id`, customerID)
-		if err != nil {
-			return err
-		}
-		var all []distribution.OrderRecord
-		for rows.Next() {
+		rows, _ := tx.Query(ctx, `SELECT id, status, amount, created_at, updated_at FROM orders WHERE customer_id = $1 ORDER BY id`, customerID)
+		all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (distribution.OrderRecord, error) {
 			var r distribution.OrderRecord
 			var created, updated *time.Time
-			if err := rows.Scan(&r.ID, &r.Status, &r.Amount, &created, &updated); err != nil {
-				rows.Close()
-				return err
-			}
+			err := row.Scan(&r.ID, &r.Status, &r.Amount, &created, &updated)
 			r.CreatedAt, r.UpdatedAt = fromTS(created), fromTS(updated)
-			all = append(all, r)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
+			return r, err
+		})
 		c.Summary.Orders = distribution.SummarizeOrders(all)
-		if err := writeSummary(ctx, tx, c); err != nil {
-			return err
-		}
-		out = c
-		return nil
+		return err
 	})
-	if err != nil {
-		return customer.Customer{}, summaryErr(ctx, "record order", customerID, err)
-	}
-	return out, nil
 }
 
 // RecordRedemption implements distribution.SummaryStore, as RecordOrder:
@@ -224,6 +198,28 @@ func (s *Store) RecordOrder(ctx context.Context, customerID string, o distributi
 // unless (id, result) is stored, and writes the summary
 // SummarizeRedemptions computes over all of them.
 func (s *Store) RecordRedemption(ctx context.Context, customerID string, r distribution.RedemptionRecord) (customer.Customer, error) {
+	return s.updateSummary(ctx, customerID, "record redemption", func(tx pgx.Tx, c *customer.Customer) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO redemptions (customer_id, id, result, at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, customerID, r.ID, r.Result, ts(r.At)); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT id, result, at FROM redemptions WHERE customer_id = $1 ORDER BY id, result`, customerID)
+		all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (distribution.RedemptionRecord, error) {
+			var r distribution.RedemptionRecord
+			var at *time.Time
+			err := row.Scan(&r.ID, &r.Result, &at)
+			r.At = fromTS(at)
+			return r, err
+		})
+		c.Summary.Redemptions = distribution.SummarizeRedemptions(all)
+		return err
+	})
+}
+
+// updateSummary is the transaction RecordOrder and RecordRedemption share:
+// it locks the customer's row, lets record store the event and update
+// the summary, and writes the summary back.
+func (s *Store) updateSummary(ctx context.Context, customerID, op string, record func(pgx.Tx, *customer.Customer) error) (customer.Customer, error) {
 	if err := ctx.Err(); err != nil {
 		return customer.Customer{}, err
 	}
@@ -233,29 +229,9 @@ func (s *Store) RecordRedemption(ctx context.Context, customerID string, r distr
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO redemptions (customer_id, id, result, at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, customerID, r.ID, r.Result, ts(r.At)); err != nil {
+		if err := record(tx, &c); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, result, at FROM redemptions WHERE customer_id = $1 ORDER BY id, result`, customerID)
-		if err != nil {
-			return err
-		}
-		var all []distribution.RedemptionRecord
-		for rows.Next() {
-			var r distribution.RedemptionRecord
-			var at *time.Time
-			if err := rows.Scan(&r.ID, &r.Result, &at); err != nil {
-				rows.Close()
-				return err
-			}
-			r.At = fromTS(at)
-			all = append(all, r)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		c.Summary.Redemptions = distribution.SummarizeRedemptions(all)
 		if err := writeSummary(ctx, tx, c); err != nil {
 			return err
 		}
@@ -263,7 +239,7 @@ func (s *Store) RecordRedemption(ctx context.Context, customerID string, r distr
 		return nil
 	})
 	if err != nil {
-		return customer.Customer{}, summaryErr(ctx, "record redemption", customerID, err)
+		return customer.Customer{}, summaryErr(ctx, op, customerID, err)
 	}
 	return out, nil
 }
