@@ -279,6 +279,55 @@ func runCustomers(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("failed batch left %d customers, want 1: %+v", len(got), got)
 		}
 		diffCustomer(t, "after failed batch", a, mustGet(t, st, "u1"))
+		if _, err := st.GetCustomer(ctx, "new1"); !errors.Is(err, customer.ErrNotFound) {
+			t.Fatalf("failed batch left new1 reachable by source_id: error = %v", err)
+		}
+		// Nothing of the failed batch lingers in an index: the same
+		// source ids can be written now.
+		got := upsert(t, st, customer.UpsertOptions{}, customer.Customer{SourceID: "new1"}, customer.Customer{SourceID: "new2"})
+		if got[0].ID == got[1].ID || mustGet(t, st, "new1").ID != got[0].ID {
+			t.Fatalf("after a failed batch, new ids %s and %s", got[0].ID, got[1].ID)
+		}
+	})
+
+	t.Run("Handoff", func(t *testing.T) {
+		// With Handoff the store may keep the maps, but what it stores
+		// and returns is what a plain upsert would, and a failed batch
+		// keeps nothing: the caller may pass the customers again.
+		st := newStore(t)
+		a := upsert(t, st, customer.UpsertOptions{}, customer.Customer{SourceID: "taken", Name: "Ann"})[0]
+		batch := []customer.Customer{full("h1"), {ID: a.ID, SourceID: "other"}, full("h2")}
+		opts := customer.UpsertOptions{Handoff: true}
+		if _, err := st.UpsertCustomers(ctx, batch, opts); !errors.Is(err, customer.ErrConflict) {
+			t.Fatalf("error = %v, want ErrConflict", err)
+		}
+		if _, err := st.GetCustomer(ctx, "h1"); !errors.Is(err, customer.ErrNotFound) {
+			t.Fatalf("failed handoff batch stored h1: error = %v", err)
+		}
+		batch = append(batch[:1], batch[2:]...)
+		got, err := st.UpsertCustomers(ctx, batch, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("returned %d customers, want 2", len(got))
+		}
+		for i, src := range []string{"h1", "h2"} {
+			want := full(src)
+			want.ID, want.CreatedAt, want.UpdatedAt = got[i].ID, got[i].CreatedAt, got[i].UpdatedAt
+			diffCustomer(t, "returned "+src, want, got[i])
+			diffCustomer(t, "stored "+src, got[i], mustGet(t, st, src))
+		}
+		// Handoff replaces and merges as a plain upsert does.
+		upd := full("h1")
+		upd.Name, upd.Metadata = "Renamed", customer.Metadata{"plan": "silver"}
+		got, err = st.UpsertCustomers(ctx, []customer.Customer{upd}, customer.UpsertOptions{Handoff: true, Merge: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := mustGet(t, st, "h1"); c.Name != "Renamed" || c.Metadata["plan"] != "silver" || c.ID != got[0].ID || len(c.Metadata) != len(full("h1").Metadata) {
+			t.Fatalf("merged by handoff: %+v", c)
+		}
 	})
 
 	t.Run("BatchSeesEarlierItems", func(t *testing.T) {
