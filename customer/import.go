@@ -287,8 +287,9 @@ type column struct {
 	header string // as in the file, trimmed
 	kind   colKind
 	field  Field
-	key    string    // metadata key (as the schema spells it)
-	prop   *Property // nil for an undefined key
+	key    string      // metadata key (as the schema spells it)
+	prop   *Property   // nil for an undefined key
+	cache  *valueCache // recent values of a metadata column
 }
 
 type rowMeta struct {
@@ -713,6 +714,7 @@ func (imp *importer) mapHeader(header []string) error {
 			}
 			imp.metaCol[col.key] = name
 			imp.metaCount++
+			col.cache = &valueCache{}
 		}
 		imp.cols[i] = col
 	}
@@ -812,15 +814,19 @@ func (imp *importer) parseRow(rec []string, line int) (Customer, *RowError) {
 					e.SourceID = c.SourceID
 					return Customer{}, e
 				}
-				if !utf8.ValidString(cell) {
-					e := rowErr(col.header, &MetadataError{Key: col.key, Rule: RuleType, Value: cell, Reason: "invalid UTF-8"})
-					e.SourceID = c.SourceID
-					return Customer{}, e
+				var hit bool
+				if v, hit = col.cache.get(cell); !hit {
+					if !utf8.ValidString(cell) {
+						e := rowErr(col.header, &MetadataError{Key: col.key, Rule: RuleType, Value: cell, Reason: "invalid UTF-8"})
+						e.SourceID = c.SourceID
+						return Customer{}, e
+					}
+					v = cell
+					col.cache.put(cell, v)
 				}
-				v = cell
 			} else {
 				var err error
-				if v, err = col.prop.parse(col.key, cell); err != nil {
+				if v, err = col.prop.parseCached(col.key, cell, col.cache); err != nil {
 					e := rowErr(col.header, err)
 					e.SourceID = c.SourceID
 					return Customer{}, e

@@ -444,7 +444,11 @@ func (s *Schema) Parse(key, cell string) (any, error) {
 	return p.parse(name, cell)
 }
 
-func (p *Property) parse(key, cell string) (any, error) {
+func (p *Property) parse(key, cell string) (any, error) { return p.parseCached(key, cell, nil) }
+
+// parseCached is parse with a cache of the column's recent values (nil
+// for none).
+func (p *Property) parseCached(key, cell string, vc *valueCache) (any, error) {
 	if cell == "" || isNull(cell) {
 		return nil, nil
 	}
@@ -459,6 +463,15 @@ func (p *Property) parse(key, cell string) (any, error) {
 			}
 		}
 	}
+	if !cacheable(p.Type) {
+		vc = nil
+	}
+	if p.Array && vc != nil && p.Type != TypeGeoPoint {
+		return p.parseArrayCached(key, cell, vc)
+	}
+	if v, ok := vc.get(cell); ok {
+		return v, nil
+	}
 	v, err := p.parseValue(key, cell)
 	if err != nil {
 		return nil, err
@@ -466,7 +479,37 @@ func (p *Property) parse(key, cell string) (any, error) {
 	if err := p.check(key, v); err != nil {
 		return nil, err
 	}
+	if !p.Array {
+		vc.put(cell, v)
+	}
 	return v, nil
+}
+
+// parseArrayCached parses and checks a comma-separated array cell as
+// parseValue and check do, caching the elements.
+func (p *Property) parseArrayCached(key, cell string, vc *valueCache) (any, error) {
+	out := make([]any, 0, strings.Count(cell, ",")+1)
+	for rest := cell; ; {
+		part, tail, more := strings.Cut(rest, ",")
+		if part = strings.TrimSpace(part); part != "" { // "a,,b" and a trailing comma add nothing
+			v, ok := vc.get(part)
+			if !ok {
+				var err error
+				if v, err = p.parseOne(key, part); err != nil {
+					return nil, err
+				}
+				if err := p.checkOne(key, v); err != nil {
+					return nil, err
+				}
+				vc.put(part, v)
+			}
+			out = append(out, v)
+		}
+		if !more {
+			return out, nil
+		}
+		rest = tail
+	}
 }
 
 func isNull(s string) bool { return len(s) == 4 && strings.EqualFold(s, "null") }
