@@ -23,6 +23,9 @@ type run struct {
 	mu       sync.Mutex
 	stopped  string // why sending stopped early ("no codes left")
 	ev       *Event // the triggering event of an automatic run (else loaded per delivery)
+	// b batches the store writes of process's workers; nil (one call per
+	// step) for a single delivery (a retry, an event's own deliveries).
+	b *runBatch
 }
 
 func (m *Manager) newRun(d Distribution) (*run, error) {
@@ -188,23 +191,83 @@ func (m *Manager) resolve(ctx context.Context, d Distribution) (Distribution, er
 // process sends every delivery matching f with Concurrency workers. When
 // ctx ends it stops handing out deliveries and waits for the ones being
 // sent (whose provider calls are not canceled).
+//
+// It reads deliveries ahead of the workers in chunks of prefetchBatch and
+// loads their customers in one call (when the store is a
+// CustomerBatchGetter). The workers' own writes are batched across
+// workers (see runBatch) and the sent outcomes not yet written are
+// written before process returns.
 func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
-	work := make(chan Delivery, m.concurrency*4)
-	var wg sync.WaitGroup
+	work := make(chan prefetched, m.concurrency*4)
+	sendq := make(chan *ready, m.concurrency)
+	var prepWG, sendWG sync.WaitGroup
 	sendCtx := context.WithoutCancel(ctx)
+	r.b = m.newRunBatch(sendCtx)
+	defer func() { r.b = nil }()
 	for range m.concurrency {
-		wg.Add(1)
+		prepWG.Add(1)
 		go func() {
-			defer wg.Done()
-			for dl := range work {
+			defer prepWG.Done()
+			for p := range work {
 				if ctx.Err() != nil {
 					continue // stopping: leave it scheduled for the next Run
 				}
-				if err := m.deliver(sendCtx, r, dl, false); err != nil {
-					m.log.Error("delivery step failed; it stays for the next run", "delivery", dl.ID, "err", err)
+				rd, err := m.prepare(sendCtx, r, p.dl, false, &p)
+				if err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", p.dl.ID, "err", err)
+				}
+				if rd != nil {
+					sendq <- rd
 				}
 			}
 		}()
+		sendWG.Add(1)
+		go func() {
+			defer sendWG.Done()
+			for rd := range sendq {
+				if ctx.Err() != nil {
+					m.abandon(sendCtx, rd) // stopping: it stays scheduled
+					continue
+				}
+				if err := m.send(sendCtx, r, rd); err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", rd.dl.ID, "err", err)
+				}
+			}
+		}()
+	}
+	getter, _ := m.store.(CustomerBatchGetter)
+	chunk := make([]Delivery, 0, prefetchBatch)
+	// hand loads the customers of chunk and hands it to the workers; false
+	// when ctx ended.
+	hand := func() bool {
+		var custs map[string]customer.Customer
+		if getter != nil {
+			ids := make([]string, 0, len(chunk))
+			for i := range chunk {
+				if chunk[i].State == DeliveryScheduled {
+					ids = append(ids, chunk[i].CustomerID)
+				}
+			}
+			var err error
+			if custs, err = getter.GetCustomers(ctx, ids); err != nil {
+				custs = nil // each worker loads its own
+				m.log.Warn("loading a chunk of customers; loading them one by one", "err", err)
+			}
+		}
+		for _, dl := range chunk {
+			p := prefetched{dl: dl}
+			if custs != nil {
+				p.c, p.found = custs[dl.CustomerID]
+				p.loaded = true
+			}
+			select {
+			case work <- p:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		chunk = chunk[:0]
+		return true
 	}
 	var iterErr error
 	for dl, err := range m.store.Deliveries(ctx, f) {
@@ -212,18 +275,84 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 			iterErr = err
 			break
 		}
-		select {
-		case work <- dl:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			iterErr = ctx.Err()
+		if chunk = append(chunk, dl); len(chunk) == prefetchBatch && !hand() {
 			break
 		}
 	}
+	if iterErr == nil && len(chunk) > 0 {
+		hand()
+	}
+	if iterErr == nil && ctx.Err() != nil {
+		iterErr = ctx.Err()
+	}
 	close(work)
-	wg.Wait()
+	prepWG.Wait()
+	close(sendq)
+	sendWG.Wait()
+	r.b.close(sendCtx)
 	return iterErr
+}
+
+// prefetched is a delivery handed to a worker with its customer, when
+// loaded ahead (loaded; found is false for a deleted customer).
+type prefetched struct {
+	dl            Delivery
+	c             customer.Customer
+	loaded, found bool
+}
+
+// runBatch batches the store writes of a fan-out's workers, each part
+// only when the store or code source supports it (nil parts: one call
+// per delivery). Every batched call but the sent outcomes is one a worker
+// waits for before its next step, so a batch holds at most Concurrency
+// deliveries, all about to be sent: in particular a delivery is moved to
+// sending only immediately before its own provider call.
+type runBatch struct {
+	usage   *usageReserve
+	publish *combiner[PublishRequest, Publication]
+	sending *combiner[Delivery, struct{}]
+	sent    *sentFlusher
+}
+
+func (m *Manager) newRunBatch(ctx context.Context) *runBatch {
+	b := &runBatch{}
+	n := m.concurrency
+	b.usage = &usageReserve{m: m}
+	if bp, ok := m.codes.(BatchPublisher); ok {
+		b.publish = newCombiner(n, func(ctx context.Context, qs []PublishRequest) ([]Publication, []error) {
+			if len(qs) == 1 {
+				p, err := m.codes.Publish(ctx, qs[0])
+				return []Publication{p}, []error{err}
+			}
+			return bp.PublishBatch(ctx, qs)
+		})
+	}
+	if st, ok := m.store.(DeliveryBatchUpdater); ok {
+		b.sending = newCombiner(n, func(ctx context.Context, qs []Delivery) ([]struct{}, []error) {
+			if len(qs) == 1 {
+				return make([]struct{}, 1), []error{m.store.UpdateDelivery(ctx, qs[0], DeliveryScheduled)}
+			}
+			errs, err := st.UpdateDeliveries(ctx, qs, DeliveryScheduled)
+			if err != nil {
+				errs = make([]error, len(qs))
+				for i := range errs {
+					errs[i] = err
+				}
+			}
+			return make([]struct{}, len(qs)), errs
+		})
+		b.sent = m.newSentFlusher(ctx, st)
+	}
+	return b
+}
+
+// close writes the sent outcomes not yet written and gives back the
+// message counts reserved and not used.
+func (b *runBatch) close(ctx context.Context) {
+	if b.sent != nil {
+		b.sent.close()
+	}
+	b.usage.close(ctx)
 }
 
 // deliver runs the per-recipient pipeline for one delivery: consent check
@@ -232,95 +361,163 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 // by compare-and-set, so a delivery is sent at most once. retry is set
 // when a retry job runs it (its NextAttemptAt has come).
 func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) error {
+	p, err := m.prepare(ctx, r, dl, retry, nil)
+	if p == nil {
+		return err
+	}
+	return m.send(ctx, r, p)
+}
+
+// ready is a delivery that prepare admitted, published a code for and
+// rendered: what send needs. send or abandon releases its hold and emits
+// its publication event.
+type ready struct {
+	dl            Delivery
+	c             customer.Customer
+	ch            Channel
+	template      string
+	subject, body string
+	h             hold
+	pub           *Publication
+}
+
+// prepare runs the steps of deliver before the send: consent check,
+// send-time policies, code publication and rendering. It returns nil
+// when dl is not to be sent now (skipped, deferred or failed, recorded;
+// or taken by another worker), with the error of a step that failed.
+// pre is dl's customer when loaded ahead (else prepare loads it).
+func (m *Manager) prepare(ctx context.Context, r *run, dl Delivery, retry bool, pre *prefetched) (*ready, error) {
 	if dl.State != DeliveryScheduled {
-		return nil
+		return nil, nil
 	}
 	now := m.clock.Now()
 	if !retry && dl.NextAttemptAt.After(now) {
 		// Waiting for its retry job; (re)schedule it, as a restart loses
 		// the in-process scheduler's jobs (same job ID: no duplicate).
-		return m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
+		return nil, m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
 	}
 	skip := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliverySkipped, reason) }
 	fail := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliveryFailed, reason) }
 
 	idx := r.channelIndex(dl.Channel)
 	if idx < 0 || r.channels[idx] == nil {
-		return fail(fmt.Sprintf("channel %q is not registered", dl.Channel))
+		return nil, fail(fmt.Sprintf("channel %q is not registered", dl.Channel))
 	}
 	ch, msgCfg, tpl := r.channels[idx], r.d.Channels[idx], r.tpl[idx]
 
 	// 1. Consents (and whether the channel can reach the customer).
-	c, err := m.store.GetCustomer(ctx, dl.CustomerID)
-	if errors.Is(err, customer.ErrNotFound) {
-		return skip(ReasonCustomerDeleted)
-	} else if err != nil {
-		return err
+	var c customer.Customer
+	if pre != nil && pre.loaded {
+		if !pre.found {
+			return nil, skip(ReasonCustomerDeleted)
+		}
+		c = pre.c
+	} else {
+		var err error
+		c, err = m.store.GetCustomer(ctx, dl.CustomerID)
+		if errors.Is(err, customer.ErrNotFound) {
+			return nil, skip(ReasonCustomerDeleted)
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	if reason := m.consentSkip(ctx, &r.d, &c); reason != "" {
-		return skip(reason)
+		return nil, skip(reason)
 	}
 	if chk, ok := ch.(Checker); ok {
 		reason, err := chk.Check(ctx, &c)
 		if err != nil {
-			return m.sendFailed(ctx, r, dl, DeliveryScheduled, err)
+			return nil, m.sendFailed(ctx, r, dl, DeliveryScheduled, err)
 		}
 		if reason != "" {
-			return skip(reason)
+			return nil, skip(reason)
 		}
 	}
 
 	// 1b. Send-time policies: quiet hours, frequency caps, message limit.
 	h, ok, err := m.admit(ctx, r, dl, &c)
 	if !ok {
-		return err
+		return nil, err
 	}
-	keep := false // the message may have gone out: keep what admit counted
+	var pub *Publication
+	handed := false // to send, which then releases h (unless sent)
 	defer func() {
-		if !keep {
+		if !handed {
 			m.release(ctx, h)
+			if pub != nil {
+				m.published(ctx, &dl, *pub)
+			}
 		}
 	}()
 
 	// 2. Code.
 	data := renderData{c: &c, distName: r.d.Name}
 	if err := m.eventData(ctx, r, &dl, &data); err != nil {
-		return err
+		return nil, err
 	}
 	if r.d.Campaign != "" {
 		r.mu.Lock()
 		stopped := r.stopped
 		r.mu.Unlock()
 		if stopped != "" {
-			return skip(stopped) // the distribution stopped sending
+			return nil, skip(stopped) // the distribution stopped sending
 		}
-		pub, err := m.codes.Publish(ctx, PublishRequest{
+		req := PublishRequest{
 			Key:            publicationKey(dl.DistributionID, dl.CustomerID, dl.TriggerKey),
 			CampaignID:     r.d.Campaign,
 			CustomerID:     dl.CustomerID,
 			DistributionID: dl.DistributionID,
-		})
+		}
+		var p Publication
+		if r.b != nil && r.b.publish != nil {
+			p, err = r.b.publish.do(ctx, req)
+		} else {
+			p, err = m.codes.Publish(ctx, req)
+		}
 		if errors.Is(err, ErrNoCodesLeft) {
 			r.mu.Lock()
 			r.stopped = ReasonNoCodesLeft
 			r.mu.Unlock()
-			return skip(ReasonNoCodesLeft)
+			return nil, skip(ReasonNoCodesLeft)
 		}
 		if err != nil {
-			return fail("publishing a code: " + err.Error())
+			return nil, fail("publishing a code: " + err.Error())
 		}
-		dl.Code, dl.PublicationID = pub.Code, pub.ID
-		data.code, data.campaignName = pub.Code, pub.CampaignName
-		defer m.published(ctx, &dl, pub)
+		pub = &p
+		dl.Code, dl.PublicationID = p.Code, p.ID
+		data.code, data.campaignName = p.Code, p.CampaignName
 	}
 
 	// 3. Render.
 	subject, body := tpl.render(&data, escapesHTML(ch))
+	handed = true
+	return &ready{dl: dl, c: c, ch: ch, template: msgCfg.Template, subject: subject, body: body, h: h, pub: pub}, nil
+}
+
+// send runs the steps of deliver from the send on: the ledger move to
+// sending (before the provider call), the send, and the outcome.
+func (m *Manager) send(ctx context.Context, r *run, p *ready) error {
+	dl := p.dl
+	keep := false // the message may have gone out: keep what admit counted
+	defer func() {
+		if !keep {
+			m.release(ctx, p.h)
+		}
+		if p.pub != nil {
+			m.published(ctx, &dl, *p.pub)
+		}
+	}()
 
 	// 4. Ledger: sending, before the provider call.
 	dl.State, dl.Attempts, dl.UpdatedAt = DeliverySending, dl.Attempts+1, m.clock.Now()
 	dl.NextAttemptAt = time.Time{}
-	if err := m.store.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil {
+	var err error
+	if r.b != nil && r.b.sending != nil {
+		_, err = r.b.sending.do(ctx, dl)
+	} else {
+		err = m.store.UpdateDelivery(ctx, dl, DeliveryScheduled)
+	}
+	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil // another worker took it
 		}
@@ -329,7 +526,7 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 
 	// 5. Send.
 	sctx, cancel := context.WithTimeout(ctx, m.sendTimeout)
-	rec, err := ch.Send(sctx, Message{Delivery: dl, Customer: &c, Subject: subject, Body: body, Template: msgCfg.Template, Code: dl.Code})
+	rec, err := p.ch.Send(sctx, Message{Delivery: dl, Customer: &p.c, Subject: p.subject, Body: p.body, Template: p.template, Code: dl.Code})
 	cancel()
 	if err != nil {
 		keep = isAmbiguous(err)
@@ -341,10 +538,24 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 	dl.State, dl.ProviderMessageID, dl.Reason = DeliverySent, rec.ProviderMessageID, ""
 	dl.SentAt = m.clock.Now()
 	dl.UpdatedAt = dl.SentAt
+	if r.b != nil && r.b.sent != nil {
+		r.b.sent.add(dl) // written within sentDelay, and before process returns
+		return nil
+	}
 	if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
 		return fmt.Errorf("recording sent message %q: %w", rec.ProviderMessageID, err)
 	}
 	return nil
+}
+
+// abandon gives back what prepare took for p, which will not be sent
+// now (the fan-out is stopping): its hold. Its publication stays (the
+// next run publishes the same code again, by key).
+func (m *Manager) abandon(ctx context.Context, p *ready) {
+	m.release(ctx, p.h)
+	if p.pub != nil {
+		m.published(ctx, &p.dl, *p.pub)
+	}
 }
 
 // escapesHTML reports whether ch's bodies are HTML (values escaped): true
