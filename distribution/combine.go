@@ -7,19 +7,19 @@ import (
 )
 
 // combiner turns concurrent calls into batches (group commit): a call
-// made while no batch is running runs at once, alone; calls made while a
-// batch runs wait and then run together as the next batch, at most max
-// at a time. A fan-out's workers use it for the store writes each of them
-// must wait for, so a batch holds at most as many calls as there are
-// workers (never work that is not about to happen). One of the waiting
-// callers runs each batch, with its own ctx; no goroutine is started.
-// It is safe for concurrent use.
+// made while fewer than inflight batches run starts a batch at once, with
+// the calls waiting then; other calls wait and join the next batch, at
+// most max calls a batch. A fan-out's workers use it for the store writes
+// each of them must wait for, so a batch holds at most as many calls as
+// there are workers (never work that is not about to happen). A waiting
+// caller runs each batch, with its own ctx; no goroutine is started. It
+// is safe for concurrent use.
 type combiner[Q, R any] struct {
-	max int
-	run func(ctx context.Context, qs []Q) ([]R, []error)
+	max, inflight int
+	run           func(ctx context.Context, qs []Q) ([]R, []error)
 
 	mu      sync.Mutex
-	busy    bool // a batch is running
+	running int // batches running
 	pending []*combined[Q, R]
 }
 
@@ -27,32 +27,36 @@ type combined[Q, R any] struct {
 	q    Q
 	r    R
 	err  error
-	wake chan bool // true: run the next batch; false: r and err are set
+	wake chan bool // true: run a batch; false: r and err are set
 }
 
-func newCombiner[Q, R any](size int, run func(ctx context.Context, qs []Q) ([]R, []error)) *combiner[Q, R] {
-	return &combiner[Q, R]{max: max(1, size), run: run}
+func newCombiner[Q, R any](size, inflight int, run func(ctx context.Context, qs []Q) ([]R, []error)) *combiner[Q, R] {
+	return &combiner[Q, R]{max: max(1, size), inflight: max(1, inflight), run: run}
 }
 
 // do runs q in a batch and returns its result.
 func (c *combiner[Q, R]) do(ctx context.Context, q Q) (R, error) {
 	me := &combined[Q, R]{q: q, wake: make(chan bool, 1)}
 	c.mu.Lock()
-	c.pending = append(c.pending, me)
-	lead := !c.busy
-	c.busy = true
-	c.mu.Unlock()
-	if !lead && !<-me.wake {
-		return me.r, me.err
+	if c.running < c.inflight {
+		c.running++
+	} else {
+		// Wait; a finishing batch's caller hands its slot (running) on
+		// to the oldest waiting call.
+		c.pending = append(c.pending, me)
+		c.mu.Unlock()
+		if !<-me.wake {
+			return me.r, me.err
+		}
+		c.mu.Lock()
 	}
-	// Lead: me is pending[0] (a woken caller is the oldest waiting one).
-	c.mu.Lock()
-	n := min(len(c.pending), c.max)
-	batch := make([]*combined[Q, R], n)
-	copy(batch, c.pending)
-	c.pending = append(c.pending[:0], c.pending[n:]...)
+	n := min(len(c.pending), c.max-1)
+	batch := make([]*combined[Q, R], 0, n+1)
+	batch = append(append(batch, me), c.pending[:n]...)
+	c.pending = c.pending[:copy(c.pending, c.pending[n:])]
 	c.mu.Unlock()
-	qs := make([]Q, n)
+
+	qs := make([]Q, len(batch))
 	for i, b := range batch {
 		qs[i] = b.q
 	}
@@ -65,11 +69,14 @@ func (c *combiner[Q, R]) do(ctx context.Context, q Q) (R, error) {
 	}
 	c.mu.Lock()
 	if len(c.pending) > 0 {
-		c.pending[0].wake <- true
+		next := c.pending[0]
+		c.pending = c.pending[:copy(c.pending, c.pending[1:])]
+		c.mu.Unlock()
+		next.wake <- true
 	} else {
-		c.busy = false
+		c.running--
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	return me.r, me.err
 }
 
@@ -81,6 +88,9 @@ const (
 	// prefetchBatch is how many deliveries a fan-out reads ahead of its
 	// workers and loads the customers of in one call.
 	prefetchBatch = 128
+	// publishBatch is how many codes a fan-out publishes in one call at
+	// most.
+	publishBatch = 64
 	// sentBatch is how many sent outcomes a fan-out records per write at
 	// most.
 	sentBatch = 128

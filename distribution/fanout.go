@@ -188,49 +188,111 @@ func (m *Manager) resolve(ctx context.Context, d Distribution) (Distribution, er
 	}
 }
 
-// process sends every delivery matching f with Concurrency workers. When
-// ctx ends it stops handing out deliveries and waits for the ones being
-// sent (whose provider calls are not canceled).
+// process sends every delivery matching f: Concurrency deliveries at
+// once. When ctx ends it stops handing out deliveries and waits for the
+// ones being sent (whose provider calls are not canceled).
 //
-// It reads deliveries ahead of the workers in chunks of prefetchBatch and
-// loads their customers in one call (when the store is a
-// CustomerBatchGetter). The workers' own writes are batched across
-// workers (see runBatch) and the sent outcomes not yet written are
-// written before process returns.
+// It is a pipeline, so that the store writes are batched:
+//
+//   - this goroutine reads the deliveries and loads their customers
+//     prefetchBatch at a time (when the store is a CustomerBatchGetter);
+//   - prepare workers check consents and the channel, apply the send-time
+//     policies (uncapped message counts come from a block counted ahead,
+//     see usageReserve);
+//   - one publisher publishes the codes of what the prepare workers
+//     handed it meanwhile in one call (when the code source is a
+//     BatchPublisher), at most publishBatch, and renders the messages;
+//   - Concurrency send workers each move one delivery to sending and send
+//     it; the moves to sending of the workers waiting at the same time
+//     are one write (when the store is a DeliveryBatchUpdater), so a
+//     delivery is in sending only while its own send is about to start,
+//     never ahead of it; their sent outcomes are written in batches by a
+//     flusher (see sentFlusher), before process returns.
+//
+// Codes are published ahead of the sends by at most the pipeline's
+// length (a few hundred deliveries): a delivery left scheduled by a stop
+// or a crash keeps its publication and gets the same code on the next run
+// (publications are idempotent by key), as before.
 func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
-	work := make(chan prefetched, m.concurrency*4)
+	work := make(chan prefetched, prefetchBatch)
+	pubq := make(chan *ready, publishBatch)
 	sendq := make(chan *ready, m.concurrency)
-	var prepWG, sendWG sync.WaitGroup
+	var prepWG, pubWG, sendWG sync.WaitGroup
 	sendCtx := context.WithoutCancel(ctx)
 	r.b = m.newRunBatch(sendCtx)
 	defer func() { r.b = nil }()
-	for range m.concurrency {
+	bp, batchCodes := m.codes.(BatchPublisher)
+	// toSend renders p and hands it to a send worker.
+	toSend := func(p *ready) {
+		m.render(r, p)
+		sendq <- p
+	}
+	for range prepareWorkers(m.concurrency) {
 		prepWG.Add(1)
 		go func() {
 			defer prepWG.Done()
-			for p := range work {
+			for w := range work {
 				if ctx.Err() != nil {
 					continue // stopping: leave it scheduled for the next Run
 				}
-				rd, err := m.prepare(sendCtx, r, p.dl, false, &p)
-				if err != nil {
-					m.log.Error("delivery step failed; it stays for the next run", "delivery", p.dl.ID, "err", err)
+				p, err := m.prepare(sendCtx, r, w.dl, false, &w)
+				switch {
+				case p == nil:
+				case p.needsCode && batchCodes:
+					pubq <- p
+					continue
+				case p.needsCode:
+					p, err = m.publish(sendCtx, r, p)
 				}
-				if rd != nil {
-					sendq <- rd
+				if err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", w.dl.ID, "err", err)
+				}
+				if p != nil {
+					toSend(p)
 				}
 			}
 		}()
+	}
+	pubWG.Add(1)
+	go func() {
+		defer pubWG.Done()
+		batch := make([]*ready, 0, publishBatch)
+		for p := range pubq {
+			batch = append(batch[:0], p)
+		more:
+			for len(batch) < publishBatch {
+				select {
+				case p, ok := <-pubq:
+					if !ok {
+						break more
+					}
+					batch = append(batch, p)
+				default:
+					break more
+				}
+			}
+			if ctx.Err() != nil {
+				for _, p := range batch {
+					m.abandon(sendCtx, p) // stopping: no code for what is not sent
+				}
+				continue
+			}
+			for _, p := range m.publishAll(sendCtx, r, bp, batch) {
+				toSend(p)
+			}
+		}
+	}()
+	for range m.concurrency {
 		sendWG.Add(1)
 		go func() {
 			defer sendWG.Done()
-			for rd := range sendq {
+			for p := range sendq {
 				if ctx.Err() != nil {
-					m.abandon(sendCtx, rd) // stopping: it stays scheduled
+					m.abandon(sendCtx, p) // stopping: it stays scheduled
 					continue
 				}
-				if err := m.send(sendCtx, r, rd); err != nil {
-					m.log.Error("delivery step failed; it stays for the next run", "delivery", rd.dl.ID, "err", err)
+				if err := m.send(sendCtx, r, p); err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", p.dl.ID, "err", err)
 				}
 			}
 		}()
@@ -255,13 +317,13 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 			}
 		}
 		for _, dl := range chunk {
-			p := prefetched{dl: dl}
+			w := prefetched{dl: dl}
 			if custs != nil {
-				p.c, p.found = custs[dl.CustomerID]
-				p.loaded = true
+				w.c, w.found = custs[dl.CustomerID]
+				w.loaded = true
 			}
 			select {
-			case work <- p:
+			case work <- w:
 			case <-ctx.Done():
 				return false
 			}
@@ -287,48 +349,42 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 	}
 	close(work)
 	prepWG.Wait()
+	close(pubq)
+	pubWG.Wait()
 	close(sendq)
 	sendWG.Wait()
 	r.b.close(sendCtx)
 	return iterErr
 }
 
-// prefetched is a delivery handed to a worker with its customer, when
-// loaded ahead (loaded; found is false for a deleted customer).
+// prepareWorkers is how many prepare workers a fan-out with concurrency
+// sends runs: more than its send workers, so that the publisher gets
+// large batches while the sends keep everyone waiting.
+func prepareWorkers(concurrency int) int { return 2 * concurrency }
+
+// prefetched is a delivery handed to a prepare worker with its customer,
+// when loaded ahead (loaded; found is false for a deleted customer).
 type prefetched struct {
 	dl            Delivery
 	c             customer.Customer
 	loaded, found bool
 }
 
-// runBatch batches the store writes of a fan-out's workers, each part
-// only when the store or code source supports it (nil parts: one call
-// per delivery). Every batched call but the sent outcomes is one a worker
-// waits for before its next step, so a batch holds at most Concurrency
-// deliveries, all about to be sent: in particular a delivery is moved to
-// sending only immediately before its own provider call.
+// runBatch batches the writes of a fan-out's send workers and keeps its
+// message counts, each part only when the store supports it (nil parts:
+// one call per delivery).
 type runBatch struct {
 	usage   *usageReserve
-	publish *combiner[PublishRequest, Publication]
 	sending *combiner[Delivery, struct{}]
 	sent    *sentFlusher
 }
 
 func (m *Manager) newRunBatch(ctx context.Context) *runBatch {
-	b := &runBatch{}
-	n := m.concurrency
-	b.usage = &usageReserve{m: m}
-	if bp, ok := m.codes.(BatchPublisher); ok {
-		b.publish = newCombiner(n, func(ctx context.Context, qs []PublishRequest) ([]Publication, []error) {
-			if len(qs) == 1 {
-				p, err := m.codes.Publish(ctx, qs[0])
-				return []Publication{p}, []error{err}
-			}
-			return bp.PublishBatch(ctx, qs)
-		})
-	}
+	b := &runBatch{usage: &usageReserve{m: m}}
 	if st, ok := m.store.(DeliveryBatchUpdater); ok {
-		b.sending = newCombiner(n, func(ctx context.Context, qs []Delivery) ([]struct{}, []error) {
+		// One batch at a time, of at most one delivery per send worker:
+		// the workers that wait meanwhile go together in the next one.
+		b.sending = newCombiner(m.concurrency, 1, func(ctx context.Context, qs []Delivery) ([]struct{}, []error) {
 			if len(qs) == 1 {
 				return make([]struct{}, 1), []error{m.store.UpdateDelivery(ctx, qs[0], DeliveryScheduled)}
 			}
@@ -365,27 +421,34 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 	if p == nil {
 		return err
 	}
+	if p.needsCode {
+		if p, err = m.publish(ctx, r, p); p == nil {
+			return err
+		}
+	}
+	m.render(r, p)
 	return m.send(ctx, r, p)
 }
 
-// ready is a delivery that prepare admitted, published a code for and
-// rendered: what send needs. send or abandon releases its hold and emits
-// its publication event.
+// ready is a delivery that prepare admitted: what publish, render and
+// send need. send or abandon (or a failed publication) releases its
+// hold; send or abandon emits its publication event.
 type ready struct {
 	dl            Delivery
 	c             customer.Customer
-	ch            Channel
-	template      string
+	idx           int // of the channel in r
+	data          renderData
+	needsCode     bool // from r.d.Campaign, not published yet
 	subject, body string
 	h             hold
 	pub           *Publication
 }
 
-// prepare runs the steps of deliver before the send: consent check,
-// send-time policies, code publication and rendering. It returns nil
-// when dl is not to be sent now (skipped, deferred or failed, recorded;
-// or taken by another worker), with the error of a step that failed.
-// pre is dl's customer when loaded ahead (else prepare loads it).
+// prepare runs the steps of deliver before the code: consent check and
+// send-time policies. It returns nil when dl is not to be sent now
+// (skipped, deferred or failed, recorded; or taken by another worker),
+// with the error of a step that failed. pre is dl's customer when loaded
+// ahead (else prepare loads it).
 func (m *Manager) prepare(ctx context.Context, r *run, dl Delivery, retry bool, pre *prefetched) (*ready, error) {
 	if dl.State != DeliveryScheduled {
 		return nil, nil
@@ -403,29 +466,30 @@ func (m *Manager) prepare(ctx context.Context, r *run, dl Delivery, retry bool, 
 	if idx < 0 || r.channels[idx] == nil {
 		return nil, fail(fmt.Sprintf("channel %q is not registered", dl.Channel))
 	}
-	ch, msgCfg, tpl := r.channels[idx], r.d.Channels[idx], r.tpl[idx]
+	ch := r.channels[idx]
 
 	// 1. Consents (and whether the channel can reach the customer).
-	var c customer.Customer
+	p := &ready{idx: idx}
 	if pre != nil && pre.loaded {
 		if !pre.found {
 			return nil, skip(ReasonCustomerDeleted)
 		}
-		c = pre.c
+		p.c = pre.c
 	} else {
 		var err error
-		c, err = m.store.GetCustomer(ctx, dl.CustomerID)
+		p.c, err = m.store.GetCustomer(ctx, dl.CustomerID)
 		if errors.Is(err, customer.ErrNotFound) {
 			return nil, skip(ReasonCustomerDeleted)
 		} else if err != nil {
 			return nil, err
 		}
 	}
-	if reason := m.consentSkip(ctx, &r.d, &c); reason != "" {
+	c := &p.c
+	if reason := m.consentSkip(ctx, &r.d, c); reason != "" {
 		return nil, skip(reason)
 	}
 	if chk, ok := ch.(Checker); ok {
-		reason, err := chk.Check(ctx, &c)
+		reason, err := chk.Check(ctx, c)
 		if err != nil {
 			return nil, m.sendFailed(ctx, r, dl, DeliveryScheduled, err)
 		}
@@ -435,24 +499,13 @@ func (m *Manager) prepare(ctx context.Context, r *run, dl Delivery, retry bool, 
 	}
 
 	// 1b. Send-time policies: quiet hours, frequency caps, message limit.
-	h, ok, err := m.admit(ctx, r, dl, &c)
+	h, ok, err := m.admit(ctx, r, dl, c)
 	if !ok {
 		return nil, err
 	}
-	var pub *Publication
-	handed := false // to send, which then releases h (unless sent)
-	defer func() {
-		if !handed {
-			m.release(ctx, h)
-			if pub != nil {
-				m.published(ctx, &dl, *pub)
-			}
-		}
-	}()
-
-	// 2. Code.
-	data := renderData{c: &c, distName: r.d.Name}
-	if err := m.eventData(ctx, r, &dl, &data); err != nil {
+	p.data = renderData{c: c, distName: r.d.Name}
+	if err := m.eventData(ctx, r, &dl, &p.data); err != nil {
+		m.release(ctx, h)
 		return nil, err
 	}
 	if r.d.Campaign != "" {
@@ -460,38 +513,101 @@ func (m *Manager) prepare(ctx context.Context, r *run, dl Delivery, retry bool, 
 		stopped := r.stopped
 		r.mu.Unlock()
 		if stopped != "" {
+			m.release(ctx, h)
 			return nil, skip(stopped) // the distribution stopped sending
 		}
-		req := PublishRequest{
-			Key:            publicationKey(dl.DistributionID, dl.CustomerID, dl.TriggerKey),
-			CampaignID:     r.d.Campaign,
-			CustomerID:     dl.CustomerID,
-			DistributionID: dl.DistributionID,
+		p.needsCode = true
+	}
+	p.dl, p.h = dl, h
+	return p, nil
+}
+
+// publishRequest is the request for p's code.
+func publishRequest(r *run, p *ready) PublishRequest {
+	return PublishRequest{
+		Key:            publicationKey(p.dl.DistributionID, p.dl.CustomerID, p.dl.TriggerKey),
+		CampaignID:     r.d.Campaign,
+		CustomerID:     p.dl.CustomerID,
+		DistributionID: p.dl.DistributionID,
+	}
+}
+
+// publish publishes p's code (step 2 of deliver); nil when p is not to be
+// sent (recorded as skipped or failed, its hold released).
+func (m *Manager) publish(ctx context.Context, r *run, p *ready) (*ready, error) {
+	pub, err := m.codes.Publish(ctx, publishRequest(r, p))
+	return m.published1(ctx, r, p, pub, err)
+}
+
+// publishAll publishes the codes of batch in one call and returns the
+// deliveries to send.
+func (m *Manager) publishAll(ctx context.Context, r *run, bp BatchPublisher, batch []*ready) []*ready {
+	todo := batch[:0:0]
+	for _, p := range batch {
+		r.mu.Lock()
+		stopped := r.stopped
+		r.mu.Unlock()
+		if stopped != "" { // since prepare
+			m.release(ctx, p.h)
+			if err := m.settle(ctx, p.dl, DeliveryScheduled, DeliverySkipped, stopped); err != nil {
+				m.log.Error("delivery step failed; it stays for the next run", "delivery", p.dl.ID, "err", err)
+			}
+			continue
 		}
-		var p Publication
-		if r.b != nil && r.b.publish != nil {
-			p, err = r.b.publish.do(ctx, req)
-		} else {
-			p, err = m.codes.Publish(ctx, req)
+		todo = append(todo, p)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	reqs := make([]PublishRequest, len(todo))
+	for i, p := range todo {
+		reqs[i] = publishRequest(r, p)
+	}
+	var (
+		pubs []Publication
+		errs []error
+	)
+	if len(reqs) == 1 {
+		pubs, errs = make([]Publication, 1), make([]error, 1)
+		pubs[0], errs[0] = m.codes.Publish(ctx, reqs[0])
+	} else {
+		pubs, errs = bp.PublishBatch(ctx, reqs)
+	}
+	out := todo[:0]
+	for i, p := range todo {
+		p, err := m.published1(ctx, r, p, pubs[i], errs[i])
+		if err != nil {
+			m.log.Error("delivery step failed; it stays for the next run", "delivery", todo[i].dl.ID, "err", err)
 		}
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// published1 applies the outcome of p's publication.
+func (m *Manager) published1(ctx context.Context, r *run, p *ready, pub Publication, err error) (*ready, error) {
+	if err != nil {
+		m.release(ctx, p.h)
 		if errors.Is(err, ErrNoCodesLeft) {
 			r.mu.Lock()
 			r.stopped = ReasonNoCodesLeft
 			r.mu.Unlock()
-			return nil, skip(ReasonNoCodesLeft)
+			return nil, m.settle(ctx, p.dl, DeliveryScheduled, DeliverySkipped, ReasonNoCodesLeft)
 		}
-		if err != nil {
-			return nil, fail("publishing a code: " + err.Error())
-		}
-		pub = &p
-		dl.Code, dl.PublicationID = p.Code, p.ID
-		data.code, data.campaignName = p.Code, p.CampaignName
+		return nil, m.settle(ctx, p.dl, DeliveryScheduled, DeliveryFailed, "publishing a code: "+err.Error())
 	}
+	p.pub, p.needsCode = &pub, false
+	p.dl.Code, p.dl.PublicationID = pub.Code, pub.ID
+	p.data.code, p.data.campaignName = pub.Code, pub.CampaignName
+	return p, nil
+}
 
-	// 3. Render.
-	subject, body := tpl.render(&data, escapesHTML(ch))
-	handed = true
-	return &ready{dl: dl, c: c, ch: ch, template: msgCfg.Template, subject: subject, body: body, h: h, pub: pub}, nil
+// render renders p's message (step 3 of deliver).
+func (m *Manager) render(r *run, p *ready) {
+	p.data.c = &p.c
+	p.subject, p.body = r.tpl[p.idx].render(&p.data, escapesHTML(r.channels[p.idx]))
 }
 
 // send runs the steps of deliver from the send on: the ledger move to
@@ -526,7 +642,8 @@ func (m *Manager) send(ctx context.Context, r *run, p *ready) error {
 
 	// 5. Send.
 	sctx, cancel := context.WithTimeout(ctx, m.sendTimeout)
-	rec, err := p.ch.Send(sctx, Message{Delivery: dl, Customer: &p.c, Subject: p.subject, Body: p.body, Template: p.template, Code: dl.Code})
+	rec, err := r.channels[p.idx].Send(sctx, Message{Delivery: dl, Customer: &p.c, Subject: p.subject, Body: p.body,
+		Template: r.d.Channels[p.idx].Template, Code: dl.Code})
 	cancel()
 	if err != nil {
 		keep = isAmbiguous(err)
