@@ -99,6 +99,18 @@
 // starting with "deferred:" (list them with DeliveryFilter{Reason:
 // "deferred"}); Run sends it when the time comes. A message that is not
 // sent after all (a failure, no codes left) gives back what it counted.
+// Without a message cap, a fan-out counts its messages ahead in blocks of
+// 64 and gives back what it did not use when it ends, so while it runs
+// (or after a crash) the message usage may be up to a block too high,
+// never too low.
+//
+// A fan-out batches its store writes when the store and code source
+// offer it (CustomerBatchGetter, DeliveryBatchUpdater, BatchPublisher;
+// store.Memory and store/postgres do): customers are loaded per chunk,
+// codes published per batch, deliveries moved to sending together when
+// their send workers are ready at the same time (a delivery is in
+// sending only right before its own send), and sent outcomes recorded in
+// batches within milliseconds.
 //
 // # Rewards from the inbox
 //

@@ -23,6 +23,9 @@ type run struct {
 	mu       sync.Mutex
 	stopped  string // why sending stopped early ("no codes left")
 	ev       *Event // the triggering event of an automatic run (else loaded per delivery)
+	// b batches the store writes of process's workers; nil (one call per
+	// step) for a single delivery (a retry, an event's own deliveries).
+	b *runBatch
 }
 
 func (m *Manager) newRun(d Distribution) (*run, error) {
@@ -185,26 +188,148 @@ func (m *Manager) resolve(ctx context.Context, d Distribution) (Distribution, er
 	}
 }
 
-// process sends every delivery matching f with Concurrency workers. When
-// ctx ends it stops handing out deliveries and waits for the ones being
-// sent (whose provider calls are not canceled).
+// process sends every delivery matching f: Concurrency deliveries at
+// once. When ctx ends it stops handing out deliveries and waits for the
+// ones being sent (whose provider calls are not canceled).
+//
+// It is a pipeline, so that the store writes are batched:
+//
+//   - this goroutine reads the deliveries and loads their customers
+//     prefetchBatch at a time (when the store is a CustomerBatchGetter);
+//   - prepare workers check consents and the channel, apply the send-time
+//     policies (uncapped message counts come from a block counted ahead,
+//     see usageReserve);
+//   - one publisher publishes the codes of what the prepare workers
+//     handed it meanwhile in one call (when the code source is a
+//     BatchPublisher), at most publishBatch, and renders the messages;
+//   - Concurrency send workers each move one delivery to sending and send
+//     it; the moves to sending of the workers waiting at the same time
+//     are one write (when the store is a DeliveryBatchUpdater), so a
+//     delivery is in sending only while its own send is about to start,
+//     never ahead of it; their sent outcomes are written in batches by a
+//     flusher (see sentFlusher), before process returns.
+//
+// Codes are published ahead of the sends by at most the pipeline's
+// length (a few hundred deliveries): a delivery left scheduled by a stop
+// or a crash keeps its publication and gets the same code on the next run
+// (publications are idempotent by key), as before.
 func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
-	work := make(chan Delivery, m.concurrency*4)
-	var wg sync.WaitGroup
+	work := make(chan prefetched, prefetchBatch)
+	pubq := make(chan *ready, publishBatch)
+	sendq := make(chan *ready, m.concurrency)
+	var prepWG, pubWG, sendWG sync.WaitGroup
 	sendCtx := context.WithoutCancel(ctx)
-	for range m.concurrency {
-		wg.Add(1)
+	r.b = m.newRunBatch(sendCtx)
+	defer func() { r.b = nil }()
+	bp, batchCodes := m.codes.(BatchPublisher)
+	// toSend renders p and hands it to a send worker.
+	toSend := func(p *ready) {
+		m.render(r, p)
+		sendq <- p
+	}
+	for range prepareWorkers(m.concurrency) {
+		prepWG.Add(1)
 		go func() {
-			defer wg.Done()
-			for dl := range work {
+			defer prepWG.Done()
+			for w := range work {
 				if ctx.Err() != nil {
 					continue // stopping: leave it scheduled for the next Run
 				}
-				if err := m.deliver(sendCtx, r, dl, false); err != nil {
-					m.log.Error("delivery step failed; it stays for the next run", "delivery", dl.ID, "err", err)
+				p, err := m.prepare(sendCtx, r, w.dl, false, &w)
+				switch {
+				case p == nil:
+				case p.needsCode && batchCodes:
+					pubq <- p
+					continue
+				case p.needsCode:
+					p, err = m.publish(sendCtx, r, p)
+				}
+				if err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", w.dl.ID, "err", err)
+				}
+				if p != nil {
+					toSend(p)
 				}
 			}
 		}()
+	}
+	pubWG.Add(1)
+	go func() {
+		defer pubWG.Done()
+		batch := make([]*ready, 0, publishBatch)
+		for p := range pubq {
+			batch = append(batch[:0], p)
+		more:
+			for len(batch) < publishBatch {
+				select {
+				case p, ok := <-pubq:
+					if !ok {
+						break more
+					}
+					batch = append(batch, p)
+				default:
+					break more
+				}
+			}
+			if ctx.Err() != nil {
+				for _, p := range batch {
+					m.abandon(sendCtx, p) // stopping: no code for what is not sent
+				}
+				continue
+			}
+			for _, p := range m.publishAll(sendCtx, r, bp, batch) {
+				toSend(p)
+			}
+		}
+	}()
+	for range m.concurrency {
+		sendWG.Add(1)
+		go func() {
+			defer sendWG.Done()
+			for p := range sendq {
+				if ctx.Err() != nil {
+					m.abandon(sendCtx, p) // stopping: it stays scheduled
+					continue
+				}
+				if err := m.send(sendCtx, r, p); err != nil {
+					m.log.Error("delivery step failed; it stays for the next run", "delivery", p.dl.ID, "err", err)
+				}
+			}
+		}()
+	}
+	getter, _ := m.store.(CustomerBatchGetter)
+	chunk := make([]Delivery, 0, prefetchBatch)
+	// hand loads the customers of chunk and hands it to the workers; false
+	// when ctx ended.
+	hand := func() bool {
+		var custs map[string]customer.Customer
+		if getter != nil {
+			ids := make([]string, 0, len(chunk))
+			for i := range chunk {
+				if chunk[i].State == DeliveryScheduled {
+					ids = append(ids, chunk[i].CustomerID)
+				}
+			}
+			var err error
+			if custs, err = getter.GetCustomers(ctx, ids); err != nil {
+				custs = nil // each worker loads its own
+				m.log.Warn("loading a chunk of customers; loading them one by one", "err", err)
+			}
+		}
+		for _, dl := range chunk {
+			w := prefetched{dl: dl}
+			if custs != nil {
+				w.c, w.found = custs[dl.CustomerID]
+				w.loaded = true
+			}
+			select {
+			case work <- w:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		chunk = chunk[:0]
+		return true
 	}
 	var iterErr error
 	for dl, err := range m.store.Deliveries(ctx, f) {
@@ -212,18 +337,78 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 			iterErr = err
 			break
 		}
-		select {
-		case work <- dl:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			iterErr = ctx.Err()
+		if chunk = append(chunk, dl); len(chunk) == prefetchBatch && !hand() {
 			break
 		}
 	}
+	if iterErr == nil && len(chunk) > 0 {
+		hand()
+	}
+	if iterErr == nil && ctx.Err() != nil {
+		iterErr = ctx.Err()
+	}
 	close(work)
-	wg.Wait()
+	prepWG.Wait()
+	close(pubq)
+	pubWG.Wait()
+	close(sendq)
+	sendWG.Wait()
+	r.b.close(sendCtx)
 	return iterErr
+}
+
+// prepareWorkers is how many prepare workers a fan-out with concurrency
+// sends runs: more than its send workers, so that the publisher gets
+// large batches while the sends keep everyone waiting.
+func prepareWorkers(concurrency int) int { return 2 * concurrency }
+
+// prefetched is a delivery handed to a prepare worker with its customer,
+// when loaded ahead (loaded; found is false for a deleted customer).
+type prefetched struct {
+	dl            Delivery
+	c             customer.Customer
+	loaded, found bool
+}
+
+// runBatch batches the writes of a fan-out's send workers and keeps its
+// message counts, each part only when the store supports it (nil parts:
+// one call per delivery).
+type runBatch struct {
+	usage   *usageReserve
+	sending *combiner[Delivery, struct{}]
+	sent    *sentFlusher
+}
+
+func (m *Manager) newRunBatch(ctx context.Context) *runBatch {
+	b := &runBatch{usage: &usageReserve{m: m}}
+	if st, ok := m.store.(DeliveryBatchUpdater); ok {
+		// One batch at a time, of at most one delivery per send worker:
+		// the workers that wait meanwhile go together in the next one.
+		b.sending = newCombiner(m.concurrency, 1, func(ctx context.Context, qs []Delivery) ([]struct{}, []error) {
+			if len(qs) == 1 {
+				return make([]struct{}, 1), []error{m.store.UpdateDelivery(ctx, qs[0], DeliveryScheduled)}
+			}
+			errs, err := st.UpdateDeliveries(ctx, qs, DeliveryScheduled)
+			if err != nil {
+				errs = make([]error, len(qs))
+				for i := range errs {
+					errs[i] = err
+				}
+			}
+			return make([]struct{}, len(qs)), errs
+		})
+		b.sent = m.newSentFlusher(ctx, st)
+	}
+	return b
+}
+
+// close writes the sent outcomes not yet written and gives back the
+// message counts reserved and not used.
+func (b *runBatch) close(ctx context.Context) {
+	if b.sent != nil {
+		b.sent.close()
+	}
+	b.usage.close(ctx)
 }
 
 // deliver runs the per-recipient pipeline for one delivery: consent check
@@ -232,95 +417,223 @@ func (m *Manager) process(ctx context.Context, r *run, f DeliveryFilter) error {
 // by compare-and-set, so a delivery is sent at most once. retry is set
 // when a retry job runs it (its NextAttemptAt has come).
 func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) error {
+	p, err := m.prepare(ctx, r, dl, retry, nil)
+	if p == nil {
+		return err
+	}
+	if p.needsCode {
+		if p, err = m.publish(ctx, r, p); p == nil {
+			return err
+		}
+	}
+	m.render(r, p)
+	return m.send(ctx, r, p)
+}
+
+// ready is a delivery that prepare admitted: what publish, render and
+// send need. send or abandon (or a failed publication) releases its
+// hold; send or abandon emits its publication event.
+type ready struct {
+	dl            Delivery
+	c             customer.Customer
+	idx           int // of the channel in r
+	data          renderData
+	needsCode     bool // from r.d.Campaign, not published yet
+	subject, body string
+	h             hold
+	pub           *Publication
+}
+
+// prepare runs the steps of deliver before the code: consent check and
+// send-time policies. It returns nil when dl is not to be sent now
+// (skipped, deferred or failed, recorded; or taken by another worker),
+// with the error of a step that failed. pre is dl's customer when loaded
+// ahead (else prepare loads it).
+func (m *Manager) prepare(ctx context.Context, r *run, dl Delivery, retry bool, pre *prefetched) (*ready, error) {
 	if dl.State != DeliveryScheduled {
-		return nil
+		return nil, nil
 	}
 	now := m.clock.Now()
 	if !retry && dl.NextAttemptAt.After(now) {
 		// Waiting for its retry job; (re)schedule it, as a restart loses
 		// the in-process scheduler's jobs (same job ID: no duplicate).
-		return m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
+		return nil, m.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
 	}
 	skip := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliverySkipped, reason) }
 	fail := func(reason string) error { return m.settle(ctx, dl, DeliveryScheduled, DeliveryFailed, reason) }
 
 	idx := r.channelIndex(dl.Channel)
 	if idx < 0 || r.channels[idx] == nil {
-		return fail(fmt.Sprintf("channel %q is not registered", dl.Channel))
+		return nil, fail(fmt.Sprintf("channel %q is not registered", dl.Channel))
 	}
-	ch, msgCfg, tpl := r.channels[idx], r.d.Channels[idx], r.tpl[idx]
+	ch := r.channels[idx]
 
 	// 1. Consents (and whether the channel can reach the customer).
-	c, err := m.store.GetCustomer(ctx, dl.CustomerID)
-	if errors.Is(err, customer.ErrNotFound) {
-		return skip(ReasonCustomerDeleted)
-	} else if err != nil {
-		return err
+	p := &ready{idx: idx}
+	if pre != nil && pre.loaded {
+		if !pre.found {
+			return nil, skip(ReasonCustomerDeleted)
+		}
+		p.c = pre.c
+	} else {
+		var err error
+		p.c, err = m.store.GetCustomer(ctx, dl.CustomerID)
+		if errors.Is(err, customer.ErrNotFound) {
+			return nil, skip(ReasonCustomerDeleted)
+		} else if err != nil {
+			return nil, err
+		}
 	}
-	if reason := m.consentSkip(ctx, &r.d, &c); reason != "" {
-		return skip(reason)
+	c := &p.c
+	if reason := m.consentSkip(ctx, &r.d, c); reason != "" {
+		return nil, skip(reason)
 	}
 	if chk, ok := ch.(Checker); ok {
-		reason, err := chk.Check(ctx, &c)
+		reason, err := chk.Check(ctx, c)
 		if err != nil {
-			return m.sendFailed(ctx, r, dl, DeliveryScheduled, err)
+			return nil, m.sendFailed(ctx, r, dl, DeliveryScheduled, err)
 		}
 		if reason != "" {
-			return skip(reason)
+			return nil, skip(reason)
 		}
 	}
 
 	// 1b. Send-time policies: quiet hours, frequency caps, message limit.
-	h, ok, err := m.admit(ctx, r, dl, &c)
+	h, ok, err := m.admit(ctx, r, dl, c)
 	if !ok {
-		return err
+		return nil, err
 	}
-	keep := false // the message may have gone out: keep what admit counted
-	defer func() {
-		if !keep {
-			m.release(ctx, h)
-		}
-	}()
-
-	// 2. Code.
-	data := renderData{c: &c, distName: r.d.Name}
-	if err := m.eventData(ctx, r, &dl, &data); err != nil {
-		return err
+	p.data = renderData{c: c, distName: r.d.Name}
+	if err := m.eventData(ctx, r, &dl, &p.data); err != nil {
+		m.release(ctx, h)
+		return nil, err
 	}
 	if r.d.Campaign != "" {
 		r.mu.Lock()
 		stopped := r.stopped
 		r.mu.Unlock()
 		if stopped != "" {
-			return skip(stopped) // the distribution stopped sending
+			m.release(ctx, h)
+			return nil, skip(stopped) // the distribution stopped sending
 		}
-		pub, err := m.codes.Publish(ctx, PublishRequest{
-			Key:            publicationKey(dl.DistributionID, dl.CustomerID, dl.TriggerKey),
-			CampaignID:     r.d.Campaign,
-			CustomerID:     dl.CustomerID,
-			DistributionID: dl.DistributionID,
-		})
+		p.needsCode = true
+	}
+	p.dl, p.h = dl, h
+	return p, nil
+}
+
+// publishRequest is the request for p's code.
+func publishRequest(r *run, p *ready) PublishRequest {
+	return PublishRequest{
+		Key:            publicationKey(p.dl.DistributionID, p.dl.CustomerID, p.dl.TriggerKey),
+		CampaignID:     r.d.Campaign,
+		CustomerID:     p.dl.CustomerID,
+		DistributionID: p.dl.DistributionID,
+	}
+}
+
+// publish publishes p's code (step 2 of deliver); nil when p is not to be
+// sent (recorded as skipped or failed, its hold released).
+func (m *Manager) publish(ctx context.Context, r *run, p *ready) (*ready, error) {
+	pub, err := m.codes.Publish(ctx, publishRequest(r, p))
+	return m.published1(ctx, r, p, pub, err)
+}
+
+// publishAll publishes the codes of batch in one call and returns the
+// deliveries to send.
+func (m *Manager) publishAll(ctx context.Context, r *run, bp BatchPublisher, batch []*ready) []*ready {
+	todo := batch[:0:0]
+	for _, p := range batch {
+		r.mu.Lock()
+		stopped := r.stopped
+		r.mu.Unlock()
+		if stopped != "" { // since prepare
+			m.release(ctx, p.h)
+			if err := m.settle(ctx, p.dl, DeliveryScheduled, DeliverySkipped, stopped); err != nil {
+				m.log.Error("delivery step failed; it stays for the next run", "delivery", p.dl.ID, "err", err)
+			}
+			continue
+		}
+		todo = append(todo, p)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	reqs := make([]PublishRequest, len(todo))
+	for i, p := range todo {
+		reqs[i] = publishRequest(r, p)
+	}
+	var (
+		pubs []Publication
+		errs []error
+	)
+	if len(reqs) == 1 {
+		pubs, errs = make([]Publication, 1), make([]error, 1)
+		pubs[0], errs[0] = m.codes.Publish(ctx, reqs[0])
+	} else {
+		pubs, errs = bp.PublishBatch(ctx, reqs)
+	}
+	out := todo[:0]
+	for i, p := range todo {
+		p, err := m.published1(ctx, r, p, pubs[i], errs[i])
+		if err != nil {
+			m.log.Error("delivery step failed; it stays for the next run", "delivery", todo[i].dl.ID, "err", err)
+		}
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// published1 applies the outcome of p's publication.
+func (m *Manager) published1(ctx context.Context, r *run, p *ready, pub Publication, err error) (*ready, error) {
+	if err != nil {
+		m.release(ctx, p.h)
 		if errors.Is(err, ErrNoCodesLeft) {
 			r.mu.Lock()
 			r.stopped = ReasonNoCodesLeft
 			r.mu.Unlock()
-			return skip(ReasonNoCodesLeft)
+			return nil, m.settle(ctx, p.dl, DeliveryScheduled, DeliverySkipped, ReasonNoCodesLeft)
 		}
-		if err != nil {
-			return fail("publishing a code: " + err.Error())
-		}
-		dl.Code, dl.PublicationID = pub.Code, pub.ID
-		data.code, data.campaignName = pub.Code, pub.CampaignName
-		defer m.published(ctx, &dl, pub)
+		return nil, m.settle(ctx, p.dl, DeliveryScheduled, DeliveryFailed, "publishing a code: "+err.Error())
 	}
+	p.pub, p.needsCode = &pub, false
+	p.dl.Code, p.dl.PublicationID = pub.Code, pub.ID
+	p.data.code, p.data.campaignName = pub.Code, pub.CampaignName
+	return p, nil
+}
 
-	// 3. Render.
-	subject, body := tpl.render(&data, escapesHTML(ch))
+// render renders p's message (step 3 of deliver).
+func (m *Manager) render(r *run, p *ready) {
+	p.data.c = &p.c
+	p.subject, p.body = r.tpl[p.idx].render(&p.data, escapesHTML(r.channels[p.idx]))
+}
+
+// send runs the steps of deliver from the send on: the ledger move to
+// sending (before the provider call), the send, and the outcome.
+func (m *Manager) send(ctx context.Context, r *run, p *ready) error {
+	dl := p.dl
+	keep := false // the message may have gone out: keep what admit counted
+	defer func() {
+		if !keep {
+			m.release(ctx, p.h)
+		}
+		if p.pub != nil {
+			m.published(ctx, &dl, *p.pub)
+		}
+	}()
 
 	// 4. Ledger: sending, before the provider call.
 	dl.State, dl.Attempts, dl.UpdatedAt = DeliverySending, dl.Attempts+1, m.clock.Now()
 	dl.NextAttemptAt = time.Time{}
-	if err := m.store.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil {
+	var err error
+	if r.b != nil && r.b.sending != nil {
+		_, err = r.b.sending.do(ctx, dl)
+	} else {
+		err = m.store.UpdateDelivery(ctx, dl, DeliveryScheduled)
+	}
+	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil // another worker took it
 		}
@@ -329,7 +642,8 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 
 	// 5. Send.
 	sctx, cancel := context.WithTimeout(ctx, m.sendTimeout)
-	rec, err := ch.Send(sctx, Message{Delivery: dl, Customer: &c, Subject: subject, Body: body, Template: msgCfg.Template, Code: dl.Code})
+	rec, err := r.channels[p.idx].Send(sctx, Message{Delivery: dl, Customer: &p.c, Subject: p.subject, Body: p.body,
+		Template: r.d.Channels[p.idx].Template, Code: dl.Code})
 	cancel()
 	if err != nil {
 		keep = isAmbiguous(err)
@@ -341,10 +655,24 @@ func (m *Manager) deliver(ctx context.Context, r *run, dl Delivery, retry bool) 
 	dl.State, dl.ProviderMessageID, dl.Reason = DeliverySent, rec.ProviderMessageID, ""
 	dl.SentAt = m.clock.Now()
 	dl.UpdatedAt = dl.SentAt
+	if r.b != nil && r.b.sent != nil {
+		r.b.sent.add(dl) // written within sentDelay, and before process returns
+		return nil
+	}
 	if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
 		return fmt.Errorf("recording sent message %q: %w", rec.ProviderMessageID, err)
 	}
 	return nil
+}
+
+// abandon gives back what prepare took for p, which will not be sent
+// now (the fan-out is stopping): its hold. Its publication stays (the
+// next run publishes the same code again, by key).
+func (m *Manager) abandon(ctx context.Context, p *ready) {
+	m.release(ctx, p.h)
+	if p.pub != nil {
+		m.published(ctx, &p.dl, *p.pub)
+	}
 }
 
 // escapesHTML reports whether ch's bodies are HTML (values escaped): true

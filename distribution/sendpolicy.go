@@ -22,6 +22,7 @@ const (
 type hold struct {
 	capped  string // delivery id recorded in the send log
 	counted time.Time
+	res     *usageReserve // counted from this reservation (else in the store)
 }
 
 func (m *Manager) release(ctx context.Context, h hold) {
@@ -29,6 +30,10 @@ func (m *Manager) release(ctx context.Context, h hold) {
 		if err := m.store.ReleaseSend(ctx, h.capped); err != nil {
 			m.log.Error("releasing a frequency-cap record", "delivery", h.capped, "err", err)
 		}
+	}
+	if h.res != nil {
+		h.res.give(ctx, counter(MeterMessages, m.limits.Messages), h.counted)
+		return
 	}
 	if !h.counted.IsZero() {
 		if _, err := m.usage.AddUsage(ctx, counter(MeterMessages, m.limits.Messages), h.counted, -1, 0); err != nil {
@@ -66,7 +71,13 @@ func (m *Manager) admit(ctx context.Context, r *run, dl Delivery, c *customer.Cu
 		}
 	}
 	start, end := m.periodOf(m.limits.Messages, now)
-	_, err = m.usage.AddUsage(ctx, counter(MeterMessages, m.limits.Messages), start, 1, m.limits.Messages.Max)
+	if r.b != nil && m.limits.Messages.Max <= 0 {
+		// Uncapped: counted from a block the fan-out counted ahead.
+		err = r.b.usage.take(ctx, counter(MeterMessages, m.limits.Messages), start)
+		h.res = r.b.usage
+	} else {
+		_, err = m.usage.AddUsage(ctx, counter(MeterMessages, m.limits.Messages), start, 1, m.limits.Messages.Max)
+	}
 	if errors.Is(err, ErrLimitExceeded) {
 		m.release(ctx, h)
 		meter := MeterMessagesDeferred
@@ -83,6 +94,7 @@ func (m *Manager) admit(ctx context.Context, r *run, dl Delivery, c *customer.Cu
 		return hold{}, false, m.deferTo(ctx, dl, end, ReasonDeferredLimit)
 	}
 	if err != nil {
+		h.res = nil // nothing taken
 		m.release(ctx, h)
 		return hold{}, false, fmt.Errorf("counting message usage: %w", err)
 	}
