@@ -47,6 +47,16 @@ func (q *queryStats) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 	e[1] += int64(time.Since(start))
 }
 
+// TraceCopyFromStart and TraceCopyFromEnd count a COPY as a statement
+// named after its table.
+func (q *queryStats) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, [2]any{"COPY " + d.TableName.Sanitize(), time.Now()})
+}
+
+func (q *queryStats) TraceCopyFromEnd(ctx context.Context, c *pgx.Conn, _ pgx.TraceCopyFromEndData) {
+	q.TraceQueryEnd(ctx, c, pgx.TraceQueryEndData{})
+}
+
 func (q *queryStats) print() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
