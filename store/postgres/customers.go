@@ -1,11 +1,14 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,9 +75,10 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (customer.Customer, 
 
 // UpsertCustomers implements customer.Store. The batch is one transaction:
 // the stored customers it matches are read and locked (SELECT ... FOR
-// UPDATE) in one query, the changes are planned in Go exactly as the
-// contract says, and the rows are written with COPY (new ones) and one
-// UPDATE over arrays (stored ones), whatever the batch size. A concurrent
+// UPDATE) in one query, sent with the BEGIN in one round trip; the
+// changes are planned in Go exactly as the contract says, and the rows are
+// written with one binary COPY (new ones) and one UPDATE over arrays
+// (stored ones), whatever the batch size, before the COMMIT. A concurrent
 // batch inserting the same new source_id makes one of them retry (it then
 // finds and updates the other's row), so concurrent upserts of one
 // customer keep one row.
@@ -88,15 +92,15 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 	var out []customer.Customer
 	var err error
 	for range 10 {
-		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			var e error
-			out, e = upsertTx(ctx, tx, cs, opts)
-			return e
-		})
-		if code, _ := pgCode(err); code != uniqueViolation {
+		if err = ctx.Err(); err != nil {
 			break
 		}
-		// A concurrent batch inserted one of our ids or source ids: plan again.
+		out, err = s.upsertOnce(ctx, cs, opts)
+		if code, _ := pgCode(err); code != uniqueViolation && !retryable(err) {
+			break
+		}
+		// A concurrent batch inserted one of our ids or source ids (plan
+		// again), or the transaction deadlocked with another.
 	}
 	if code, cons := pgCode(err); code == uniqueViolation {
 		return nil, fmt.Errorf("upsert customers: %s: %w", cons, customer.ErrConflict)
@@ -107,9 +111,43 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 	return out, nil
 }
 
-func upsertTx(ctx context.Context, tx pgx.Tx, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+// lookupSQL reads and locks the stored customers a batch matches.
+const lookupSQL = `SELECT ` + customerCols + ` FROM customers
+	WHERE id = ANY($1) OR source_id = ANY($2) ORDER BY id FOR UPDATE`
+
+// upsertOnce makes one attempt at writing the batch cs, in a transaction
+// on a connection of its own. It manages the transaction itself rather
+// than through pgx.Tx so that BEGIN goes with the lookup. A connection
+// left in a transaction (a failed ROLLBACK) is dropped by the pool when
+// it is released.
+func (s *Store) upsertOnce(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) (out []customer.Customer, err error) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	defer func() {
+		if err != nil && conn.PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
+	out, err = upsertTx(ctx, conn, cs, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = conn.Exec(ctx, "COMMIT"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// upsertTx begins a transaction on conn and writes cs in it; the caller
+// commits or rolls back.
+func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	now := time.Now().Truncate(time.Microsecond)
-	var idList, srcList []string
+	idList := make([]string, 0, len(cs))
+	srcList := make([]string, 0, len(cs))
 	for _, c := range cs {
 		if c.ID != "" {
 			idList = append(idList, c.ID)
@@ -120,23 +158,22 @@ func upsertTx(ctx context.Context, tx pgx.Tx, cs []customer.Customer, opts custo
 	}
 	stored := map[string]*customer.Customer{} // by ID
 	storedSrc := map[string]string{}          // SourceID -> ID
-	rows, err := tx.Query(ctx, `SELECT `+customerCols+` FROM customers
-		WHERE id = ANY($1) OR source_id = ANY($2) ORDER BY id FOR UPDATE`, idList, srcList)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		c, err := scanCustomer(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(lookupSQL, idList, srcList).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			c, err := scanCustomer(rows)
+			if err != nil {
+				return err
+			}
+			stored[c.ID] = &c
+			if c.SourceID != "" {
+				storedSrc[c.SourceID] = c.ID
+			}
 		}
-		stored[c.ID] = &c
-		if c.SourceID != "" {
-			storedSrc[c.SourceID] = c.ID
-		}
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 
@@ -171,7 +208,7 @@ func upsertTx(ctx context.Context, tx pgx.Tx, cs []customer.Customer, opts custo
 			if opts.Merge {
 				next = customer.Merge(*prev, in)
 			} else {
-				next = in.Clone()
+				next = in // shares in's maps: the plan only reads them, out gets a clone
 				next.ID = prev.ID
 				if next.SourceID == "" {
 					next.SourceID = prev.SourceID
@@ -190,7 +227,7 @@ func upsertTx(ctx context.Context, tx pgx.Tx, cs []customer.Customer, opts custo
 				next.UpdatedAt = now
 			}
 		} else {
-			next = in.Clone()
+			next = in
 			if next.ID == "" {
 				next.ID = customer.NewID()
 			}
@@ -215,7 +252,7 @@ func upsertTx(ctx context.Context, tx pgx.Tx, cs []customer.Customer, opts custo
 		pending[next.ID] = &c
 		out[n] = next.Clone()
 	}
-	if err := writeCustomers(ctx, tx, order, pending, stored); err != nil {
+	if err := writeCustomers(ctx, conn, order, pending, stored); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -261,26 +298,188 @@ func customerRow(c *customer.Customer) ([]any, error) {
 	return row, nil
 }
 
+// copyColumn is one column of customers as a binary COPY writes it.
+type copyColumn struct {
+	name string
+	// empty reports whether the column's default stores what c holds, so
+	// that a batch in which every row has it empty leaves the column out
+	// of the COPY (less for the server to read); nil for a column always
+	// sent.
+	empty func(c *customer.Customer, r *copyRow) bool
+	// put appends the field in COPY's binary format: its length (int32,
+	// -1 for NULL) and its bytes (PostgreSQL's binary send format).
+	put func(b []byte, c *customer.Customer, r *copyRow) []byte
+}
+
+// copyRow holds the JSON of a row's jsonb columns, nil for '{}'.
+type copyRow struct {
+	meta, types, address, consents, summy []byte
+}
+
+// pgEpoch is PostgreSQL's epoch for dates and timestamps, 2000-01-01 UTC.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func putText(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// putJSONB appends a jsonb field: version 1 and the JSON text ('{}' for nil).
+func putJSONB(b, js []byte) []byte {
+	if js == nil {
+		js = []byte("{}")
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(js)+1))
+	b = append(b, 1)
+	return append(b, js...)
+}
+
+// putTimestamptz appends t (already rounded to the microsecond) as
+// microseconds since pgEpoch.
+func putTimestamptz(b []byte, t time.Time) []byte {
+	us := t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - pgEpoch.Unix()*1_000_000
+	b = binary.BigEndian.AppendUint32(b, 8)
+	return binary.BigEndian.AppendUint64(b, uint64(us))
+}
+
+// copyColumns are the columns of customerColumns, in order.
+var copyColumns = []copyColumn{
+	{name: "id", put: func(b []byte, c *customer.Customer, _ *copyRow) []byte { return putText(b, c.ID) }},
+	{name: "source_id", empty: func(c *customer.Customer, _ *copyRow) bool { return c.SourceID == "" },
+		put: func(b []byte, c *customer.Customer, _ *copyRow) []byte {
+			if c.SourceID == "" {
+				return binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // NULL
+			}
+			return putText(b, c.SourceID)
+		}},
+	textColumn("name", func(c *customer.Customer) string { return c.Name }),
+	textColumn("email", func(c *customer.Customer) string { return c.Email }),
+	textColumn("phone", func(c *customer.Customer) string { return c.Phone }),
+	textColumn("description", func(c *customer.Customer) string { return c.Description }),
+	{name: "birthdate", empty: func(c *customer.Customer, _ *copyRow) bool { return c.Birthdate.IsZero() },
+		put: func(b []byte, c *customer.Customer, _ *copyRow) []byte {
+			if c.Birthdate.IsZero() {
+				return binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // NULL
+			}
+			days := (c.Birthdate.In(time.UTC).Unix() - pgEpoch.Unix()) / 86400
+			b = binary.BigEndian.AppendUint32(b, 4)
+			return binary.BigEndian.AppendUint32(b, uint32(int32(days)))
+		}},
+	jsonbColumn("address", func(r *copyRow) []byte { return r.address }),
+	jsonbColumn("metadata", func(r *copyRow) []byte { return r.meta }),
+	jsonbColumn("metadata_types", func(r *copyRow) []byte { return r.types }),
+	jsonbColumn("consents", func(r *copyRow) []byte { return r.consents }),
+	textColumn("timezone", func(c *customer.Customer) string { return c.Timezone }),
+	jsonbColumn("summary", func(r *copyRow) []byte { return r.summy }),
+	{name: "created_at", put: func(b []byte, c *customer.Customer, _ *copyRow) []byte { return putTimestamptz(b, ts0(c.CreatedAt)) }},
+	{name: "updated_at", put: func(b []byte, c *customer.Customer, _ *copyRow) []byte { return putTimestamptz(b, ts0(c.UpdatedAt)) }},
+}
+
+func textColumn(name string, f func(c *customer.Customer) string) copyColumn {
+	return copyColumn{name: name,
+		empty: func(c *customer.Customer, _ *copyRow) bool { return f(c) == "" },
+		put:   func(b []byte, c *customer.Customer, _ *copyRow) []byte { return putText(b, f(c)) }}
+}
+
+func jsonbColumn(name string, f func(r *copyRow) []byte) copyColumn {
+	return copyColumn{name: name,
+		empty: func(_ *customer.Customer, r *copyRow) bool { return f(r) == nil },
+		put:   func(b []byte, _ *customer.Customer, r *copyRow) []byte { return putJSONB(b, f(r)) }}
+}
+
+// encodeCopy returns the columns and the data of a binary COPY FROM
+// writing cs as new rows. Columns empty in every row (their default
+// stores the same) are left out.
+func encodeCopy(cs []*customer.Customer) (cols []string, data []byte, err error) {
+	rows := make([]copyRow, len(cs))
+	var meta []byte               // the rows' metadata JSON, one after the other
+	spans := make([]int, len(cs)) // where each row's ends in meta
+	for i, c := range cs {
+		r := &rows[i]
+		if len(c.Metadata) > 0 {
+			var tags []byte
+			if meta, tags, err = appendMetadata(meta, c.Metadata); err != nil {
+				return nil, nil, fmt.Errorf("customer %s: %w", c.ID, err)
+			}
+			if string(tags) != "{}" {
+				r.types = tags
+			}
+		}
+		spans[i] = len(meta)
+		// The rest are rare in bulk writes: only non-zero values are
+		// marshaled (and boxed).
+		if c.Address != (customer.Address{}) {
+			r.address, err = json.Marshal(c.Address)
+		}
+		if err == nil && !c.Consents.IsZero() {
+			r.consents, err = json.Marshal(c.Consents)
+		}
+		if err == nil && c.Summary != (customer.Summary{}) {
+			r.summy, err = json.Marshal(c.Summary)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("customer %s: %w", c.ID, err)
+		}
+	}
+	start := 0
+	for i, end := range spans {
+		if start < end {
+			rows[i].meta = meta[start:end:end]
+		}
+		start = end
+	}
+	used := make([]copyColumn, 0, len(copyColumns))
+	for _, col := range copyColumns {
+		keep := col.empty == nil
+		for j := 0; j < len(cs) && !keep; j++ {
+			keep = !col.empty(cs[j], &rows[j])
+		}
+		if !keep {
+			continue
+		}
+		used = append(used, col)
+		cols = append(cols, col.name)
+	}
+	b := make([]byte, 0, 19+len(cs)*(2+len(used)*4+64)+len(meta)+2)
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension length
+	for i, c := range cs {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(used)))
+		for _, col := range used {
+			b = col.put(b, c, &rows[i])
+		}
+	}
+	b = binary.BigEndian.AppendUint16(b, 0xFFFF) // trailer
+	return cols, b, nil
+}
+
 // writeCustomers writes the final value of each planned customer: new
-// ones with COPY (the fastest way into a table; a concurrent insert of
-// the same id or source_id fails the batch with a unique violation, and
-// UpsertCustomers plans it again), stored ones with one UPDATE ... FROM
-// unnest.
-func writeCustomers(ctx context.Context, tx pgx.Tx, order []string, pending, stored map[string]*customer.Customer) error {
-	var fresh, old [][]any
+// ones with one binary COPY (the fastest way into a table; a concurrent
+// insert of the same id or source_id fails the batch with a unique
+// violation, and UpsertCustomers plans it again), stored ones with one
+// UPDATE ... FROM unnest.
+func writeCustomers(ctx context.Context, conn *pgx.Conn, order []string, pending, stored map[string]*customer.Customer) error {
+	var fresh []*customer.Customer
+	var old [][]any
 	for _, id := range order {
+		if stored[id] == nil {
+			fresh = append(fresh, pending[id])
+			continue
+		}
 		row, err := customerRow(pending[id])
 		if err != nil {
 			return err
 		}
-		if stored[id] != nil {
-			old = append(old, row)
-		} else {
-			fresh = append(fresh, row)
-		}
+		old = append(old, row)
 	}
 	if len(fresh) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"customers"}, customerColumns, pgx.CopyFromRows(fresh)); err != nil {
+		cols, data, err := encodeCopy(fresh)
+		if err != nil {
+			return err
+		}
+		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data),
+			`COPY customers (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`); err != nil {
 			return err
 		}
 	}
@@ -331,7 +530,7 @@ func writeCustomers(ctx context.Context, tx pgx.Tx, order []string, pending, sto
 			args[i] = ss
 		}
 	}
-	_, err := tx.Exec(ctx, `UPDATE customers SET
+	_, err := conn.Exec(ctx, `UPDATE customers SET
 			source_id = u.source_id, name = u.name, email = u.email, phone = u.phone, description = u.description,
 			birthdate = u.birthdate::date, address = u.address::jsonb, metadata = u.metadata::jsonb,
 			metadata_types = u.metadata_types::jsonb, consents = u.consents::jsonb, timezone = u.timezone,

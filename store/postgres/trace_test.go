@@ -57,6 +57,26 @@ func (q *queryStats) TraceCopyFromEnd(ctx context.Context, c *pgx.Conn, _ pgx.Tr
 	q.TraceQueryEnd(ctx, c, pgx.TraceQueryEndData{})
 }
 
+// TraceBatchStart and TraceBatchEnd count a batch as one statement named
+// after its queries (TraceBatchQuery ignores them one by one).
+func (q *queryStats) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	var names []string
+	for _, qq := range d.Batch.QueuedQueries {
+		names = append(names, strings.Join(strings.Fields(qq.SQL), " "))
+	}
+	s := "BATCH " + strings.Join(names, "; ")
+	if len(s) > 70 {
+		s = s[:70]
+	}
+	return context.WithValue(ctx, traceKey{}, [2]any{s, time.Now()})
+}
+
+func (q *queryStats) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (q *queryStats) TraceBatchEnd(ctx context.Context, c *pgx.Conn, _ pgx.TraceBatchEndData) {
+	q.TraceQueryEnd(ctx, c, pgx.TraceQueryEndData{})
+}
+
 func (q *queryStats) print() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
