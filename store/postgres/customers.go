@@ -144,6 +144,12 @@ func (s *Store) upsertOnce(ctx context.Context, cs []customer.Customer, opts cus
 
 // upsertTx begins a transaction on conn and writes cs in it; the caller
 // commits or rolls back.
+//
+// While the server looks the batch up, the batch is planned and encoded
+// as if no customer of it were stored (the common case in an import of
+// new customers): when the lookup finds none, that work is used as it is,
+// so the lookup's round trip hides it. Otherwise the batch is planned
+// again with what the lookup found.
 func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	now := time.Now().Truncate(time.Microsecond)
 	idList := make([]string, 0, len(cs))
@@ -156,8 +162,8 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 			srcList = append(srcList, c.SourceID)
 		}
 	}
-	stored := map[string]*customer.Customer{} // by ID
-	storedSrc := map[string]string{}          // SourceID -> ID
+	var stored map[string]*customer.Customer // by ID
+	var storedSrc map[string]string          // SourceID -> ID
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(lookupSQL, idList, srcList).Query(func(rows pgx.Rows) error {
@@ -166,6 +172,9 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 			if err != nil {
 				return err
 			}
+			if stored == nil {
+				stored, storedSrc = map[string]*customer.Customer{}, map[string]string{}
+			}
 			stored[c.ID] = &c
 			if c.SourceID != "" {
 				storedSrc[c.SourceID] = c.ID
@@ -173,17 +182,53 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 		}
 		return rows.Err()
 	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	br := conn.SendBatch(ctx, b)
+	p, err := planUpsert(cs, opts, now, nil, nil)
+	if err == nil {
+		err = p.encodeFresh()
+	}
+	if cerr := br.Close(); cerr != nil {
+		return nil, cerr
+	}
+	if stored != nil {
+		if p, err = planUpsert(cs, opts, now, stored, storedSrc); err == nil {
+			err = p.encodeFresh()
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
+	if err := p.write(ctx, conn); err != nil {
+		return nil, err
+	}
+	return p.out, nil
+}
 
-	// The plan, as store.Memory makes it.
-	pending := make(map[string]*customer.Customer, len(cs))
-	pendingSrc := map[string]string{}
-	var order []string
+// upsertPlan is what a batch writes and returns.
+type upsertPlan struct {
+	out    []customer.Customer           // the result, in batch order
+	final  []customer.Customer           // the final value of each customer written, in first-seen order
+	stored map[string]*customer.Customer // the stored customers the batch matched, by ID
+	// The binary COPY of the new customers (encodeFresh).
+	copyCols []string
+	copyData []byte
+}
+
+// planUpsert plans cs over the stored customers it matches, as
+// store.Memory does: a *customer.BatchError names an item that cannot be
+// written.
+func planUpsert(cs []customer.Customer, opts customer.UpsertOptions, now time.Time,
+	stored map[string]*customer.Customer, storedSrc map[string]string) (*upsertPlan, error) {
+	p := &upsertPlan{
+		out:    make([]customer.Customer, len(cs)),
+		final:  make([]customer.Customer, 0, len(cs)), // never grows: pointers into it stay valid
+		stored: stored,
+	}
+	pending := make(map[string]int, len(cs))       // ID -> index in final
+	pendingSrc := make(map[string]string, len(cs)) // SourceID -> ID
 	get := func(id string) *customer.Customer {
-		if c, ok := pending[id]; ok {
-			return c
+		if i, ok := pending[id]; ok {
+			return &p.final[i]
 		}
 		return stored[id]
 	}
@@ -193,7 +238,6 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 		}
 		return storedSrc[src]
 	}
-	out := make([]customer.Customer, len(cs))
 	for n, in := range cs {
 		var prev *customer.Customer
 		if in.ID != "" {
@@ -245,17 +289,31 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 			}
 			pendingSrc[next.SourceID] = next.ID
 		}
-		if _, ok := pending[next.ID]; !ok {
-			order = append(order, next.ID)
+		if i, ok := pending[next.ID]; ok {
+			p.final[i] = next
+		} else {
+			pending[next.ID] = len(p.final)
+			p.final = append(p.final, next)
 		}
-		c := next
-		pending[next.ID] = &c
-		out[n] = next.Clone()
+		p.out[n] = next.Clone()
 	}
-	if err := writeCustomers(ctx, conn, order, pending, stored); err != nil {
-		return nil, err
+	return p, nil
+}
+
+// encodeFresh encodes the COPY of the plan's new customers.
+func (p *upsertPlan) encodeFresh() error {
+	var fresh []*customer.Customer
+	for i := range p.final {
+		if p.stored[p.final[i].ID] == nil {
+			fresh = append(fresh, &p.final[i])
+		}
 	}
-	return out, nil
+	if len(fresh) == 0 {
+		return nil
+	}
+	var err error
+	p.copyCols, p.copyData, err = encodeCopy(fresh)
+	return err
 }
 
 // customerColumns are the columns of customerCols, for COPY.
@@ -454,34 +512,28 @@ func encodeCopy(cs []*customer.Customer) (cols []string, data []byte, err error)
 	return cols, b, nil
 }
 
-// writeCustomers writes the final value of each planned customer: new
-// ones with one binary COPY (the fastest way into a table; a concurrent
-// insert of the same id or source_id fails the batch with a unique
-// violation, and UpsertCustomers plans it again), stored ones with one
-// UPDATE ... FROM unnest.
-func writeCustomers(ctx context.Context, conn *pgx.Conn, order []string, pending, stored map[string]*customer.Customer) error {
-	var fresh []*customer.Customer
+// write writes the final value of each planned customer: new ones with
+// one binary COPY (the fastest way into a table; a concurrent insert of
+// the same id or source_id fails the batch with a unique violation, and
+// UpsertCustomers plans it again), stored ones with one UPDATE ... FROM
+// unnest.
+func (p *upsertPlan) write(ctx context.Context, conn *pgx.Conn) error {
+	if p.copyData != nil {
+		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(p.copyData),
+			`COPY customers (`+strings.Join(p.copyCols, ", ")+`) FROM STDIN (FORMAT binary)`); err != nil {
+			return err
+		}
+	}
 	var old [][]any
-	for _, id := range order {
-		if stored[id] == nil {
-			fresh = append(fresh, pending[id])
+	for i := range p.final {
+		if p.stored[p.final[i].ID] == nil {
 			continue
 		}
-		row, err := customerRow(pending[id])
+		row, err := customerRow(&p.final[i])
 		if err != nil {
 			return err
 		}
 		old = append(old, row)
-	}
-	if len(fresh) > 0 {
-		cols, data, err := encodeCopy(fresh)
-		if err != nil {
-			return err
-		}
-		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data),
-			`COPY customers (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`); err != nil {
-			return err
-		}
 	}
 	if len(old) == 0 {
 		return nil
