@@ -1,12 +1,12 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"strings"
 	"time"
@@ -73,15 +73,25 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (customer.Customer, 
 	return c, nil
 }
 
-// UpsertCustomers implements customer.Store. The batch is one transaction:
-// the stored customers it matches are read and locked (SELECT ... FOR
-// UPDATE) in one query, sent with the BEGIN in one round trip; the
-// changes are planned in Go exactly as the contract says, and the rows are
-// written with one binary COPY (new ones) and one UPDATE over arrays
-// (stored ones), whatever the batch size, before the COMMIT. A concurrent
-// batch inserting the same new source_id makes one of them retry (it then
-// finds and updates the other's row), so concurrent upserts of one
-// customer keep one row.
+// UpsertCustomers implements customer.Store. Each batch is atomic, and
+// written one of two ways:
+//
+//   - Straight in, when recent batches held only new customers (an import
+//     of new customers): the batch is planned as new customers and written
+//     with one binary COPY, which is a transaction of its own (one round
+//     trip). A stored customer among them fails the COPY with a unique
+//     violation on id or source_id, which writes nothing; the batch is
+//     then written the second way.
+//   - Looked up first: in one transaction, the stored customers the batch
+//     matches are read and locked (SELECT ... FOR UPDATE, sent with the
+//     BEGIN in one round trip), the changes are planned in Go exactly as
+//     the contract says, and the rows are written with one binary COPY
+//     (new ones) and one UPDATE over arrays (stored ones), whatever the
+//     batch size, before the COMMIT.
+//
+// A concurrent batch inserting the same new id or source_id makes one of
+// them plan again (it then finds and updates the other's row), so
+// concurrent upserts of one customer keep one row.
 func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -89,13 +99,34 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 	if len(cs) == 0 {
 		return []customer.Customer{}, nil
 	}
+	if !s.lookupFirst.Load() {
+		p, err := planUpsert(cs, opts, time.Now().Truncate(time.Microsecond), nil, nil)
+		if err == nil {
+			if err = p.encodeFresh(); err != nil {
+				return nil, err
+			}
+			err = s.insertNew(ctx, p)
+			if err == nil {
+				return p.out, nil
+			}
+			if code, _ := pgCode(err); code != uniqueViolation && !retryable(err) {
+				return nil, ctxErr(ctx, err)
+			}
+			// Some were stored, or a concurrent batch inserting some of
+			// the same customers deadlocked with this one.
+			s.lookupFirst.Store(true)
+		}
+		// A batch error as new customers may be another one with what is
+		// stored: the lookup says.
+	}
 	var out []customer.Customer
+	var found bool
 	var err error
 	for range 10 {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		out, err = s.upsertOnce(ctx, cs, opts)
+		out, found, err = s.upsertOnce(ctx, cs, opts)
 		if code, _ := pgCode(err); code != uniqueViolation && !retryable(err) {
 			break
 		}
@@ -108,7 +139,22 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 	if err != nil {
 		return nil, ctxErr(ctx, err)
 	}
+	if !found {
+		s.lookupFirst.Store(false) // all new: try the next batch straight in
+	}
 	return out, nil
+}
+
+// insertNew writes p, a batch planned as new customers, with one COPY
+// outside any transaction block: a transaction of its own, all rows or
+// none.
+func (s *Store) insertNew(ctx context.Context, p *upsertPlan) error {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer pc.Release()
+	return p.write(ctx, pc.Conn())
 }
 
 // lookupSQL reads and locks the stored customers a batch matches.
@@ -116,14 +162,15 @@ const lookupSQL = `SELECT ` + customerCols + ` FROM customers
 	WHERE id = ANY($1) OR source_id = ANY($2) ORDER BY id FOR UPDATE`
 
 // upsertOnce makes one attempt at writing the batch cs, in a transaction
-// on a connection of its own. It manages the transaction itself rather
-// than through pgx.Tx so that BEGIN goes with the lookup. A connection
-// left in a transaction (a failed ROLLBACK) is dropped by the pool when
-// it is released.
-func (s *Store) upsertOnce(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) (out []customer.Customer, err error) {
+// on a connection of its own, and reports whether it matched stored
+// customers. It manages the transaction itself rather than through
+// pgx.Tx so that BEGIN goes with the lookup. A connection left in a
+// transaction (a failed ROLLBACK) is dropped by the pool when it is
+// released.
+func (s *Store) upsertOnce(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) (out []customer.Customer, found bool, err error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer pc.Release()
 	conn := pc.Conn()
@@ -132,25 +179,25 @@ func (s *Store) upsertOnce(ctx context.Context, cs []customer.Customer, opts cus
 			_, _ = conn.Exec(ctx, "ROLLBACK")
 		}
 	}()
-	out, err = upsertTx(ctx, conn, cs, opts)
+	p, err := upsertTx(ctx, conn, cs, opts)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, err = conn.Exec(ctx, "COMMIT"); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return out, nil
+	return p.out, len(p.stored) > 0, nil
 }
 
-// upsertTx begins a transaction on conn and writes cs in it; the caller
-// commits or rolls back.
+// upsertTx begins a transaction on conn and writes cs in it, and returns
+// what it wrote; the caller commits or rolls back.
 //
 // While the server looks the batch up, the batch is planned and encoded
 // as if no customer of it were stored (the common case in an import of
 // new customers): when the lookup finds none, that work is used as it is,
 // so the lookup's round trip hides it. Otherwise the batch is planned
 // again with what the lookup found.
-func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts customer.UpsertOptions) (*upsertPlan, error) {
 	now := time.Now().Truncate(time.Microsecond)
 	idList := make([]string, 0, len(cs))
 	srcList := make([]string, 0, len(cs))
@@ -201,7 +248,7 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 	if err := p.write(ctx, conn); err != nil {
 		return nil, err
 	}
-	return p.out, nil
+	return p, nil
 }
 
 // upsertPlan is what a batch writes and returns.
@@ -209,9 +256,7 @@ type upsertPlan struct {
 	out    []customer.Customer           // the result, in batch order
 	final  []customer.Customer           // the final value of each customer written, in first-seen order
 	stored map[string]*customer.Customer // the stored customers the batch matched, by ID
-	// The binary COPY of the new customers (encodeFresh).
-	copyCols []string
-	copyData []byte
+	copy   *copySource                   // the binary COPY of the new customers (encodeFresh)
 }
 
 // planUpsert plans cs over the stored customers it matches, as
@@ -300,7 +345,7 @@ func planUpsert(cs []customer.Customer, opts customer.UpsertOptions, now time.Ti
 	return p, nil
 }
 
-// encodeFresh encodes the COPY of the plan's new customers.
+// encodeFresh prepares the COPY of the plan's new customers.
 func (p *upsertPlan) encodeFresh() error {
 	var fresh []*customer.Customer
 	for i := range p.final {
@@ -312,7 +357,7 @@ func (p *upsertPlan) encodeFresh() error {
 		return nil
 	}
 	var err error
-	p.copyCols, p.copyData, err = encodeCopy(fresh)
+	p.copy, err = encodeCopy(fresh)
 	return err
 }
 
@@ -369,7 +414,9 @@ type copyColumn struct {
 	put func(b []byte, c *customer.Customer, r *copyRow) []byte
 }
 
-// copyRow holds the JSON of a row's jsonb columns, nil for '{}'.
+// copyRow holds the JSON of a row's jsonb columns that is encoded before
+// the COPY, nil for '{}' (and for plain metadata, which the COPY encodes
+// as it goes).
 type copyRow struct {
 	meta, types, address, consents, summy []byte
 }
@@ -424,7 +471,17 @@ var copyColumns = []copyColumn{
 			return binary.BigEndian.AppendUint32(b, uint32(int32(days)))
 		}},
 	jsonbColumn("address", func(r *copyRow) []byte { return r.address }),
-	jsonbColumn("metadata", func(r *copyRow) []byte { return r.meta }),
+	{name: "metadata", empty: func(c *customer.Customer, _ *copyRow) bool { return len(c.Metadata) == 0 },
+		put: func(b []byte, c *customer.Customer, r *copyRow) []byte {
+			if r.meta != nil || len(c.Metadata) == 0 {
+				return putJSONB(b, r.meta)
+			}
+			at := len(b)
+			b = append(b, 0, 0, 0, 0, 1)          // length, then version 1
+			b, _ = appendPlainJSON(b, c.Metadata) // encodeCopy checked plainOnly
+			binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+			return b
+		}},
 	jsonbColumn("metadata_types", func(r *copyRow) []byte { return r.types }),
 	jsonbColumn("consents", func(r *copyRow) []byte { return r.consents }),
 	textColumn("timezone", func(c *customer.Customer) string { return c.Timezone }),
@@ -445,25 +502,39 @@ func jsonbColumn(name string, f func(r *copyRow) []byte) copyColumn {
 		put:   func(b []byte, _ *customer.Customer, r *copyRow) []byte { return putJSONB(b, f(r)) }}
 }
 
-// encodeCopy returns the columns and the data of a binary COPY FROM
-// writing cs as new rows. Columns empty in every row (their default
-// stores the same) are left out.
-func encodeCopy(cs []*customer.Customer) (cols []string, data []byte, err error) {
-	rows := make([]copyRow, len(cs))
-	var meta []byte               // the rows' metadata JSON, one after the other
-	spans := make([]int, len(cs)) // where each row's ends in meta
+// copySource is the data of a binary COPY FROM of new customers, encoded
+// as the COPY reads it (an io.Reader), so that the server works on the
+// first rows while the next are encoded.
+type copySource struct {
+	cols []copyColumn
+	cs   []*customer.Customer
+	rows []copyRow
+	next int    // the next row to encode; len(cs)+1 after the trailer
+	buf  []byte // encoded, from off on not yet read
+	off  int
+}
+
+// copyChunk is about how much a copySource encodes per Read.
+const copyChunk = 32 << 10
+
+// encodeCopy prepares the binary COPY FROM writing cs as new rows: what
+// can fail is encoded now (metadata with typed values, address, consents,
+// summary), the rest as the COPY reads it. Columns empty in every row
+// (their default stores the same) are left out.
+func encodeCopy(cs []*customer.Customer) (*copySource, error) {
+	src := &copySource{cs: cs, rows: make([]copyRow, len(cs))}
+	var err error
 	for i, c := range cs {
-		r := &rows[i]
-		if len(c.Metadata) > 0 {
+		r := &src.rows[i]
+		if len(c.Metadata) > 0 && !plainOnly(c.Metadata) {
 			var tags []byte
-			if meta, tags, err = appendMetadata(meta, c.Metadata); err != nil {
-				return nil, nil, fmt.Errorf("customer %s: %w", c.ID, err)
+			if r.meta, tags, err = encodeMetadata(c.Metadata); err != nil {
+				return nil, fmt.Errorf("customer %s: %w", c.ID, err)
 			}
 			if string(tags) != "{}" {
 				r.types = tags
 			}
 		}
-		spans[i] = len(meta)
 		// The rest are rare in bulk writes: only non-zero values are
 		// marshaled (and boxed).
 		if c.Address != (customer.Address{}) {
@@ -476,40 +547,59 @@ func encodeCopy(cs []*customer.Customer) (cols []string, data []byte, err error)
 			r.summy, err = json.Marshal(c.Summary)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("customer %s: %w", c.ID, err)
+			return nil, fmt.Errorf("customer %s: %w", c.ID, err)
 		}
 	}
-	start := 0
-	for i, end := range spans {
-		if start < end {
-			rows[i].meta = meta[start:end:end]
-		}
-		start = end
-	}
-	used := make([]copyColumn, 0, len(copyColumns))
+	src.cols = make([]copyColumn, 0, len(copyColumns))
 	for _, col := range copyColumns {
 		keep := col.empty == nil
 		for j := 0; j < len(cs) && !keep; j++ {
-			keep = !col.empty(cs[j], &rows[j])
+			keep = !col.empty(cs[j], &src.rows[j])
 		}
-		if !keep {
-			continue
-		}
-		used = append(used, col)
-		cols = append(cols, col.name)
-	}
-	b := make([]byte, 0, 19+len(cs)*(2+len(used)*4+64)+len(meta)+2)
-	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
-	b = binary.BigEndian.AppendUint32(b, 0) // flags
-	b = binary.BigEndian.AppendUint32(b, 0) // header extension length
-	for i, c := range cs {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(used)))
-		for _, col := range used {
-			b = col.put(b, c, &rows[i])
+		if keep {
+			src.cols = append(src.cols, col)
 		}
 	}
-	b = binary.BigEndian.AppendUint16(b, 0xFFFF) // trailer
-	return cols, b, nil
+	src.buf = make([]byte, 0, copyChunk+4<<10)
+	src.buf = append(src.buf, "PGCOPY\n\xff\r\n\x00"...)
+	src.buf = binary.BigEndian.AppendUint32(src.buf, 0) // flags
+	src.buf = binary.BigEndian.AppendUint32(src.buf, 0) // header extension length
+	return src, nil
+}
+
+// statement returns the COPY statement.
+func (src *copySource) statement() string {
+	names := make([]string, len(src.cols))
+	for i, col := range src.cols {
+		names[i] = col.name
+	}
+	return `COPY customers (` + strings.Join(names, ", ") + `) FROM STDIN (FORMAT binary)`
+}
+
+// Read implements io.Reader.
+func (src *copySource) Read(p []byte) (int, error) {
+	if src.off == len(src.buf) {
+		if src.next > len(src.cs) {
+			return 0, io.EOF
+		}
+		if src.off > 0 {
+			src.buf, src.off = src.buf[:0], 0
+		}
+		for ; src.next < len(src.cs) && len(src.buf) < copyChunk; src.next++ {
+			c, r := src.cs[src.next], &src.rows[src.next]
+			src.buf = binary.BigEndian.AppendUint16(src.buf, uint16(len(src.cols)))
+			for _, col := range src.cols {
+				src.buf = col.put(src.buf, c, r)
+			}
+		}
+		if src.next == len(src.cs) {
+			src.buf = binary.BigEndian.AppendUint16(src.buf, 0xFFFF) // trailer
+			src.next++
+		}
+	}
+	n := copy(p, src.buf[src.off:])
+	src.off += n
+	return n, nil
 }
 
 // write writes the final value of each planned customer: new ones with
@@ -518,9 +608,8 @@ func encodeCopy(cs []*customer.Customer) (cols []string, data []byte, err error)
 // UpsertCustomers plans it again), stored ones with one UPDATE ... FROM
 // unnest.
 func (p *upsertPlan) write(ctx context.Context, conn *pgx.Conn) error {
-	if p.copyData != nil {
-		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(p.copyData),
-			`COPY customers (`+strings.Join(p.copyCols, ", ")+`) FROM STDIN (FORMAT binary)`); err != nil {
+	if p.copy != nil {
+		if _, err := conn.PgConn().CopyFrom(ctx, p.copy, p.copy.statement()); err != nil {
 			return err
 		}
 	}

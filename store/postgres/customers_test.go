@@ -2,7 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +86,137 @@ func TestUpsertCustomersCopyEdgeValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A batch larger than one chunk of the COPY stream reads back whole.
+func TestUpsertCustomersLargeBatch(t *testing.T) {
+	t.Parallel()
+	st := postgres.New(newPool(t))
+	ctx := context.Background()
+	in := make([]customer.Customer, 3000)
+	for i := range in {
+		in[i] = customer.Customer{SourceID: fmt.Sprintf("u%05d", i), Name: strings.Repeat("n", i%50)}
+		if i%3 != 0 {
+			in[i].Metadata = customer.Metadata{"i": float64(i), "s": strings.Repeat("x", i%200), "tags": []any{"a", float64(i % 7)}}
+		}
+		if i%500 == 7 {
+			in[i].Metadata = customer.Metadata{"d": customer.Date{Year: 2020, Month: time.January, Day: 1 + i%28}}
+			in[i].Birthdate = customer.Date{Year: 1980, Month: time.May, Day: 1 + i%28}
+		}
+	}
+	got, err := st.UpsertCustomers(ctx, in, customer.UpsertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []customer.Customer
+	for c, err := range st.Customers(ctx, customer.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, c)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
+	if diff := cmp.Diff(got, stored, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+		t.Errorf("stored customers differ from the returned ones (-returned +stored):\n%s", diff)
+	}
+}
+
+// Batches of new customers go straight in, batches with stored ones are
+// looked up first, and the store switches between the two as the batches
+// change; concurrent batches over the same customers, in different
+// orders, keep one row per customer and lose no update.
+func TestUpsertCustomersNewAndStoredBatches(t *testing.T) {
+	t.Parallel()
+	st := postgres.New(newPool(t))
+	ctx := context.Background()
+	batch := func(from, to int, name string) []customer.Customer {
+		var cs []customer.Customer
+		for i := from; i < to; i++ {
+			cs = append(cs, customer.Customer{SourceID: fmt.Sprintf("u%04d", i), Name: name, Metadata: customer.Metadata{"n": name}})
+		}
+		return cs
+	}
+	for _, step := range []struct {
+		from, to int
+		name     string
+	}{
+		{0, 100, "a"},   // new
+		{100, 200, "b"}, // new
+		{150, 250, "c"}, // half stored
+		{300, 400, "d"}, // new again
+		{0, 400, "e"},   // all stored, or new
+		{400, 500, "f"},
+	} {
+		got, err := st.UpsertCustomers(ctx, batch(step.from, step.to, step.name), customer.UpsertOptions{Merge: true})
+		if err != nil {
+			t.Fatalf("batch %s: %v", step.name, err)
+		}
+		for i, c := range got {
+			stored, err := st.GetCustomer(ctx, c.SourceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.ID != c.ID || stored.Name != step.name || stored.Metadata["n"] != step.name || c.SourceID != fmt.Sprintf("u%04d", step.from+i) {
+				t.Fatalf("batch %s: returned %+v, stored %+v", step.name, c, stored)
+			}
+		}
+	}
+	if n := countCustomers(t, st); n != 500 {
+		t.Fatalf("%d customers, want 500", n)
+	}
+
+	// Concurrent, overlapping batches in different orders.
+	const workers, rounds, n = 4, 10, 120
+	errc := make(chan error, workers*rounds)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for r := range rounds {
+				cs := batch(1000, 1000+n, fmt.Sprint("w", w))
+				for i := range cs {
+					cs[i].Metadata = customer.Metadata{fmt.Sprint("w", w): float64(r)}
+				}
+				if (w+r)%2 == 1 {
+					slices.Reverse(cs)
+				}
+				if _, err := st.UpsertCustomers(ctx, cs, customer.UpsertOptions{Merge: true}); err != nil {
+					errc <- err
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	close(errc)
+	for err := range errc {
+		t.Errorf("concurrent batch: %v", err)
+	}
+	if n := countCustomers(t, st); n != 500+120 {
+		t.Fatalf("%d customers after the concurrent batches, want %d", n, 500+120)
+	}
+	for i := 1000; i < 1000+n; i++ {
+		c, err := st.GetCustomer(ctx, fmt.Sprintf("u%04d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for w := range workers { // merged: every worker's last round is there
+			if c.Metadata[fmt.Sprint("w", w)] != float64(rounds-1) {
+				t.Fatalf("customer %s: metadata %v, want w0..w%d = %d", c.SourceID, c.Metadata, workers-1, rounds-1)
+			}
+		}
+	}
+}
+
+func countCustomers(t *testing.T, st *postgres.Store) int {
+	t.Helper()
+	n := 0
+	for _, err := range st.Customers(context.Background(), customer.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
 }

@@ -102,6 +102,33 @@ func appendPlainJSON(b []byte, m customer.Metadata) (_ []byte, ok bool) {
 	return append(b, '}'), true
 }
 
+// plainOnly reports whether appendPlainJSON writes m.
+func plainOnly(m customer.Metadata) bool {
+	for _, v := range m {
+		if arr, ok := v.([]any); ok {
+			for _, e := range arr {
+				if !plainValue(e) {
+					return false
+				}
+			}
+		} else if !plainValue(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainValue reports whether appendPlainValue writes v.
+func plainValue(v any) bool {
+	switch v := v.(type) {
+	case string, bool, nil:
+		return true
+	case float64:
+		return !math.IsNaN(v) && !math.IsInf(v, 0)
+	}
+	return false
+}
+
 // appendPlainValue appends a string, finite float64, bool or nil as JSON.
 func appendPlainValue(b []byte, v any) (_ []byte, ok bool) {
 	switch v := v.(type) {

@@ -26,6 +26,9 @@ func TestAppendPlainJSONMatchesEncodingJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, ok := appendPlainJSON([]byte("prefix"), m)
+		if !plainOnly(m) {
+			t.Errorf("plainOnly(%#v) = false", v)
+		}
 		if !ok {
 			t.Errorf("appendPlainJSON(%#v) not ok", v)
 			continue
@@ -43,6 +46,9 @@ func TestAppendPlainJSONRefusesOtherValues(t *testing.T) {
 		map[string]any{"a": "b"}, []any{customer.Date{Year: 2024, Month: 1, Day: 2}}, []any{[]any{"nested"}}, 3,
 	} {
 		m := customer.Metadata{"a": "fine", "k": v}
+		if plainOnly(m) {
+			t.Errorf("plainOnly(%#v) = true", v)
+		}
 		if got, ok := appendPlainJSON([]byte("prefix"), m); ok || string(got) != "prefix" {
 			t.Errorf("appendPlainJSON(%#v) = %q, %v; want prefix, false", v, got, ok)
 		}
