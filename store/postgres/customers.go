@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,14 +101,14 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 		return []customer.Customer{}, nil
 	}
 	if !s.lookupFirst.Load() {
-		p, err := planUpsert(cs, opts, time.Now().Truncate(time.Microsecond), nil, nil)
-		if err == nil {
-			if err = p.encodeFresh(); err != nil {
-				return nil, err
-			}
-			err = s.insertNew(ctx, p)
+		src, out, err := planNew(cs, opts, time.Now().Truncate(time.Microsecond))
+		if err != nil {
+			return nil, err
+		}
+		if src != nil {
+			err = s.copyNew(ctx, src)
 			if err == nil {
-				return p.out, nil
+				return out, nil
 			}
 			if code, _ := pgCode(err); code != uniqueViolation && !retryable(err) {
 				return nil, ctxErr(ctx, err)
@@ -116,8 +117,6 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 			// the same customers deadlocked with this one.
 			s.lookupFirst.Store(true)
 		}
-		// A batch error as new customers may be another one with what is
-		// stored: the lookup says.
 	}
 	var out []customer.Customer
 	var found bool
@@ -145,16 +144,86 @@ func (s *Store) UpsertCustomers(ctx context.Context, cs []customer.Customer, opt
 	return out, nil
 }
 
-// insertNew writes p, a batch planned as new customers, with one COPY
-// outside any transaction block: a transaction of its own, all rows or
-// none.
-func (s *Store) insertNew(ctx context.Context, p *upsertPlan) error {
+// planNew plans cs as new customers, to be written straight in. src is
+// nil when that plan fails with a batch error (which may be another one
+// with what is stored: the lookup path says). Most batches hold no ID or
+// source_id twice: each customer is then planned on its own, by the COPY
+// as it reads it, and out is complete once the COPY is.
+func planNew(cs []customer.Customer, opts customer.UpsertOptions, now time.Time) (src *copySource, out []customer.Customer, err error) {
+	if !distinctKeys(cs) {
+		p, err := planUpsert(cs, opts, now, nil, nil)
+		if err != nil {
+			return nil, nil, nil // a batch error
+		}
+		if err := p.encodeFresh(); err != nil {
+			return nil, nil, err
+		}
+		return p.copy, p.out, nil
+	}
+	// The planned customers differ from cs only in ID, CreatedAt and
+	// UpdatedAt, columns the COPY always has: cs stands for them until
+	// they are planned.
+	rows := make([]*customer.Customer, len(cs))
+	for i := range cs {
+		rows[i] = &cs[i]
+	}
+	if src, err = encodeCopy(rows); err != nil {
+		return nil, nil, err
+	}
+	final := make([]customer.Customer, len(cs))
+	out = make([]customer.Customer, len(cs))
+	src.plan = func(i int) {
+		next := cs[i]
+		if next.ID == "" {
+			next.ID = customer.NewID()
+		}
+		if next.CreatedAt.IsZero() {
+			next.CreatedAt = now
+		}
+		if next.UpdatedAt.IsZero() {
+			next.UpdatedAt = next.CreatedAt
+		}
+		final[i] = next
+		rows[i] = &final[i]
+		out[i] = next.Clone()
+	}
+	return src, out, nil
+}
+
+// distinctKeys reports whether no two customers of cs share an ID or a
+// source_id.
+func distinctKeys(cs []customer.Customer) bool {
+	var ids map[string]struct{}
+	srcs := make(map[string]struct{}, len(cs))
+	for _, c := range cs {
+		if c.ID != "" {
+			if ids == nil {
+				ids = make(map[string]struct{}, len(cs))
+			}
+			if _, dup := ids[c.ID]; dup {
+				return false
+			}
+			ids[c.ID] = struct{}{}
+		}
+		if c.SourceID != "" {
+			if _, dup := srcs[c.SourceID]; dup {
+				return false
+			}
+			srcs[c.SourceID] = struct{}{}
+		}
+	}
+	return true
+}
+
+// copyNew writes new customers with one COPY outside any transaction
+// block: a transaction of its own, all rows or none.
+func (s *Store) copyNew(ctx context.Context, src *copySource) error {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer pc.Release()
-	return p.write(ctx, pc.Conn())
+	return src.copyTo(ctx, pc.Conn())
 }
 
 // lookupSQL reads and locks the stored customers a batch matches.
@@ -191,12 +260,6 @@ func (s *Store) upsertOnce(ctx context.Context, cs []customer.Customer, opts cus
 
 // upsertTx begins a transaction on conn and writes cs in it, and returns
 // what it wrote; the caller commits or rolls back.
-//
-// While the server looks the batch up, the batch is planned and encoded
-// as if no customer of it were stored (the common case in an import of
-// new customers): when the lookup finds none, that work is used as it is,
-// so the lookup's round trip hides it. Otherwise the batch is planned
-// again with what the lookup found.
 func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts customer.UpsertOptions) (*upsertPlan, error) {
 	now := time.Now().Truncate(time.Microsecond)
 	idList := make([]string, 0, len(cs))
@@ -229,20 +292,14 @@ func upsertTx(ctx context.Context, conn *pgx.Conn, cs []customer.Customer, opts 
 		}
 		return rows.Err()
 	})
-	br := conn.SendBatch(ctx, b)
-	p, err := planUpsert(cs, opts, now, nil, nil)
-	if err == nil {
-		err = p.encodeFresh()
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
 	}
-	if cerr := br.Close(); cerr != nil {
-		return nil, cerr
-	}
-	if stored != nil {
-		if p, err = planUpsert(cs, opts, now, stored, storedSrc); err == nil {
-			err = p.encodeFresh()
-		}
-	}
+	p, err := planUpsert(cs, opts, now, stored, storedSrc)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.encodeFresh(); err != nil {
 		return nil, err
 	}
 	if err := p.write(ctx, conn); err != nil {
@@ -361,7 +418,8 @@ func (p *upsertPlan) encodeFresh() error {
 	return err
 }
 
-// customerColumns are the columns of customerCols, for COPY.
+// customerColumns are the columns of customerCols: customerRow's values,
+// the arrays of the UPDATE of stored customers.
 var customerColumns = []string{"id", "source_id", "name", "email", "phone", "description", "birthdate", "address",
 	"metadata", "metadata_types", "consents", "timezone", "summary", "created_at", "updated_at"}
 
@@ -509,9 +567,28 @@ type copySource struct {
 	cols []copyColumn
 	cs   []*customer.Customer
 	rows []copyRow
-	next int    // the next row to encode; len(cs)+1 after the trailer
-	buf  []byte // encoded, from off on not yet read
-	off  int
+	// plan, when set, plans row i (sets cs[i]) before it is encoded.
+	plan func(i int)
+
+	mu     sync.Mutex // held by Read; copyTo closes the source under it
+	closed bool
+	next   int    // the next row to encode; len(cs)+1 after the trailer
+	buf    []byte // encoded, from off on not yet read
+	off    int
+}
+
+// errCopyClosed is what a copySource reads once its COPY has returned.
+var errCopyClosed = errors.New("postgres: COPY source read after the COPY returned")
+
+// copyTo runs the COPY on conn. pgconn reads src on a goroutine of its
+// own, which an error may leave behind: src is closed before copyTo
+// returns, so that no Read touches the batch after that.
+func (src *copySource) copyTo(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.PgConn().CopyFrom(ctx, src, src.statement())
+	src.mu.Lock()
+	src.closed = true
+	src.mu.Unlock()
+	return err
 }
 
 // copyChunk is about how much a copySource encodes per Read.
@@ -578,6 +655,11 @@ func (src *copySource) statement() string {
 
 // Read implements io.Reader.
 func (src *copySource) Read(p []byte) (int, error) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.closed {
+		return 0, errCopyClosed
+	}
 	if src.off == len(src.buf) {
 		if src.next > len(src.cs) {
 			return 0, io.EOF
@@ -586,6 +668,9 @@ func (src *copySource) Read(p []byte) (int, error) {
 			src.buf, src.off = src.buf[:0], 0
 		}
 		for ; src.next < len(src.cs) && len(src.buf) < copyChunk; src.next++ {
+			if src.plan != nil {
+				src.plan(src.next)
+			}
 			c, r := src.cs[src.next], &src.rows[src.next]
 			src.buf = binary.BigEndian.AppendUint16(src.buf, uint16(len(src.cols)))
 			for _, col := range src.cols {
@@ -609,7 +694,7 @@ func (src *copySource) Read(p []byte) (int, error) {
 // unnest.
 func (p *upsertPlan) write(ctx context.Context, conn *pgx.Conn) error {
 	if p.copy != nil {
-		if _, err := conn.PgConn().CopyFrom(ctx, p.copy, p.copy.statement()); err != nil {
+		if err := p.copy.copyTo(ctx, conn); err != nil {
 			return err
 		}
 	}
