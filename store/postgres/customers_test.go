@@ -46,11 +46,15 @@ func TestUpsertCustomersCopyEdgeValues(t *testing.T) {
 			}},
 		{SourceID: "e4", Metadata: customer.Metadata{"max": math.MaxFloat64, "min": math.SmallestNonzeroFloat64}},
 		{ID: "cus_explicit", Name: "no source id"},
+		{SourceID: "e6", Birthdate: customer.Date{Year: 0, Month: time.February, Day: 28}, Name: "tab\there, cr\r, \\N, \\.",
+			CreatedAt: ts(-99, time.March, 4, 5, 6, 7, 8), UpdatedAt: ts(10000, time.January, 1, 0, 0, 0, 999999),
+			Metadata: customer.Metadata{"k\\ey\t": "v\\al\\\"ue\n"}},
+		{SourceID: "e7", Birthdate: customer.Date{Year: 12345, Month: time.June, Day: 7}},
 	}
 	// Each alone (most columns left out of the COPY), then all in one
 	// batch (every column sent) in a fresh schema.
 	for _, batches := range [][][]customer.Customer{
-		{edge[0:1], edge[1:2], edge[2:3], edge[3:4], edge[4:5]},
+		{edge[0:1], edge[1:2], edge[2:3], edge[3:4], edge[4:5], edge[5:6], edge[6:7]},
 		{edge},
 	} {
 		st := st
