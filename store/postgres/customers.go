@@ -171,10 +171,9 @@ func planNew(cs []customer.Customer, opts customer.UpsertOptions, now time.Time)
 	if src, err = encodeCopy(rows); err != nil {
 		return nil, nil, err
 	}
-	final := make([]customer.Customer, len(cs))
 	out = make([]customer.Customer, len(cs))
 	src.plan = func(i int) {
-		next := cs[i]
+		next := cs[i].Clone()
 		if next.ID == "" {
 			next.ID = customer.NewID()
 		}
@@ -184,9 +183,8 @@ func planNew(cs []customer.Customer, opts customer.UpsertOptions, now time.Time)
 		if next.UpdatedAt.IsZero() {
 			next.UpdatedAt = next.CreatedAt
 		}
-		final[i] = next
-		rows[i] = &final[i]
-		out[i] = next.Clone()
+		out[i] = next
+		rows[i] = &out[i] // the COPY only reads it
 	}
 	return src, out, nil
 }
