@@ -80,14 +80,14 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (customer.Customer, 
 //
 //   - Straight in, when recent batches held only new customers (an import
 //     of new customers): the batch is planned as new customers and written
-//     with one binary COPY, which is a transaction of its own (one round
+//     with one COPY, which is a transaction of its own (one round
 //     trip). A stored customer among them fails the COPY with a unique
 //     violation on id or source_id, which writes nothing; the batch is
 //     then written the second way.
 //   - Looked up first: in one transaction, the stored customers the batch
 //     matches are read and locked (SELECT ... FOR UPDATE, sent with the
 //     BEGIN in one round trip), the changes are planned in Go exactly as
-//     the contract says, and the rows are written with one binary COPY
+//     the contract says, and the rows are written with one COPY
 //     (new ones) and one UPDATE over arrays (stored ones), whatever the
 //     batch size, before the COMMIT.
 //
@@ -312,7 +312,7 @@ type upsertPlan struct {
 	out    []customer.Customer           // the result, in batch order
 	final  []customer.Customer           // the final value of each customer written, in first-seen order
 	stored map[string]*customer.Customer // the stored customers the batch matched, by ID
-	copy   *copySource                   // the binary COPY of the new customers (encodeFresh)
+	copy   *copySource                   // the COPY of the new customers (encodeFresh)
 }
 
 // planUpsert plans cs over the stored customers it matches, as
@@ -791,7 +791,7 @@ func appendTimestamptz(b []byte, t time.Time) []byte {
 }
 
 // write writes the final value of each planned customer: new ones with
-// one binary COPY (the fastest way into a table; a concurrent insert of
+// one COPY (the fastest way into a table; a concurrent insert of
 // the same id or source_id fails the batch with a unique violation, and
 // UpsertCustomers plans it again), stored ones with one UPDATE ... FROM
 // unnest.
