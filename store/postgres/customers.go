@@ -47,6 +47,9 @@ func scanCustomer(row pgx.Row) (customer.Customer, error) {
 		b []byte
 		v any
 	}{{addr, &c.Address}, {consents, &c.Consents}, {summry, &c.Summary}} {
+		if string(f.b) == "{}" { // the column default, the zero value: most rows
+			continue
+		}
 		if err := json.Unmarshal(f.b, f.v); err != nil {
 			return c, fmt.Errorf("customer %s: %w", c.ID, err)
 		}

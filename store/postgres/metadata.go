@@ -251,6 +251,9 @@ func encodeValue(v any) (plain, tag any) {
 
 // decodeMetadata reverses encodeMetadata.
 func decodeMetadata(plain, tags []byte) (customer.Metadata, error) {
+	if string(plain) == "{}" {
+		return nil, nil
+	}
 	var p map[string]any
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -259,7 +262,7 @@ func decodeMetadata(plain, tags []byte) (customer.Metadata, error) {
 		return nil, nil
 	}
 	var t map[string]any
-	if len(tags) > 0 {
+	if len(tags) > 0 && string(tags) != "{}" {
 		if err := json.Unmarshal(tags, &t); err != nil {
 			return nil, fmt.Errorf("metadata types: %w", err)
 		}
