@@ -3,7 +3,10 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/codedrop/codedrop/customer"
 )
@@ -25,14 +28,19 @@ const (
 
 // encodeMetadata returns the plain and tag JSON of m.
 func encodeMetadata(m customer.Metadata) (plain, tags []byte, err error) {
+	return appendMetadata(nil, m)
+}
+
+// appendMetadata appends the plain JSON of m to b and returns it, with
+// the tag JSON. Metadata of plain values only (the common case: a CSV
+// import's strings) is written straight into b, with no copy, no tags
+// and no reflection.
+func appendMetadata(b []byte, m customer.Metadata) (plain, tags []byte, err error) {
 	if len(m) == 0 {
-		return []byte("{}"), []byte("{}"), nil
+		return append(b, "{}"...), []byte("{}"), nil
 	}
-	if plainOnly(m) { // the common case: no copy, no tags
-		if plain, err = json.Marshal(map[string]any(m)); err != nil {
-			return nil, nil, fmt.Errorf("metadata: %w", err)
-		}
-		return plain, []byte("{}"), nil
+	if p, ok := appendPlainJSON(b, m); ok {
+		return p, []byte("{}"), nil
 	}
 	p := make(map[string]any, len(m))
 	t := map[string]any{}
@@ -43,33 +51,163 @@ func encodeMetadata(m customer.Metadata) (plain, tags []byte, err error) {
 			t[k] = tv
 		}
 	}
-	if plain, err = json.Marshal(p); err != nil {
+	pj, err := json.Marshal(p)
+	if err != nil {
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
+	plain = append(b, pj...)
 	if tags, err = json.Marshal(t); err != nil {
 		return nil, nil, fmt.Errorf("metadata: %w", err)
 	}
 	return plain, tags, nil
 }
 
-// plainOnly reports whether m holds only values JSON keeps as they are.
+// appendPlainJSON appends m as a JSON object to b when it holds only
+// values JSON keeps as they are (strings, finite float64s, booleans, nil,
+// and arrays of those), as encoding/json would write them up to the
+// order of the keys (jsonb keeps its own order). ok is false, and b is
+// returned as it was, for any other value.
+func appendPlainJSON(b []byte, m customer.Metadata) (_ []byte, ok bool) {
+	start := len(b)
+	b = append(b, '{')
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		if arr, isArr := v.([]any); isArr {
+			if arr == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = append(b, '[')
+			for i, e := range arr {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				if b, ok = appendPlainValue(b, e); !ok {
+					return b[:start], false
+				}
+			}
+			b = append(b, ']')
+			continue
+		}
+		if b, ok = appendPlainValue(b, v); !ok {
+			return b[:start], false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// plainOnly reports whether appendPlainJSON writes m.
 func plainOnly(m customer.Metadata) bool {
 	for _, v := range m {
-		switch v := v.(type) {
-		case string, float64, bool, nil:
-		case []any:
-			for _, e := range v {
-				switch e.(type) {
-				case string, float64, bool, nil:
-				default:
+		if arr, ok := v.([]any); ok {
+			for _, e := range arr {
+				if !plainValue(e) {
 					return false
 				}
 			}
-		default:
+		} else if !plainValue(v) {
 			return false
 		}
 	}
 	return true
+}
+
+// plainValue reports whether appendPlainValue writes v.
+func plainValue(v any) bool {
+	switch v := v.(type) {
+	case string, bool, nil:
+		return true
+	case float64:
+		return !math.IsNaN(v) && !math.IsInf(v, 0)
+	}
+	return false
+}
+
+// appendPlainValue appends a string, finite float64, bool or nil as JSON.
+func appendPlainValue(b []byte, v any) (_ []byte, ok bool) {
+	switch v := v.(type) {
+	case string:
+		return appendJSONString(b, v), true
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return b, false // encoding/json reports the error
+		}
+		// As encoding/json: %f unless the exponent is small or large.
+		f := byte('f')
+		if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+			f = 'e'
+		}
+		b = strconv.AppendFloat(b, v, f, -1, 64)
+		if f == 'e' { // 1e-07 to 1e-7
+			if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+				b[n-2] = b[n-1]
+				b = b[:n-1]
+			}
+		}
+		return b, true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case nil:
+		return append(b, "null"...), true
+	}
+	return b, false
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it (invalid UTF-8 becomes U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default: // other control characters, and <, > and & as encoding/json does
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func encodeValue(v any) (plain, tag any) {
@@ -113,6 +251,9 @@ func encodeValue(v any) (plain, tag any) {
 
 // decodeMetadata reverses encodeMetadata.
 func decodeMetadata(plain, tags []byte) (customer.Metadata, error) {
+	if string(plain) == "{}" {
+		return nil, nil
+	}
 	var p map[string]any
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -121,7 +262,7 @@ func decodeMetadata(plain, tags []byte) (customer.Metadata, error) {
 		return nil, nil
 	}
 	var t map[string]any
-	if len(tags) > 0 {
+	if len(tags) > 0 && string(tags) != "{}" {
 		if err := json.Unmarshal(tags, &t); err != nil {
 			return nil, fmt.Errorf("metadata types: %w", err)
 		}

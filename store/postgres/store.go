@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,10 @@ import (
 // with [New] after [Migrate].
 type Store struct {
 	pool *pgxpool.Pool
+	// lookupFirst is UpsertCustomers' guess that a batch holds stored
+	// customers: set when a batch written straight in found one, cleared
+	// when a batch looked up first found none.
+	lookupFirst atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)

@@ -47,6 +47,36 @@ func (q *queryStats) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 	e[1] += int64(time.Since(start))
 }
 
+// TraceCopyFromStart and TraceCopyFromEnd count a COPY as a statement
+// named after its table.
+func (q *queryStats) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, [2]any{"COPY " + d.TableName.Sanitize(), time.Now()})
+}
+
+func (q *queryStats) TraceCopyFromEnd(ctx context.Context, c *pgx.Conn, _ pgx.TraceCopyFromEndData) {
+	q.TraceQueryEnd(ctx, c, pgx.TraceQueryEndData{})
+}
+
+// TraceBatchStart and TraceBatchEnd count a batch as one statement named
+// after its queries (TraceBatchQuery ignores them one by one).
+func (q *queryStats) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	var names []string
+	for _, qq := range d.Batch.QueuedQueries {
+		names = append(names, strings.Join(strings.Fields(qq.SQL), " "))
+	}
+	s := "BATCH " + strings.Join(names, "; ")
+	if len(s) > 70 {
+		s = s[:70]
+	}
+	return context.WithValue(ctx, traceKey{}, [2]any{s, time.Now()})
+}
+
+func (q *queryStats) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (q *queryStats) TraceBatchEnd(ctx context.Context, c *pgx.Conn, _ pgx.TraceBatchEndData) {
+	q.TraceQueryEnd(ctx, c, pgx.TraceQueryEndData{})
+}
+
 func (q *queryStats) print() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
