@@ -140,12 +140,17 @@
 //
 // # Bulk paths
 //
-// UpsertCustomers reads and locks the matched rows with one query, plans
-// the batch in Go, writes the new customers with COPY and the stored ones
-// with one UPDATE ... FROM unnest(arrays): a few round trips per batch,
-// whatever its size. A concurrent insert of the same source_id makes the
-// batch fail with a unique violation and run again (it then updates the
-// other's row), so concurrent upserts of one customer keep one row.
+// UpsertCustomers writes a batch of new customers with one COPY that is
+// its own transaction (one round trip). A batch that meets stored
+// customers (the COPY fails with a unique violation and writes nothing)
+// is written the other way: the matched rows are read and locked with one
+// query, the batch is planned in Go, and the new customers go in with
+// COPY and the stored ones with one UPDATE ... FROM unnest(arrays), a few
+// round trips per batch whatever its size. The Store remembers which way
+// the last batch needed, so a re-import does not try COPY first each time.
+// A concurrent insert of the same source_id makes the batch fail with a
+// unique violation and run again (it then updates the other's row), so
+// concurrent upserts of one customer keep one row.
 // Customers, Members and Deliveries stream in pages with keyset
 // pagination (WHERE id > $last ORDER BY id LIMIT n), so a full segment
 // sync holds one page of customers in memory and no long transaction.
