@@ -54,13 +54,15 @@ type UpsertOptions struct {
 	// merges metadata and consents key by key, instead of replacing the
 	// whole profile.
 	Merge bool
-	// Handoff hands the customers over to the store: the caller will not
-	// read or change them (their maps and slices included) after the
-	// call. A store may then keep their maps instead of copying them, and
-	// the returned customers may share maps with the stored ones, so treat
-	// those as read-only too. A failed call keeps nothing, so the caller
-	// may pass the same customers again. Bulk writers such as [Import] set
-	// it; a store that ignores it stays correct.
+	// Handoff hands the customers' maps and slices (metadata, consents)
+	// over to the store: the caller will not read or change them after
+	// the call. A store may then keep them instead of copying them, and
+	// the returned customers may share them with the stored ones, so treat
+	// those as read-only too; the returned slice may be cs itself. The
+	// caller may reuse cs (the slice) for its next batch. A failed call
+	// keeps nothing, so the caller may pass the same customers again. Bulk
+	// writers such as [Import] set it; a store that ignores it stays
+	// correct.
 	Handoff bool
 }
 

@@ -129,7 +129,9 @@ func (c *Client) SyncContacts(ctx context.Context, w CustomerWriter, opts SyncOp
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := w.UpsertCustomers(ctx, batch, customer.UpsertOptions{Merge: !opts.Replace})
+		// Handoff: each customer's maps are fresh (ContactToCustomer) and
+		// not used again.
+		out, err := w.UpsertCustomers(ctx, batch, customer.UpsertOptions{Merge: !opts.Replace, Handoff: true})
 		if err != nil {
 			return fmt.Errorf("intercom: sync: upserting batch %d (contacts %d-%d): %w", p.Batches+1, p.Contacts-len(batch)+1, p.Contacts, err)
 		}
