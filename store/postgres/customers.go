@@ -177,19 +177,25 @@ func planNew(cs []customer.Customer, opts customer.UpsertOptions, now time.Time)
 	out = make([]customer.Customer, len(cs))
 	src.plan = func(i int) {
 		next := cs[i].Clone()
-		if next.ID == "" {
-			next.ID = customer.NewID()
-		}
-		if next.CreatedAt.IsZero() {
-			next.CreatedAt = now
-		}
-		if next.UpdatedAt.IsZero() {
-			next.UpdatedAt = next.CreatedAt
-		}
+		stampNew(&next, now)
 		out[i] = next
 		rows[i] = &out[i] // the COPY only reads it
 	}
 	return src, out, nil
+}
+
+// stampNew gives a customer about to be inserted its ID and timestamps,
+// where the caller left them zero.
+func stampNew(c *customer.Customer, now time.Time) {
+	if c.ID == "" {
+		c.ID = customer.NewID()
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
 }
 
 // distinctKeys reports whether no two customers of cs share an ID or a
@@ -376,15 +382,7 @@ func planUpsert(cs []customer.Customer, opts customer.UpsertOptions, now time.Ti
 			}
 		} else {
 			next = in
-			if next.ID == "" {
-				next.ID = customer.NewID()
-			}
-			if next.CreatedAt.IsZero() {
-				next.CreatedAt = now
-			}
-			if next.UpdatedAt.IsZero() {
-				next.UpdatedAt = next.CreatedAt
-			}
+			stampNew(&next, now)
 		}
 		if next.SourceID != "" {
 			if owner := srcOwner(next.SourceID); owner != "" && owner != next.ID {
