@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +63,7 @@ func benchImportInto(b *testing.B, newStore func(b *testing.B) customer.Writer, 
 	n := benchN(b, 100_000)
 	data := importCSV(n)
 	ctx := context.Background()
+	var cpu cpuMeter
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -71,7 +74,9 @@ func benchImportInto(b *testing.B, newStore func(b *testing.B) customer.Writer, 
 			}
 		}
 		b.StartTimer()
+		cpu.start()
 		rep, err := customer.Import(ctx, w, bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
+		cpu.stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,6 +85,7 @@ func benchImportInto(b *testing.B, newStore func(b *testing.B) customer.Writer, 
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	cpu.report(b, n*b.N, "row")
 	if os.Getenv("CODEDROP_PG_TRACE") != "" {
 		tracer.print()
 	}
@@ -122,6 +128,7 @@ func benchFanout(b *testing.B, pg bool) {
 	n := benchN(b, 10_000)
 	ctx := context.Background()
 	srv := newIntercom(b, n)
+	var cpu cpuMeter
 	for range b.N {
 		b.StopTimer()
 		clk := distribution.NewFakeClock(time.Time{})
@@ -180,6 +187,7 @@ func benchFanout(b *testing.B, pg bool) {
 		waitFor(b, "the countdown", func() bool { d, _ = m.Distribution(ctx, d.ID); return !d.SendAt.IsZero() })
 		sent0 := srv.MessageCount()
 		b.StartTimer()
+		cpu.start()
 		clk.Advance(distribution.DefaultManualDelay)
 		// Wait for the messages on the server's counter (cheap, in
 		// process), then for the status: polling the store all along
@@ -207,6 +215,7 @@ func benchFanout(b *testing.B, pg bool) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
+		cpu.stop()
 		b.StopTimer()
 		if d.Report.Sent != n || srv.MessageCount()-sent0 != n {
 			b.Fatalf("sent %d (server got %d), want %d", d.Report.Sent, srv.MessageCount()-sent0, n)
@@ -216,6 +225,7 @@ func benchFanout(b *testing.B, pg bool) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "recipients/s")
+	cpu.report(b, n*b.N, "recipient")
 	if pg && os.Getenv("CODEDROP_PG_TRACE") != "" {
 		tracer.print()
 	}
@@ -233,3 +243,64 @@ func BenchmarkFanoutPostgres(b *testing.B) {
 // BenchmarkFanoutMemory is the baseline: the same distribution over
 // store.Memory, the timer scheduler and in-memory campaigns.
 func BenchmarkFanoutMemory(b *testing.B) { benchFanout(b, false) }
+
+// cpuMeter measures the CPU time of the timed sections of a benchmark:
+// this process's (the client: Manager, fake Intercom, pgx) and, where
+// /proc/stat is readable, the whole machine's (so also the PostgreSQL
+// server's), to tell which side a ratio comes from.
+type cpuMeter struct {
+	proc, machine time.Duration
+	p0, m0        time.Duration
+	machineOK     bool
+}
+
+func (c *cpuMeter) start() {
+	c.p0 = procCPU()
+	c.m0, c.machineOK = machineCPU()
+}
+
+func (c *cpuMeter) stop() {
+	c.proc += procCPU() - c.p0
+	m, ok := machineCPU()
+	c.machine += m - c.m0
+	c.machineOK = c.machineOK && ok
+}
+
+// report adds client-cpu-µs/<unit> and, when known, machine-cpu-µs/<unit>.
+func (c *cpuMeter) report(b *testing.B, items int, unit string) {
+	b.ReportMetric(float64(c.proc.Microseconds())/float64(items), "client-cpu-µs/"+unit)
+	if c.machineOK {
+		b.ReportMetric(float64(c.machine.Microseconds())/float64(items), "machine-cpu-µs/"+unit)
+	}
+}
+
+func procCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU is the busy time of all CPUs from /proc/stat (user, nice,
+// system, irq, softirq, steal), in clock ticks of 10 ms.
+func machineCPU() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		busy += v
+	}
+	return time.Duration(busy) * 10 * time.Millisecond, true
+}
