@@ -831,11 +831,6 @@ func (imp *importer) parseRow(rec []string, line int) (Customer, *RowError) {
 					e.SourceID = c.SourceID
 					return Customer{}, e
 				}
-				if s, ok := v.(string); ok && !utf8.ValidString(s) {
-					e := rowErr(col.header, &MetadataError{Key: col.key, Rule: RuleType, Value: cell, Reason: "invalid UTF-8"})
-					e.SourceID = c.SourceID
-					return Customer{}, e
-				}
 			}
 			if c.Metadata == nil {
 				c.Metadata = make(Metadata, imp.metaCount)

@@ -286,6 +286,34 @@ func TestImportFailureReport(t *testing.T) {
 	}
 }
 
+// TestImportInvalidUTF8 checks that a cell that is not UTF-8 fails its
+// row whether the value is a string, an element of a string array, or an
+// undefined key's string.
+func TestImportInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	schema := &customer.Schema{Properties: map[string]customer.Property{
+		"plan": {Type: customer.TypeString, Optional: true},
+		"tags": {Type: customer.TypeString, Array: true, Optional: true},
+	}}
+	text := "Source_id,plan,tags,other\n" +
+		"u1,gold,\"a,b\",x\n" +
+		"u2,go\xffld,,\n" +
+		"u3,,\"a,b\xff\",\n" +
+		"u4,,,\xfe\n"
+	rep := importInto(t, store.NewMemory(), text, customer.ImportOptions{Schema: schema})
+	want := []failure{
+		{2, 3, "plan", "u2", `metadata "plan": invalid UTF-8`},
+		{3, 4, "tags", "u3", `metadata "tags": invalid UTF-8`},
+		{4, 5, "other", "u4", `metadata "other": invalid UTF-8`},
+	}
+	if diff := cmp.Diff(want, failures(t, rep)); diff != "" {
+		t.Errorf("failures mismatch (-want +got):\n%s", diff)
+	}
+	if rep.Done != 1 {
+		t.Errorf("done %d, want 1", rep.Done)
+	}
+}
+
 func TestImportMaxFailures(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder

@@ -417,7 +417,8 @@ func typeDescription(t PropertyType) string {
 // checks it against the property's constraints (not Optional: the caller
 // decides whether a missing value matters).
 //
-//	string, image_url   the cell as is (image_url must be an http(s) URL)
+//	string, image_url   the cell as is, valid UTF-8 (image_url must be an
+//	                    http(s) URL)
 //	number              a decimal number such as 12 or -3.5e2 -> float64
 //	boolean             true or false (any case) -> bool
 //	date                2022-03-11 -> Date
@@ -567,6 +568,9 @@ func (p *Property) parseOne(key, cell string) (any, error) {
 	}
 	switch p.Type {
 	case TypeString, TypeImageURL:
+		if !utf8.ValidString(cell) {
+			return nil, &MetadataError{Key: key, Rule: RuleType, Value: cell, Reason: "invalid UTF-8"}
+		}
 		return cell, nil
 	case TypeNumber:
 		f, err := strconv.ParseFloat(strings.TrimSpace(cell), 64)

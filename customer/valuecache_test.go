@@ -27,7 +27,7 @@ func TestParseCachedSameAsParse(t *testing.T) {
 		"ao":  {Type: TypeObject, Array: true},
 	}
 	cells := map[string][]string{
-		"s":   {"abc", "toolong", " x "},
+		"s":   {"abc", "toolong", " x ", "a\xffb"},
 		"url": {"https://example.com/a.png", "ftp://x"},
 		"n":   {"12.5", "-1", "x"},
 		"b":   {"true", "FALSE", "yes"},
@@ -35,7 +35,7 @@ func TestParseCachedSameAsParse(t *testing.T) {
 		"dt":  {"2022-05-18T10:00:00Z", "2022-05-18", "nope"},
 		"g":   {"52.2, 21.0", "200, 0"},
 		"o":   {`{"k": 1}`, `[1]`},
-		"as":  {"a,b", "a, c", "b,,a,"},
+		"as":  {"a,b", "a, c", "b,,a,", "a,\xff"},
 		"an":  {"1,2", "1,20", "x"},
 		"ag":  {"1,2,3,4", "1,2,3"},
 		"ao":  {`[{"k":1}]`, `{}`},
