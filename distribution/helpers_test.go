@@ -158,6 +158,24 @@ func (e *env) waitStatus(id string, want distribution.Status) distribution.Distr
 	return d
 }
 
+// idle waits (up to 10s of real time) until the Manager has no work in
+// progress and no job due.
+func (e *env) idle() {
+	e.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		ch := e.m.Changed()
+		if e.m.Idle() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			e.t.Fatal("timed out waiting for the Manager to be idle")
+		}
+	}
+}
+
 // waitFor polls cond (real time, not the fake clock) for up to 10s.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
