@@ -83,4 +83,3 @@ func (e *Event) lookup(path string) (string, bool) {
 	}
 	return "", false
 }
-

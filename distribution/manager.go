@@ -52,9 +52,9 @@ type Manager struct {
 
 	// segments and the startup snapshot are loaded by init, with the
 	// first caller's context.
-	initMu   sync.Mutex
-	inited   atomic.Bool
-	segments *segment.Engine
+	initMu    sync.Mutex
+	inited    atomic.Bool
+	segments  *segment.Engine
 	evaluator segment.Evaluator
 
 	running atomic.Bool

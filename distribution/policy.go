@@ -24,13 +24,13 @@ const (
 // be sent. It only decides and counts; the pipeline records its verdict
 // in the ledger. Safe for concurrent use.
 type policy struct {
-	limits Limits
-	usage  UsageStore
-	caps   []FrequencyCap
+	limits  Limits
+	usage   UsageStore
+	caps    []FrequencyCap
 	sendLog SendLog
-	quiet  quiet
-	clock  Clock
-	logger *slog.Logger
+	quiet   quiet
+	clock   Clock
+	logger  *slog.Logger
 
 	tzMu sync.Mutex
 	tzs  map[string]*time.Location // IANA name -> zone (nil: unknown)
@@ -50,14 +50,14 @@ func newPolicy(cfg Config, channels map[string]Channel, clock Clock, logger *slo
 		return nil, f, msg
 	}
 	return &policy{
-		limits: cfg.Limits,
-		usage:  cfg.Store,
-		caps:   append([]FrequencyCap(nil), cfg.FrequencyCaps...),
+		limits:  cfg.Limits,
+		usage:   cfg.Store,
+		caps:    append([]FrequencyCap(nil), cfg.FrequencyCaps...),
 		sendLog: cfg.Store,
-		quiet:  q,
-		clock:  clock,
-		logger: logger,
-		tzs:    map[string]*time.Location{},
+		quiet:   q,
+		clock:   clock,
+		logger:  logger,
+		tzs:     map[string]*time.Location{},
 	}, "", ""
 }
 
