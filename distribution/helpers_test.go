@@ -13,6 +13,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -162,32 +163,24 @@ func (e *env) waitStatus(id string, want distribution.Status) distribution.Distr
 // progress and no job due.
 func (e *env) idle() {
 	e.t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		ch := e.m.Changed()
-		if e.m.Idle() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-timeout:
-			e.t.Fatal("timed out waiting for the Manager to be idle")
-		}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if err := distributiontest.WaitIdle(ctx, e.m); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
-// waitFor polls cond (real time, not the fake clock) for up to 10s.
+// waitFor waits (up to 10s of real time) until cond holds, re-checking it
+// on every change of the Manager (distributiontest.WaitUntil).
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			for dl, err := range e.mem.Deliveries(e.ctx, distribution.DeliveryFilter{}) {
-				e.t.Logf("delivery %+v (err %v)", dl, err)
-			}
-			e.t.Fatalf("timed out waiting for %s", what)
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if err := distributiontest.WaitUntil(ctx, e.m, cond); err != nil {
+		for dl, err := range e.mem.Deliveries(e.ctx, distribution.DeliveryFilter{}) {
+			e.t.Logf("delivery %+v (err %v)", dl, err)
 		}
-		time.Sleep(time.Millisecond)
+		e.t.Fatalf("timed out waiting for %s", what)
 	}
 }
 

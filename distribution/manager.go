@@ -252,34 +252,52 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.recover(ctx); err != nil {
 		return err
 	}
-	m.bg.Go(func() { m.resyncLoop(ctx) })
-	m.bg.Go(func() { m.recoveryLoop(ctx) })
+	// Both loops' first timers are armed here, in this order, before Run
+	// goes on: a test that sees a pending timer may advance past it.
+	resync := m.every(ctx, m.resyncEvery, m.resync)
+	sweep := m.every(ctx, m.interruptBound(), func(ctx context.Context) {
+		if err := m.sweep(ctx); err != nil && ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "sweeping deliveries left in sending", "err", err)
+		}
+	})
+	m.bg.Go(resync)
+	m.bg.Go(sweep)
 	return m.sched.Run(ctx, m.handle)
 }
 
-// resyncLoop re-checks time-relative segment rules every resyncEvery
-// until ctx ends.
-func (m *Manager) resyncLoop(ctx context.Context) {
-	for {
+// every arms a timer of the Manager's Clock and returns the loop that runs
+// f each time it fires (then arms it again), until ctx ends.
+func (m *Manager) every(ctx context.Context, d time.Duration, f func(context.Context)) (loop func()) {
+	arm := func() (Timer, <-chan struct{}) {
 		tick := make(chan struct{})
-		t := m.clock.AfterFunc(m.resyncEvery, func() { close(tick) })
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-tick:
-		}
-		end := m.act.begin()
-		res, err := m.segments.Resync(ctx, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
-		end()
-		if err != nil {
-			if ctx.Err() == nil {
-				m.log.ErrorContext(ctx, "segment resync failed", "err", err)
-			}
-			continue
-		}
-		m.log.DebugContext(ctx, "segments resynced", "checked", res.Checked, "entered", res.Entered, "left", res.Left)
+		return m.clock.AfterFunc(d, func() { close(tick) }), tick
 	}
+	t, tick := arm()
+	return func() {
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-tick:
+			}
+			f(ctx)
+			t, tick = arm()
+		}
+	}
+}
+
+// resync re-checks time-relative segment rules (every resyncEvery).
+func (m *Manager) resync(ctx context.Context) {
+	defer m.act.begin()()
+	res, err := m.segments.Resync(ctx, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "segment resync failed", "err", err)
+		}
+		return
+	}
+	m.log.DebugContext(ctx, "segments resynced", "checked", res.Checked, "entered", res.Entered, "left", res.Left)
 }
 
 // handle runs one due job.

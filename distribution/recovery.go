@@ -113,25 +113,6 @@ func (m *Manager) takeSnapshot(ctx context.Context, active []Distribution) (snap
 	return snap, nil
 }
 
-// recoveryLoop sweeps the deliveries left in sending every
-// interruptBound until ctx ends: recovery is continuous, not only at
-// start-up, so the survivors of a crashed replica resolve its sends.
-func (m *Manager) recoveryLoop(ctx context.Context) {
-	for {
-		tick := make(chan struct{})
-		t := m.clock.AfterFunc(m.interruptBound(), func() { close(tick) })
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-tick:
-		}
-		if err := m.sweep(ctx); err != nil && ctx.Err() == nil {
-			m.log.ErrorContext(ctx, "sweeping deliveries left in sending", "err", err)
-		}
-	}
-}
-
 // sweep resolves the deliveries in sending (of any distribution, or
 // reward): those in sending longer than interruptBound become unknown,
 // as their sender is gone (the provider may have received them, so they
