@@ -1,4 +1,4 @@
-package distribution_test
+package codes_test
 
 import (
 	"context"
@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/codes"
 )
 
 // A pool campaign of imported codes publishes them in order, once per
 // idempotency key, and then runs out.
-func ExampleCampaigns_Publish() {
+func ExampleMemory_Publish() {
 	ctx := context.Background()
-	codes := distribution.NewCampaigns(distribution.CampaignsConfig{})
-	camp, err := codes.CreateCampaign(ctx, distribution.Campaign{
+	src := codes.NewMemory(codes.Config{})
+	camp, err := src.CreateCampaign(ctx, codes.Campaign{
 		Name:  "Black Friday",
 		Codes: []string{"BF-7K2Q", "BF-9XWD"},
 	})
@@ -23,7 +23,7 @@ func ExampleCampaigns_Publish() {
 		return
 	}
 	for _, customer := range []string{"cust_ann", "cust_bob", "cust_ann", "cust_cyd"} {
-		pub, err := codes.Publish(ctx, distribution.PublishRequest{
+		pub, err := src.Publish(ctx, codes.PublishRequest{
 			Key:            "distr_1/" + customer, // one code per distribution and customer
 			CampaignID:     camp.ID,
 			CustomerID:     customer,
@@ -31,7 +31,7 @@ func ExampleCampaigns_Publish() {
 			Channel:        "intercom",
 		})
 		switch {
-		case errors.Is(err, distribution.ErrNoCodesLeft):
+		case errors.Is(err, codes.ErrNoCodesLeft):
 			fmt.Println(customer, "-> no codes left")
 		case err != nil:
 			fmt.Println(err)
@@ -39,7 +39,7 @@ func ExampleCampaigns_Publish() {
 			fmt.Println(customer, "->", pub.Code)
 		}
 	}
-	left, _ := codes.Remaining(ctx, camp.ID)
+	left, _ := src.Remaining(ctx, camp.ID)
 	fmt.Println("remaining:", left)
 	// Output:
 	// cust_ann -> BF-7K2Q
@@ -52,20 +52,20 @@ func ExampleCampaigns_Publish() {
 // An auto-update campaign generates a code on demand from its code config.
 // Tests and examples can make codes repeatable with a seeded random source;
 // the default is crypto/rand.
-func ExampleCampaigns_CreateCampaign() {
+func ExampleMemory_CreateCampaign() {
 	ctx := context.Background()
-	codes := distribution.NewCampaigns(distribution.CampaignsConfig{
+	src := codes.NewMemory(codes.Config{
 		Rand: rand.NewChaCha8([32]byte{}),
 	})
-	camp, err := codes.CreateCampaign(ctx, distribution.Campaign{
+	camp, err := src.CreateCampaign(ctx, codes.Campaign{
 		Name: "Welcome",
-		Code: distribution.CodeConfig{Prefix: "WELCOME-", Pattern: "####-####", Charset: distribution.CharsetUppercase},
+		Code: codes.CodeConfig{Prefix: "WELCOME-", Pattern: "####-####", Charset: codes.CharsetUppercase},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	pub, err := codes.Publish(ctx, distribution.PublishRequest{Key: "k1", CampaignID: camp.ID, CustomerID: "cust_ann"})
+	pub, err := src.Publish(ctx, codes.PublishRequest{Key: "k1", CampaignID: camp.ID, CustomerID: "cust_ann"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -77,12 +77,12 @@ func ExampleCampaigns_CreateCampaign() {
 
 // A pool must fit in its code space with room to spare: the pattern is
 // checked before any code is generated.
-func ExampleCampaigns_CreateCampaign_patternTooSmall() {
-	codes := distribution.NewCampaigns(distribution.CampaignsConfig{})
-	_, err := codes.CreateCampaign(context.Background(), distribution.Campaign{
+func ExampleMemory_CreateCampaign_patternTooSmall() {
+	src := codes.NewMemory(codes.Config{})
+	_, err := src.CreateCampaign(context.Background(), codes.Campaign{
 		Name:  "Spring",
 		Count: 1000,
-		Code:  distribution.CodeConfig{Pattern: "SPRING-###", Charset: distribution.CharsetNumbers},
+		Code:  codes.CodeConfig{Pattern: "SPRING-###", Charset: codes.CharsetNumbers},
 	})
 	fmt.Println(err)
 	// Output:
@@ -90,9 +90,9 @@ func ExampleCampaigns_CreateCampaign_patternTooSmall() {
 }
 
 func ExampleCodeConfig_Capacity() {
-	n, _ := distribution.CodeConfig{Pattern: "##-##", Charset: distribution.CharsetNumbers}.Capacity()
+	n, _ := codes.CodeConfig{Pattern: "##-##", Charset: codes.CharsetNumbers}.Capacity()
 	fmt.Println(n)
-	n, _ = distribution.CodeConfig{}.Capacity() // 8 alphanumeric characters
+	n, _ = codes.CodeConfig{}.Capacity() // 8 alphanumeric characters
 	fmt.Println(n)
 	// Output:
 	// 10000

@@ -1,4 +1,4 @@
-package distribution
+package codes
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/codedrop/codedrop/internal/errs"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -25,7 +24,7 @@ type zeroRand struct{}
 func (zeroRand) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // publishCodes publishes n codes from camp with distinct keys and returns them.
-func publishCodes(t *testing.T, c *Campaigns, camp string, n int) []string {
+func publishCodes(t *testing.T, c *Memory, camp string, n int) []string {
 	t.Helper()
 	var codes []string
 	for i := range n {
@@ -57,7 +56,7 @@ func TestCharsets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.charset, func(t *testing.T) {
 			t.Parallel()
-			c := NewCampaigns(CampaignsConfig{Rand: seededRand(1)})
+			c := NewMemory(Config{Rand: seededRand(1)})
 			camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: CodeConfig{Charset: tt.charset, Length: 12}})
 			if err != nil {
 				t.Fatal(err)
@@ -109,7 +108,7 @@ func TestCodeShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := NewCampaigns(CampaignsConfig{Rand: seededRand(2)})
+			c := NewMemory(Config{Rand: seededRand(2)})
 			camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: tt.cfg})
 			if err != nil {
 				t.Fatal(err)
@@ -177,10 +176,10 @@ func TestCodeConfigInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := tt.cfg.Capacity()
-			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, errs.Invalid) {
-				t.Fatalf("Capacity() error = %v, want prefix %q wrapping errs.Invalid", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Capacity() error = %v, want prefix %q wrapping ErrInvalid", err, tt.want)
 			}
-			c := NewCampaigns(CampaignsConfig{})
+			c := NewMemory(Config{})
 			if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: tt.cfg}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("CreateCampaign error = %v, want prefix %q", err, tt.want)
 			}
@@ -215,7 +214,7 @@ func TestRandIntnRejectsBias(t *testing.T) {
 
 func TestRandomSourceError(t *testing.T) {
 	t.Parallel()
-	c := NewCampaigns(CampaignsConfig{Rand: bytes.NewReader(nil)})
+	c := NewMemory(Config{Rand: bytes.NewReader(nil)})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c"})
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +226,7 @@ func TestRandomSourceError(t *testing.T) {
 	if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "p", Count: 1}); err == nil {
 		t.Fatal("CreateCampaign with Count and a failing random source succeeded")
 	}
-	if _, err := c.Campaign(context.Background(), "p"); !errors.Is(err, errs.NotFound) {
+	if _, err := c.Campaign(context.Background(), "p"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("failed campaign was stored: %v", err)
 	}
 }
@@ -236,7 +235,7 @@ func TestSmallSpaceUsedToTheLastCode(t *testing.T) {
 	t.Parallel()
 	// The random source always draws the same code, so every code after the
 	// first comes from the exhaustive scan of the 10-code space.
-	c := NewCampaigns(CampaignsConfig{Rand: zeroRand{}})
+	c := NewMemory(Config{Rand: zeroRand{}})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "tiny", Code: CodeConfig{Pattern: "#", Charset: CharsetNumbers}})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +258,7 @@ func TestLargeSpaceBoundedAttempts(t *testing.T) {
 	t.Parallel()
 	// A space too large to scan: when random draws keep colliding, Publish
 	// gives up after a bounded number of attempts instead of looping.
-	c := NewCampaigns(CampaignsConfig{Rand: zeroRand{}})
+	c := NewMemory(Config{Rand: zeroRand{}})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "big", Code: CodeConfig{Length: 8}})
 	if err != nil {
 		t.Fatal(err)
