@@ -22,7 +22,7 @@ func testCampaignLookup(t *testing.T, src Source) {
 		t.Fatalf("CreateCampaign = %+v, want ID and CreatedAt set", pool)
 	}
 	want := codes.Campaign{ID: pool.ID, Name: "Welcome", Type: codes.Pool,
-		Code: codes.CodeConfig{Charset: codes.CharsetAlphanumeric, Length: codes.DefaultCodeLength},
+		Code:  codes.CodeConfig{Charset: codes.CharsetAlphanumeric, Length: codes.DefaultCodeLength},
 		Codes: []string{"A1", "B2"}, CreatedAt: pool.CreatedAt}
 	if diff := cmp.Diff(want, pool); diff != "" {
 		t.Errorf("CreateCampaign (-want +got):\n%s", diff)
