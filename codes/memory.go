@@ -112,7 +112,7 @@ func (c *Memory) CreateCampaign(ctx context.Context, camp Campaign) (Campaign, e
 	})
 	if err != nil {
 		if errors.Is(err, ErrNoCodesLeft) {
-			return Campaign{}, fmt.Errorf("count: generated only %d of %d unique codes for %s %q; other campaigns use its space (%v): %w", len(generated), camp.Count, gen.field, gen, err, ErrConflict)
+			return Campaign{}, fmt.Errorf("count: generated only %d of %d unique codes from %v; other campaigns use its space (%v): %w", len(generated), camp.Count, gen, err, ErrConflict)
 		}
 		return Campaign{}, err
 	}
@@ -186,7 +186,7 @@ func (c *Memory) Publish(ctx context.Context, req PublishRequest) (Publication, 
 	if err := ctx.Err(); err != nil {
 		return Publication{}, err
 	}
-	if err := checkRequest(req); err != nil {
+	if err := req.Validate(); err != nil {
 		return Publication{}, err
 	}
 	c.mu.Lock()
@@ -233,19 +233,6 @@ func (c *Memory) Publish(ctx context.Context, req PublishRequest) (Publication, 
 	out := *p
 	out.Metadata = req.Metadata // the caller's own map; the stored one is a copy
 	return out, nil
-}
-
-// checkRequest checks the required fields of a PublishRequest.
-func checkRequest(req PublishRequest) error {
-	switch {
-	case req.Key == "":
-		return fmt.Errorf("key: required: %w", ErrInvalid)
-	case req.CampaignID == "":
-		return fmt.Errorf("campaign_id: required: %w", ErrInvalid)
-	case req.CustomerID == "":
-		return fmt.Errorf("customer_id: required: %w", ErrInvalid)
-	}
-	return nil
 }
 
 func clonePublication(p *Publication) Publication {

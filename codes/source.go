@@ -2,6 +2,7 @@ package codes
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -73,6 +74,21 @@ type PublishRequest struct {
 	Channel string
 	// Metadata is optional and stored with the publication.
 	Metadata map[string]any
+}
+
+// Validate checks the fields every request needs (Key, CampaignID,
+// CustomerID). The error wraps ErrInvalid and starts with the field
+// ("key: required"). A Source calls it before anything else.
+func (r PublishRequest) Validate() error {
+	switch {
+	case r.Key == "":
+		return fmt.Errorf("key: required: %w", ErrInvalid)
+	case r.CampaignID == "":
+		return fmt.Errorf("campaign_id: required: %w", ErrInvalid)
+	case r.CustomerID == "":
+		return fmt.Errorf("customer_id: required: %w", ErrInvalid)
+	}
+	return nil
 }
 
 // Publication records that a code was assigned to a customer.

@@ -65,6 +65,7 @@ func Run(t *testing.T, newSource func(t *testing.T) Source) {
 		{"AutoUpdateUsesPoolFirst", testAutoUpdateUsesPoolFirst},
 		{"PoolCountAvoidsTakenCodes", testPoolCountAvoidsTakenCodes},
 		{"SmallSpaceExhaustion", testSmallSpaceExhaustion},
+		{"LastFreeCodes", testLastFreeCodes},
 		{"SharedSpaceExhaustion", testSharedSpaceExhaustion},
 		{"ConcurrentUniqueness", testConcurrentUniqueness},
 		{"PublishBatch", testPublishBatch},

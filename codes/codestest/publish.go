@@ -172,6 +172,31 @@ func testSmallSpaceExhaustion(t *testing.T, src Source) {
 	checkPublications(t, src, camp.ID, 10)
 }
 
+// testLastFreeCodes: in a 1,000-code space of which other campaigns hold
+// 998, a pool of one and an auto-update campaign get the two free codes
+// (random draws alone would miss them), then ErrNoCodesLeft.
+func testLastFreeCodes(t *testing.T, src Source) {
+	ctx := t.Context()
+	space := codes.CodeConfig{Pattern: "N###", Charset: codes.CharsetNumbers}
+	var held []string
+	for i := range 1000 {
+		if i != 123 && i != 876 {
+			held = append(held, fmt.Sprintf("N%03d", i))
+		}
+	}
+	mustCreate(t, src, codes.Campaign{Name: "held", Codes: held})
+	pool := mustCreate(t, src, codes.Campaign{Name: "pool", Count: 1, Code: space})
+	auto := mustCreate(t, src, codes.Campaign{Name: "auto", Code: space})
+	got := append(publishN(t, src, pool.ID, 1), publishN(t, src, auto.ID, 1)...)
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"N123", "N876"}, got); diff != "" {
+		t.Errorf("the two free codes of the space (-want +got):\n%s", diff)
+	}
+	if _, err := src.Publish(ctx, req(auto.ID, "late")); !errors.Is(err, codes.ErrNoCodesLeft) {
+		t.Errorf("Publish from a full space: %v, want ErrNoCodesLeft", err)
+	}
+}
+
 // testSharedSpaceExhaustion: two auto-update campaigns whose spaces
 // overlap publish every code of the union once; then a pool in the used
 // space cannot be generated (ErrConflict naming count) and nothing is
