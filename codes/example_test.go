@@ -98,3 +98,62 @@ func ExampleCodeConfig_Capacity() {
 	// 10000
 	// 218340105584896
 }
+
+// A source with a cheap membership check finds a free code with Find; in a
+// small space it finds the last free code, then reports ErrNoCodesLeft.
+func ExampleGenerator_Find() {
+	gen, err := codes.NewGenerator(codes.CodeConfig{Prefix: "VIP-", Pattern: "#", Charset: "ABC"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	taken := map[string]bool{"VIP-A": true, "VIP-C": true}
+	code, err := gen.Find(nil, func(code string) bool { return taken[code] })
+	fmt.Println(code, err)
+	taken[code] = true
+	_, err = gen.Find(nil, func(code string) bool { return taken[code] })
+	fmt.Println(errors.Is(err, codes.ErrNoCodesLeft), err)
+	// Output:
+	// VIP-B <nil>
+	// true all 3 codes of the space are taken: codes: no codes left
+}
+
+// A database checks the candidates of a search in batches, e.g. with
+// SELECT code FROM codes WHERE code = ANY($1), and claims the first free
+// one; when the sequence ends, Exhausted words the error.
+func ExampleGenerator_Candidates() {
+	gen, err := codes.NewGenerator(codes.CodeConfig{Pattern: "##", Charset: codes.CharsetNumbers})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	stored := map[string]bool{} // the database's codes
+	for i := range 99 {
+		stored[fmt.Sprintf("%02d", i)] = true // all but "99"
+	}
+	claim := func() (string, error) {
+		c := gen.Candidates(nil)
+		for n := 1; ; n = 64 {
+			batch, err := c.Next(n)
+			if err != nil {
+				return "", err
+			}
+			if len(batch) == 0 {
+				return "", c.Exhausted()
+			}
+			for _, code := range batch { // one query per batch
+				if !stored[code] {
+					stored[code] = true
+					return code, nil
+				}
+			}
+		}
+	}
+	code, err := claim()
+	fmt.Println(code, err)
+	_, err = claim()
+	fmt.Println(err)
+	// Output:
+	// 99 <nil>
+	// all 100 codes of the space are taken: codes: no codes left
+}
