@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
@@ -49,8 +50,12 @@ type Config struct {
 	// AdminID is the Intercom admin (teammate) messages are sent from;
 	// required with Intercom.
 	AdminID string
-	// Codes publishes codes; default: an in-memory *Campaigns, also
-	// reachable through Manager.CreateCampaign.
+	// Codes publishes codes. Default: the Store when it provides codes
+	// (implements codes.Source, as store.Memory and store/postgres.Store
+	// do), else a fresh in-memory codes.Memory. When the code source is a
+	// codes.Registry, Manager.CreateCampaign creates campaigns in it and
+	// the campaigns that distributions, triggers and rewards name are
+	// checked and resolved against it.
 	Codes CodeSource
 	// Scheduler holds timed jobs (manual sends, retries); default:
 	// NewTimerScheduler(Clock).
@@ -110,7 +115,7 @@ type Config struct {
 type Manager struct {
 	store     ManagerStore
 	codes     CodeSource
-	campaigns *Campaigns // the default code source, nil with Config.Codes
+	campaigns codes.Registry // the code source's campaigns; nil when it holds none
 	sched     Scheduler
 	segments  *segment.Engine
 	clock     Clock
@@ -190,11 +195,13 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if m.codes == nil {
-		m.campaigns = NewCampaigns(CampaignsConfig{Now: m.clock.Now})
-		m.codes = m.campaigns
-	} else if c, ok := m.codes.(*Campaigns); ok {
-		m.campaigns = c
+		if src, ok := cfg.Store.(codes.Source); ok {
+			m.codes = src
+		} else {
+			m.codes = codes.NewMemory(codes.Config{Now: m.clock.Now})
+		}
 	}
+	m.campaigns, _ = m.codes.(codes.Registry)
 	if m.sched == nil {
 		m.sched = NewTimerScheduler(m.clock)
 	}
@@ -247,13 +254,25 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
-// Campaigns returns the built-in code source, or nil when Config.Codes is
-// a host's own.
-func (m *Manager) Campaigns() *Campaigns { return m.campaigns }
+// Campaigns returns the in-memory code source the Manager publishes from:
+// the code source itself when it is a *codes.Memory, or the one a
+// store.Memory holds (its Codes method). It may be nil: with a durable or
+// a host's own code source (store/postgres, Config.Codes), use that
+// source, or CreateCampaign.
+func (m *Manager) Campaigns() *Campaigns {
+	switch c := m.codes.(type) {
+	case *codes.Memory:
+		return c
+	case interface{ Codes() *codes.Memory }:
+		return c.Codes()
+	}
+	return nil
+}
 
-// CreateCampaign creates a campaign in the built-in Campaigns (see
-// Campaigns.CreateCampaign). With a host's own Config.Codes it fails with
-// ErrNoCampaigns.
+// CreateCampaign creates a campaign in the Manager's code source (see
+// codes.Registry.CreateCampaign): store.Memory, store/postgres and
+// codes.Memory hold campaigns. With a code source that does not (a
+// Config.Codes that is not a codes.Registry) it fails with ErrNoCampaigns.
 func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, error) {
 	if m.campaigns == nil {
 		return Campaign{}, ErrNoCampaigns
