@@ -18,14 +18,15 @@ const (
 	CharsetNumbers      = "numbers"      // 0-9
 )
 
+// DefaultCodeLength is the number of random characters of a code whose
+// CodeConfig sets neither Length nor Pattern.
+const DefaultCodeLength = 8
+
 const (
 	charsetDigits = "0123456789"
 	charsetLower  = "abcdefghijklmnopqrstuvwxyz"
 	charsetUpper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-	// DefaultCodeLength is the number of random characters of a code whose
-	// CodeConfig sets neither Length nor Pattern.
-	DefaultCodeLength = 8
 	// maxCharset bounds a custom character set (one random byte picks a
 	// character).
 	maxCharset = 256

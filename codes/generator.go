@@ -65,8 +65,7 @@ func (g *Generator) String() string {
 
 // Candidates starts a search for one new code: the returned sequence
 // yields the codes to try, in order (see [Generator]). Random characters
-// come from r, read through a buffer; nil means crypto/rand.Reader. The
-// sequence is not safe for concurrent use.
+// come from r, read through a buffer; nil means crypto/rand.Reader.
 //
 // A source whose check is cheap calls [Generator.Find]; a database checks
 // the candidates in batches (e.g. code = ANY($1)) and reports
@@ -83,7 +82,8 @@ func (g *Generator) candidates(rb *randBytes) Candidates {
 // Candidates is one search for a free code of a [Generator]'s space: up
 // to 48 random codes, then, for a space of at most 65,536 codes, every code
 // of the space once from a random start. A random code may repeat an
-// earlier candidate.
+// earlier candidate. Make one with [Generator.Candidates]; it is not safe
+// for concurrent use.
 type Candidates struct {
 	g       *Generator
 	rnd     *randBytes
