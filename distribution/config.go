@@ -47,8 +47,12 @@ type Config struct {
 	// AdminID is the Intercom admin (teammate) messages are sent from;
 	// required with Intercom.
 	AdminID string
-	// Codes publishes codes; default: the built-in in-memory Campaigns
-	// (Manager.CreateCampaign creates campaigns in it).
+	// Codes publishes codes. Default: the Store when it provides codes
+	// (implements codes.Source, as store.Memory and store/postgres.Store
+	// do), else a fresh in-memory codes.Memory. When the code source is a
+	// codes.Registry, Manager.CreateCampaign creates campaigns in it and
+	// the campaigns that distributions, triggers and rewards name are
+	// checked and resolved against it.
 	Codes CodeSource
 	// Replier posts a reward's code as a teammate's reply (GiveReward
 	// with RewardByReply); default: Intercom, when it implements Replier

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
 )
@@ -25,11 +26,11 @@ import (
 // send-time policy, the trigger index, the segment engine, the
 // scheduler and the store.
 type Manager struct {
-	store     ManagerStore
-	codes     CodeSource
-	campaigns *Campaigns // the built-in in-memory code source, when it is the one in use
+	store ManagerStore
+	codes CodeSource
 	// campaignLookup resolves campaign names and checks campaigns exist,
-	// when the code source can (nil: a host's own source; not checked).
+	// when the code source can (a codes.Registry; nil: a host's own
+	// source, not checked).
 	campaignLookup campaignLookup
 	sched          Scheduler
 	clock          Clock
@@ -108,10 +109,11 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if m.codes == nil {
-		m.campaigns = NewCampaigns(CampaignsConfig{Now: m.clock.Now})
-		m.codes = m.campaigns
-	} else if c, ok := m.codes.(*Campaigns); ok {
-		m.campaigns = c
+		if src, ok := cfg.Store.(codes.Source); ok {
+			m.codes = src // store.Memory and store/postgres provide codes
+		} else {
+			m.codes = codes.NewMemory(codes.Config{Now: m.clock.Now})
+		}
 	}
 	m.campaignLookup, _ = m.codes.(campaignLookup)
 	if m.sched == nil {
@@ -205,13 +207,26 @@ func (m *Manager) init(ctx context.Context) error {
 	return nil
 }
 
-// Campaigns returns the built-in in-memory code source, or nil when the
-// Manager publishes codes from another one (Config.Codes).
-func (m *Manager) Campaigns() *Campaigns { return m.campaigns }
+// Campaigns returns the in-memory code source the Manager publishes from:
+// the code source itself when it is a *codes.Memory, or the one a
+// store.Memory holds (its Codes method). It is nil with a durable or a
+// host's own code source (store/postgres, Config.Codes): use that source,
+// or CreateCampaign.
+//
+// Deprecated: use CreateCampaign, or the code source itself.
+func (m *Manager) Campaigns() *Campaigns {
+	switch c := m.codes.(type) {
+	case *codes.Memory:
+		return c
+	case interface{ Codes() *codes.Memory }:
+		return c.Codes()
+	}
+	return nil
+}
 
 // CreateCampaign creates a campaign in the Manager's code source, when it
-// can create campaigns (the built-in Campaigns, store.Memory,
-// postgres.Codes do); otherwise it fails with ErrNoCampaigns.
+// holds campaigns (a codes.Registry: store.Memory, store/postgres and
+// codes.Memory do); otherwise it fails with ErrNoCampaigns.
 func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, error) {
 	cc, ok := m.codes.(campaignCreator)
 	if !ok {
