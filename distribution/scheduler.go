@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/codedrop/codedrop/internal/clock"
 )
 
 // Job kinds the Manager schedules.
@@ -68,6 +66,11 @@ type TimerScheduler struct {
 	wake    chan struct{}
 }
 
+// atFuncer is the optional AtFunc method of a Clock (see Clock).
+type atFuncer interface {
+	AtFunc(at time.Time, f func()) Timer
+}
+
 type timerJob struct {
 	job   Job
 	timer Timer
@@ -92,7 +95,7 @@ func (s *TimerScheduler) Schedule(ctx context.Context, job Job) error {
 	s.removeLocked(job.ID)
 	tj := &timerJob{job: job}
 	s.pending[job.ID] = tj
-	if at, ok := s.clock.(clock.AtFuncer); ok {
+	if at, ok := s.clock.(atFuncer); ok {
 		tj.timer = at.AtFunc(job.RunAt, func() { s.fire(tj) })
 	} else {
 		tj.timer = s.clock.AfterFunc(job.RunAt.Sub(s.clock.Now()), func() { s.fire(tj) })
