@@ -49,7 +49,11 @@ type Scheduler interface {
 	Cancel(ctx context.Context, jobID string) error
 	// Run hands every due job to handle, concurrently, until ctx ends; it
 	// then waits for the handlers it started and returns ctx's error. A
-	// job is handed out once; handle's error is the handler's to log.
+	// job is handed out once, also when several Run loops (or replicas
+	// sharing a durable Scheduler's jobs) run at once; handle's error is
+	// the handler's to log. handle's context ends when ctx does. Once ctx
+	// has ended no job is handed out: due jobs wait for the next Run.
+	// Package distribution/schedulertest is the conformance suite.
 	Run(ctx context.Context, handle func(context.Context, Job) error) error
 }
 
@@ -156,6 +160,13 @@ func (s *TimerScheduler) Run(ctx context.Context, handle func(context.Context, J
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		// Never hand a job to a handler whose context has ended (also when
+		// the select below picked a wake-up over ctx.Done): it could not do
+		// its work and the job would be lost; it stays due for the next
+		// Run.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		s.mu.Lock()
 		jobs := s.due
 		s.due = nil
