@@ -116,6 +116,11 @@ func (s *TimerScheduler) fire(tj *timerJob) {
 	delete(s.pending, tj.job.ID)
 	s.due = append(s.due, tj.job)
 	s.mu.Unlock()
+	s.poke()
+}
+
+// poke wakes one waiting Run loop (or the next to wait).
+func (s *TimerScheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -163,8 +168,10 @@ func (s *TimerScheduler) Run(ctx context.Context, handle func(context.Context, J
 		// Never hand a job to a handler whose context has ended (also when
 		// the select below picked a wake-up over ctx.Done): it could not do
 		// its work and the job would be lost; it stays due for the next
-		// Run.
+		// Run. The wake-up this loop may have taken goes back for another
+		// Run loop still running.
 		if err := ctx.Err(); err != nil {
+			s.poke()
 			return err
 		}
 		s.mu.Lock()
