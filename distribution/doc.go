@@ -154,7 +154,7 @@
 // ErrWindowClosed, ErrNoCodesLeft, ErrChannelNotFound, ErrNoCampaigns,
 // ErrLimitExceeded.
 // Validation errors name the field; template errors also carry a
-// *TemplateError with the line and column (errors.As). Channels classify
+// *TemplateError with the field, line and column (errors.As). Channels classify
 // send errors with TransientError, AmbiguousError or PermanentError; read
 // the class back with errors.As on a *SendError:
 //
@@ -173,6 +173,8 @@
 //
 // Every timed step uses Config.Clock and Config.Scheduler. The default
 // Scheduler (NewTimerScheduler) holds one clock timer per job, no polling;
-// tests pass NewFakeClock and Advance it past the 10-minute delay without
-// sleeping.
+// tests pass a distributiontest.FakeClock and Advance it past the
+// 10-minute delay without sleeping. Package distributiontest also has a
+// recording Channel; package schedulertest is the conformance suite every
+// Scheduler passes.
 package distribution
