@@ -9,6 +9,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -24,7 +25,7 @@ func ExampleManager_Send() {
 		intercom.Contact{ID: "c2", ExternalID: "u2", Name: "Bob"},
 	))
 	defer srv.Close()
-	clock := distribution.NewFakeClock(time.Time{})
+	clock := distributiontest.NewFakeClock(time.Time{})
 	m, err := distribution.NewManager(distribution.Config{
 		Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clock,
 	})
