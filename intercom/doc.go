@@ -67,9 +67,9 @@
 // it checks X-Body-Signature (hex HMAC-SHA256 of the raw body keyed with
 // the client secret, constant time) before anything else and answers 401
 // when it is missing or wrong. Package distribution's RewardsApp is built
-// on it. Every name of the protocol starts with Canvas or names a
-// component; Event, Content, Action, Completed and Submit are deprecated
-// aliases of the Canvas-prefixed names.
+// on it. The former names Event, Content, Action, Completed and Submit
+// are deprecated aliases of CanvasEvent, CanvasContent, CanvasAction,
+// CanvasCompleted and SubmitAction.
 //
 // Package intercom/intercomtest provides an in-memory Intercom server and a
 // FakeMessenger for tests and examples.
