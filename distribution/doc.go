@@ -70,7 +70,8 @@
 // Sentinels for errors.Is: ErrNotFound, ErrConflict, ErrInvalid (the same
 // values in every codedrop package), ErrNameTaken (also ErrConflict),
 // ErrWindowClosed, ErrNoCodesLeft, ErrChannelNotFound, ErrNoCampaigns,
-// ErrLimitExceeded. Validation errors name the field. Channels classify
+// ErrLimitExceeded. Validation errors name the field; a template error is a *TemplateError
+// with the field, line and column (errors.As). Channels classify
 // send errors with TransientError, AmbiguousError or PermanentError; read
 // the class back with errors.As on a *SendError:
 //

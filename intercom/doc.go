@@ -60,13 +60,16 @@
 // current canvas, input values, stored data, card creation options);
 // CanvasResponse, Canvas and the components (TextComponent,
 // ButtonComponent, ListComponent, SingleSelectComponent,
-// DropdownComponent, DividerComponent, SpacerComponent) build the answer,
-// and Validate checks Canvas Kit's rules (2 to 10 options, 64 KB of
+// DropdownComponent, DividerComponent, SpacerComponent, in a
+// CanvasContent; SubmitAction for their CanvasAction, CanvasCompleted for
+// the CanvasEvent that ends a flow) build the answer, and Validate checks Canvas Kit's rules (2 to 10 options, 64 KB of
 // content and of stored data). NewCanvasHandler serves one Canvas Kit URL:
 // it checks X-Body-Signature (hex HMAC-SHA256 of the raw body keyed with
 // the client secret, constant time) before anything else and answers 401
 // when it is missing or wrong. Package distribution's RewardsApp is built
-// on it.
+// on it. The former names Event, Content, Action, Completed and Submit
+// are deprecated aliases of CanvasEvent, CanvasContent, CanvasAction,
+// CanvasCompleted and SubmitAction.
 //
 // Package intercom/intercomtest provides an in-memory Intercom server and a
 // FakeMessenger for tests and examples.
