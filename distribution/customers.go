@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -109,31 +110,46 @@ func (m *Manager) SyncSegment(ctx context.Context, id string) error {
 }
 
 // syncSegment runs a full sync of segment id in the background and then
-// arms the distributions waiting for it.
+// arms the distributions waiting for it. If a sync of id is already
+// running here, that one runs again when it ends (UpdateSegment changed
+// the rule, or SyncSegment asked for a fresh pass).
 func (m *Manager) syncSegment(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
 	m.mu.Lock()
-	if m.syncing[id] {
+	if _, busy := m.syncing[id]; busy {
+		m.syncing[id] = true // run again
 		m.mu.Unlock()
 		return
 	}
-	m.syncing[id] = true
+	m.syncing[id] = false
 	m.mu.Unlock()
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
-		defer func() {
+		for {
+			res, err := m.segments.Sync(ctx, id, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
 			m.mu.Lock()
-			delete(m.syncing, id)
+			again := m.syncing[id]
+			if again {
+				m.syncing[id] = false
+			} else {
+				delete(m.syncing, id)
+			}
 			m.mu.Unlock()
-		}()
-		res, err := m.segments.Sync(ctx, id, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
-		if err != nil {
-			m.log.Error("segment sync failed", "segment", id, "err", err)
+			switch {
+			case again:
+				continue
+			case errors.Is(err, segment.ErrSuperseded):
+				m.log.Info("segment sync superseded by an update", "segment", id)
+				return
+			case err != nil:
+				m.log.Error("segment sync failed", "segment", id, "err", err)
+				return
+			}
+			m.log.Info("segment synced", "segment", id, "checked", res.Checked)
+			m.armWaiting(ctx, id)
 			return
 		}
-		m.log.Info("segment synced", "segment", id, "checked", res.Checked)
-		m.armWaiting(ctx, id)
 	}()
 }
 

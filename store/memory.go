@@ -279,6 +279,16 @@ func (m *Memory) sortCustomers() {
 	m.custOrder, m.custNew, m.custDead = merged, nil, 0
 }
 
+// CountCustomers implements segment.CustomerCounter.
+func (m *Memory) CountCustomers(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.cust), nil
+}
+
 // Customers implements customer.Store. Customers come in ascending ID
 // order. The yielded values share metadata and consent maps with the
 // store: treat them as read-only and Clone one before changing it.

@@ -48,9 +48,11 @@
 // that restore the Go types of dates, datetimes and geopoints), consents
 // (jsonb), timezone, summary (jsonb), created_at, updated_at.
 //
-// segments: id, name, type, filter (jsonb, Voucherify filter), expression,
-// customer_ids (text[], static segments), sync_status, synced_at,
-// created_at, updated_at. segment_members: (segment_id, customer_id)
+// segments: id, name, type, filter (json, not jsonb: the Voucherify filter
+// keeps its key order, so its conditions come back as written),
+// expression, customer_ids (text[], static segments), sync_status,
+// sync_checked and sync_total (a sync's progress, written after every
+// batch), synced_at, created_at, updated_at. segment_members: (segment_id, customer_id)
 // primary key, index on (customer_id, segment_id); rows go with their
 // segment (ON DELETE CASCADE). Members need not be stored customers.
 //
