@@ -22,6 +22,26 @@
 // fail with ErrWindowClosed. When it fires, the audience is resolved once
 // into the delivery ledger: one Delivery per member and channel.
 //
+// # Segments
+//
+// Segments lists the segments with their sync status and progress
+// (SyncChecked of SyncTotal customers, stored after every batch, so a
+// dashboard on any replica sees it). UpdateSegment changes a segment's
+// name, rule or type in place (its id, and every distribution and trigger
+// pointing at it, stay): a new rule or type re-syncs it, firing
+// entered/left for the customers who enter or leave an auto-update
+// segment, and a scheduled manual distribution to it that has not fired
+// waits for the re-sync and counts ManualDelay again.
+//
+// # Intercom webhooks
+//
+// WebhookConfig wires an intercom.WebhookHandler to the Manager: contact
+// notifications become UpsertCustomer / DeleteCustomer calls (so segments
+// and their triggers follow), each notification counts against the API
+// limit, and the Store (when it implements intercom.WebhookStore, as
+// store.Memory and store/postgres do) de-duplicates and orders them for
+// every replica.
+//
 // # Processing one recipient
 //
 // Each delivery goes through the same steps, each safe to repeat: consent

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -37,6 +38,8 @@ type Memory struct {
 
 	dist distMemory // distributions, consents, deliveries (memory_distribution.go)
 	auto autoMemory // events, summaries, usage, send log (memory_automation.go)
+
+	hooks intercom.MemoryWebhookStore // webhook de-duplication and contact order (memory_webhook.go)
 }
 
 // NewMemory returns an empty in-memory store.

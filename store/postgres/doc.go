@@ -106,6 +106,18 @@
 // a stored one). Records stay after their windows pass;
 // [Store.PruneSendLog] deletes old ones.
 //
+// webhook_notifications (intercom.WebhookStore): id (primary key),
+// claimed_until (the lease of an in-flight claim), handled_at. A claim is
+// one INSERT ... ON CONFLICT DO UPDATE ... WHERE, so of several replicas
+// receiving one notification one handles it. intercom_contacts:
+// contact_id (primary key), updated_at (the newest version applied),
+// source_id, deleted_at. UpdateContactState holds the contact's row
+// locked in a transaction while its callback writes the customer, so the
+// notifications of one contact apply one at a time across replicas; at
+// most half of the pool's connections are held so. PruneWebhookState
+// deletes handled ids, lapsed claims and deleted contacts older than the
+// retention (the webhook handler calls it hourly).
+//
 // # Scheduling
 //
 // [Scheduler] claims due jobs with UPDATE ... WHERE id IN (SELECT ... FOR

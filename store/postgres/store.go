@@ -24,6 +24,10 @@ type Store struct {
 	// customers: set when a batch written straight in found one, cleared
 	// when a batch looked up first found none.
 	lookupFirst atomic.Bool
+	// contactSlots bounds the transactions UpdateContactState holds open
+	// to half the pool, so that the writes its callbacks make always find
+	// a connection (webhooks.go).
+	contactSlots chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -31,7 +35,7 @@ var _ store.Store = (*Store)(nil)
 // New returns a Store over pool. The schema must be migrated ([Migrate]);
 // tables are found through the connections' search_path.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+	return &Store{pool: pool, contactSlots: make(chan struct{}, max(1, pool.Config().MaxConns/2))}
 }
 
 // Pool returns the pool the Store uses.

@@ -24,4 +24,5 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Distributions", func(t *testing.T) { runDistributions(t, newStore) })
 	t.Run("Automation", func(t *testing.T) { runAutomation(t, newStore) })
 	t.Run("Batch", func(t *testing.T) { runBatch(t, newStore) })
+	t.Run("Webhooks", func(t *testing.T) { runWebhooks(t, newStore) })
 }
