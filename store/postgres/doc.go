@@ -37,6 +37,10 @@
 // (pgxpool.Config.ConnConfig.RuntimeParams["search_path"], or
 // "?search_path=..." in the DSN) to use another schema than public.
 //
+// A host that manages its schema with its own tool takes the same SQL
+// from [Migrations] (an fs.FS of the NNNN_name.sql files) and applies
+// the files in order instead of calling Migrate.
+//
 // # Tables
 //
 // customers: id (text, primary key, "C" collation so that ORDER BY id is
