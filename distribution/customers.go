@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
@@ -23,7 +24,10 @@ func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts 
 
 // UpsertCustomers writes a batch of customers atomically (see
 // customer.Store.UpsertCustomers) and re-checks each against every rule
-// segment.
+// segment. The rules are those in the Store, read again when the last
+// read is older than 5 seconds (by the Manager's clock): a segment
+// created, updated or deleted through another replica governs the writes
+// made here within that time.
 //
 // Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
 // are stamped with the Manager's clock.
@@ -42,6 +46,9 @@ func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, o
 	out, err := m.store.UpsertCustomers(ctx, stamped, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.segments.Refresh(ctx, segmentRefreshEvery); err != nil {
+		m.log.Warn("refreshing segment rules from the store", "err", err)
 	}
 	for _, c := range out {
 		changes, err := m.segments.CustomerChanged(ctx, c)
@@ -108,6 +115,10 @@ func (m *Manager) SyncSegment(ctx context.Context, id string) error {
 	m.syncSegment(ctx, id)
 	return nil
 }
+
+// segmentRefreshEvery is how old the segment rules a customer write uses
+// may be (segment.Engine.Refresh).
+const segmentRefreshEvery = 5 * time.Second
 
 // syncSegment runs a full sync of segment id in the background and then
 // arms the distributions waiting for it. If a sync of id is already

@@ -263,3 +263,38 @@ func TestSegmentsListsProgress(t *testing.T) {
 		t.Errorf("after the sync: %d of %d, want 3 of 3", s.SyncChecked, s.SyncTotal)
 	}
 }
+
+// TestUpdateSegmentOnAnotherReplica: a segment updated through one
+// Manager governs the customer writes of another Manager on the same
+// store within 5 seconds (of its clock).
+func TestUpdateSegmentOnAnotherReplica(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seg := e.waitSynced(e.segment().ID) // metadata.source is Intercom
+	other, err := distribution.NewManager(distribution.Config{Store: e.st, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Filter = segment.MustParseFilter(`{"junction":"and","metadata.tier":{"conditions":{"$is":["gold"]}}}`)
+	if _, err := e.m.UpdateSegment(e.ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSynced(seg.ID)
+	e.clk.Advance(5 * time.Second)
+	c, err := other.UpsertCustomer(e.ctx, customer.Customer{SourceID: "u9", Metadata: customer.Metadata{"tier": "gold"}}, customer.UpsertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{c.ID}, mustMembers(t, e, seg.ID)); diff != "" {
+		t.Errorf("members after a write on the other replica (-want +got):\n%s", diff)
+	}
+}
+
+func mustMembers(t *testing.T, e *env, id string) []string {
+	t.Helper()
+	ids, err := e.m.SegmentMembers(e.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/codedrop/codedrop/customer"
@@ -60,7 +61,10 @@ type Config struct {
 // while a sync runs is handled by CustomerChanged and the sync leaves that
 // customer alone. Several engines sharing one database (several replicas)
 // must route syncs and customer changes of one segment through one engine
-// (or accept that a concurrent sync may briefly undo a change).
+// (or accept that a concurrent sync may briefly undo a change). Each
+// engine compiles the rules it knows: [Engine.Refresh] brings them in line
+// with segments created, updated or deleted through the others, and
+// [Engine.Sync] always syncs the stored definition.
 type Engine struct {
 	store     Store
 	customers customer.Store
@@ -79,12 +83,20 @@ type Engine struct {
 	// memMu serializes membership writes of syncs and customer changes, so
 	// a sync batch never overwrites a fresher customer change.
 	memMu sync.Mutex
+
+	gens      atomic.Uint64 // the last rule.gen handed out
+	refreshMu sync.Mutex
+	refreshed time.Time // the last Refresh (or NewEngine's load), by the engine's clock
 }
 
 type rule struct {
 	seg     Segment // ID, Type, SyncedAt are what the engine reads
 	m       Matcher
 	timeDep bool
+	// gen identifies the compiled rule: a copy with new sync fields keeps
+	// it, a new rule (Update, Refresh) gets a new one, and a sync started
+	// with another gen is superseded.
+	gen uint64
 }
 
 type syncState struct {
@@ -146,6 +158,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		e.rules[s.ID] = r
 	}
 	e.relist()
+	e.refreshed = e.now()
 	return e, nil
 }
 
@@ -184,7 +197,7 @@ func (e *Engine) compile(s Segment) (*rule, error) {
 		timeDep = td.TimeDependent()
 	}
 	s.CustomerIDs = nil
-	return &rule{seg: s, m: m, timeDep: timeDep}, nil
+	return &rule{seg: s, m: m, timeDep: timeDep, gen: e.gens.Add(1)}, nil
 }
 
 // relist rebuilds e.list from e.rules; e.mu must be held for writing.
@@ -348,29 +361,16 @@ type SyncResult struct {
 // at its next batch with an error matching [ErrSuperseded]; the segment
 // stays Syncing for the caller to sync again.
 func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress)) (SyncResult, error) {
-	e.mu.RLock()
-	r := e.rules[id]
-	e.mu.RUnlock()
-	if r == nil {
-		s, err := e.store.GetSegment(ctx, id)
-		if err != nil {
-			return SyncResult{}, err
-		}
-		if !s.Type.IsRule() {
-			return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
-		}
-		// Created through another engine (another replica): adopt it.
-		if r, err = e.compile(s); err != nil {
-			return SyncResult{}, fmt.Errorf("segment %s: %w", id, err)
-		}
-		e.mu.Lock()
-		if cur := e.rules[id]; cur != nil {
-			r = cur
-		} else {
-			e.rules[id] = r
-			e.relist()
-		}
-		e.mu.Unlock()
+	// The stored definition rules: another engine (replica) may have
+	// created or changed the segment.
+	e.memMu.Lock()
+	r, err := e.refreshOne(ctx, id)
+	e.memMu.Unlock()
+	if err != nil {
+		return SyncResult{}, err
+	}
+	if r == nil { // a static segment
+		return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
 	}
 	total, err := e.countCustomers(ctx)
 	if err != nil {

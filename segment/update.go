@@ -33,11 +33,12 @@ func (e *Engine) countCustomers(ctx context.Context) (int, error) {
 }
 
 // current reports whether r is still the engine's rule for its segment
-// (Update and Delete replace or drop it).
+// (Update, Refresh and Delete replace or drop it).
 func (e *Engine) current(r *rule) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.rules[r.seg.ID] == r
+	cur := e.rules[r.seg.ID]
+	return cur != nil && cur.gen == r.gen
 }
 
 // Update changes a stored segment's Name, Type and rule (Filter or

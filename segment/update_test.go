@@ -269,3 +269,113 @@ func TestEngineSyncProgressPersisted(t *testing.T) {
 		t.Errorf("stored progress during the sync (-want +got):\n%s", diff)
 	}
 }
+
+// TestEngineRefresh: two engines on one store (two replicas). What one
+// creates, updates or deletes governs the other's CustomerChanged once
+// it refreshes; a sync there with a replaced rule is superseded, one with
+// an unchanged rule is not.
+func TestEngineRefresh(t *testing.T) {
+	t.Parallel()
+	a := newFixture(t, segment.Config{})
+	b := &fixture{ctx: a.ctx, st: a.st, clock: a.clock}
+	var err error
+	if b.eng, err = segment.NewEngine(a.ctx, segment.Config{Store: a.st, Customers: a.st, Now: a.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	cs := a.upsert(t, src("ann", "Intercom", 10), src("bob", "Web", 500))
+	s := a.create(t, segment.Segment{Name: "Intercom", Type: segment.AutoUpdate, Filter: segment.MustParseFilter(intercomFilter)})
+	a.sync(t, s.ID)
+
+	changed := func(f *fixture, c customer.Customer) []segment.Change {
+		t.Helper()
+		stored := f.upsert(t, c)[0]
+		ch, err := f.eng.CustomerChanged(f.ctx, stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	// b does not know the segment yet; within maxAge it does not look.
+	bob := cs[1]
+	bob.Metadata = customer.Metadata{"source": "Intercom", "ltv": 500.0}
+	if err := b.eng.Refresh(b.ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ch := changed(b, bob); len(ch) != 0 {
+		t.Errorf("b before refreshing: %v, want no change", ch)
+	}
+	a.clock.Advance(time.Minute)
+	if err := b.eng.Refresh(b.ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	bob.Metadata["x"] = 1.0
+	if diff := cmp.Diff([]segment.Change{{SegmentID: s.ID, CustomerID: bob.ID, Entered: true, Emit: true}}, changed(b, bob)); diff != "" {
+		t.Errorf("b after refreshing: a's new segment (-want +got):\n%s", diff)
+	}
+
+	// a changes the rule; b follows after a refresh.
+	s.Filter = segment.MustParseFilter(`{"junction":"and","metadata.ltv":{"conditions":{"$more_than":[100]}}}`)
+	if _, _, err := a.eng.Update(a.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	ann := cs[0]
+	ann.Metadata = customer.Metadata{"source": "Web", "ltv": 1000.0}
+	if ch := changed(b, ann); len(ch) != 1 || ch[0].Entered { // the old rule: ann (no longer Intercom) leaves
+		t.Errorf("b with the stale rule: %v", ch)
+	}
+	if err := b.eng.Refresh(b.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ann.Metadata["x"] = 1.0
+	if diff := cmp.Diff([]segment.Change{{SegmentID: s.ID, CustomerID: ann.ID, Entered: true, Emit: true}}, changed(b, ann)); diff != "" {
+		t.Errorf("b with the new rule (-want +got):\n%s", diff)
+	}
+
+	// A sync on b: a refresh with the same rule leaves it running; a new
+	// rule from a supersedes it.
+	n := 0
+	_, err = b.eng.Sync(b.ctx, s.ID, func(segment.SyncProgress) {
+		if n++; n > 1 {
+			return
+		}
+		if err := b.eng.Refresh(b.ctx, 0); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Errorf("Sync on b across a refresh without changes: %v", err)
+	}
+	b2, err := segment.NewEngine(a.ctx, segment.Config{Store: a.st, Customers: a.st, Now: a.clock.Now, BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	_, err = b2.Sync(b.ctx, s.ID, func(segment.SyncProgress) {
+		if n++; n > 1 {
+			return
+		}
+		in := s
+		in.Filter, in.Expression = nil, "true"
+		if _, _, err := a.eng.Update(a.ctx, in); err != nil {
+			t.Error(err)
+		}
+		if err := b2.Refresh(b.ctx, 0); err != nil {
+			t.Error(err)
+		}
+	})
+	if !errors.Is(err, segment.ErrSuperseded) {
+		t.Errorf("Sync on b2 when a changed the rule and b2 refreshed = %v, want ErrSuperseded", err)
+	}
+
+	// a deletes it; b drops it.
+	if err := a.eng.Delete(a.ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.Refresh(b.ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ann.Metadata["x"] = 2.0
+	if ch := changed(b, ann); len(ch) != 0 {
+		t.Errorf("b after the segment was deleted: %v", ch)
+	}
+}
