@@ -124,3 +124,15 @@ func TestWebhookReplicas(t *testing.T) {
 		t.Errorf("API usage %d, want %d (every delivery, both replicas)", u.API.Used, calls)
 	}
 }
+
+// TestUpdateContactStateNeedsTwoConnections: a one-connection pool would
+// deadlock (the callback's writes wait for the held connection); it is
+// refused instead.
+func TestUpdateContactStateNeedsTwoConnections(t *testing.T) {
+	t.Parallel()
+	st := postgres.New(openPool(t, testDSN(t), newSchema(t), 1))
+	err := st.UpdateContactState(context.Background(), "c1", func(s intercom.ContactState) (intercom.ContactState, error) { return s, nil })
+	if err == nil {
+		t.Fatal("UpdateContactState on a one-connection pool: nil error")
+	}
+}

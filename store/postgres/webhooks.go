@@ -60,8 +60,13 @@ func (s *Store) FinishNotification(ctx context.Context, id string, handled bool,
 // notifications of one contact are applied one at a time across replicas,
 // and a replica that dies releases the lock with its connection. fn's own
 // writes use other connections; at most half the pool's connections are
-// held by these transactions at once, so they always find one.
+// held by these transactions at once, so they always find one (a pool of
+// one connection is refused with an error).
 func (s *Store) UpdateContactState(ctx context.Context, contactID string, fn func(intercom.ContactState) (intercom.ContactState, error)) error {
+	if s.pool.Config().MaxConns < 2 {
+		// fn's writes would wait for the one connection the transaction holds.
+		return fmt.Errorf("postgres: UpdateContactState needs a pool of at least 2 connections, not %d", s.pool.Config().MaxConns)
+	}
 	select {
 	case s.contactSlots <- struct{}{}:
 	case <-ctx.Done():
