@@ -59,8 +59,10 @@ type pipeline struct {
 	sched     Scheduler
 	clock     Clock
 	log       *slog.Logger
-	// emit hands a publication to the event queue (never inline).
-	emit func(ctx context.Context, dl *Delivery, pub Publication)
+	// emit hands a publication made at since (the wall clock's monotonic
+	// time, for the trigger index's freshness) to the event queue, never
+	// inline.
+	emit func(ctx context.Context, dl *Delivery, pub Publication, since time.Time)
 
 	// Optional batch capabilities of the store and the code source, used
 	// by fanout (nil: one call per delivery).
@@ -85,6 +87,7 @@ type ready struct {
 	subject, body string
 	h             hold
 	pub           *Publication
+	publishedAt   time.Time // wall clock, when pub was known
 	// insert is set for a row not stored yet (a reward): it is inserted
 	// when it moves to sending, and an outcome before that is not
 	// recorded.
@@ -233,7 +236,7 @@ func (p *pipeline) published(ctx context.Context, pl *plan, r *ready, pub Public
 		}
 		return nil, p.settle(ctx, r, DeliveryFailed, "publishing a code: "+err.Error())
 	}
-	r.pub, r.needsCode = &pub, false
+	r.pub, r.needsCode, r.publishedAt = &pub, false, time.Now()
 	r.dl.Code, r.dl.PublicationID = pub.Code, pub.ID
 	r.data.code, r.data.campaignName = pub.Code, pub.CampaignName
 	return r, nil
@@ -255,7 +258,7 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 			p.policy.release(ctx, r.h)
 		}
 		if r.pub != nil {
-			p.emit(ctx, &r.dl, *r.pub)
+			p.emit(ctx, &r.dl, *r.pub, r.publishedAt)
 		}
 	}()
 
@@ -318,7 +321,7 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 func (p *pipeline) abandon(ctx context.Context, r *ready) {
 	p.policy.release(ctx, r.h)
 	if r.pub != nil {
-		p.emit(ctx, &r.dl, *r.pub)
+		p.emit(ctx, &r.dl, *r.pub, r.publishedAt)
 	}
 }
 
