@@ -132,7 +132,9 @@ type intercomContacts struct {
 	ms intercom.Messenger
 	// waiter is ms's rate limit when it can be waited on apart from the
 	// call (*intercom.Client can): the channel is then a Pacer.
-	waiter interface{ Wait(ctx context.Context) error }
+	waiter interface {
+		Wait(ctx context.Context) error
+	}
 	mu       sync.Mutex
 	by       map[string]contactRef     // customer id -> contact
 	inflight map[string]*contactLookup // customer id -> lookup under way
@@ -145,7 +147,9 @@ type contactLookup struct {
 }
 
 func newIntercomContacts(ms intercom.Messenger) *intercomContacts {
-	w, _ := ms.(interface{ Wait(ctx context.Context) error })
+	w, _ := ms.(interface {
+		Wait(ctx context.Context) error
+	})
 	return &intercomContacts{ms: ms, waiter: w, by: map[string]contactRef{}, inflight: map[string]*contactLookup{}}
 }
 

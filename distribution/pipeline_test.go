@@ -293,7 +293,7 @@ func TestGiveReward(t *testing.T) {
 // pacedChannel is a Pacer whose Pace waits for a token, and whose first
 // sends are refused for the provider's rate limit.
 type pacedChannel struct {
-	tokens  chan struct{}
+	tokens chan struct{}
 	pacing chan string // a Pace began
 	refuse atomic.Int32
 	sent   atomic.Int32
