@@ -67,5 +67,6 @@ func ExampleMigrations() {
 	// 0002_automation.sql true
 	// 0003_segment_sync.sql true
 	// 0004_webhooks.sql true
-	// schema version 4
+	// 0005_replicas.sql true
+	// schema version 5
 }
