@@ -25,20 +25,20 @@ type Consent struct {
 func newConsentID() string { return ids.New(ConsentIDPrefix) }
 
 // Check returns why customer c may not receive a message under p, or ""
-// when it may: ReasonUnsubscribed, or ReasonConsentMissing followed by ": "
-// and the first required consent id c has not granted. A disabled policy
-// lets everyone through.
-func (p ConsentPolicy) Check(c *customer.Customer) string {
+// when it may: ReasonUnsubscribed, or ReasonConsentMissing with the first
+// required consent id c has not granted as detail. A disabled policy lets
+// everyone through.
+func (p ConsentPolicy) Check(c *customer.Customer) (reason, detail string) {
 	if p.Disabled {
-		return ""
+		return "", ""
 	}
 	if c.Consents.Unsubscribed {
-		return ReasonUnsubscribed
+		return ReasonUnsubscribed, ""
 	}
 	for _, id := range p.Required {
 		if !c.Consents.Granted(id) {
-			return ReasonConsentMissing + ": " + id
+			return ReasonConsentMissing, id
 		}
 	}
-	return ""
+	return "", ""
 }

@@ -45,7 +45,7 @@ const ManualTrigger = "manual"
 // Reasons recorded on skipped and failed deliveries.
 const (
 	ReasonUnsubscribed     = "customer unsubscribed"
-	ReasonConsentMissing   = "consent not granted" // followed by ": cnst_..."
+	ReasonConsentMissing   = "consent not granted" // ReasonDetail: the consent id
 	ReasonNoEmail          = "customer has no email"
 	ReasonEmailUnsubscribe = "unsubscribed from emails in Intercom"
 	ReasonNoCodesLeft      = "no codes left"
@@ -70,9 +70,14 @@ type Delivery struct {
 	Channel    string        `json:"channel"`
 	State      DeliveryState `json:"state"`
 	// Reason says why a delivery was skipped, failed or is unknown, or the
-	// last transient error of a scheduled retry.
-	Reason   string `json:"reason,omitempty"`
-	Attempts int    `json:"attempts"`
+	// last transient error of a scheduled retry. A skip's reason is one of
+	// the stable Reason* values (or a Checker's own), so hosts can count
+	// by it (Report.SkipReasons); its specifics are in ReasonDetail.
+	Reason string `json:"reason,omitempty"`
+	// ReasonDetail completes Reason: the consent id missing
+	// (ReasonConsentMissing), the cap reached (ReasonFrequencyCapped).
+	ReasonDetail string `json:"reason_detail,omitempty"`
+	Attempts     int    `json:"attempts"`
 	// Code is the published code sent (empty for a plain message).
 	Code          string `json:"code,omitempty"`
 	PublicationID string `json:"publication_id,omitempty"`

@@ -234,11 +234,11 @@ func TestConsents(t *testing.T) {
 	done := e.sendNow(d.ID, distribution.StatusDone)
 	got := map[string]string{}
 	for _, dl := range e.deliveries(distribution.DeliveryFilter{DistributionID: d.ID}) {
-		got[dl.CustomerID] = string(dl.State) + " " + dl.Reason
+		got[dl.CustomerID] = strings.TrimSpace(string(dl.State) + " " + dl.Reason + " " + dl.ReasonDetail)
 	}
 	want := map[string]string{
-		okC.ID:     "sent ",
-		missing.ID: "skipped " + distribution.ReasonConsentMissing + ": " + news.ID,
+		okC.ID:     "sent",
+		missing.ID: "skipped " + distribution.ReasonConsentMissing + " " + news.ID,
 		unsub.ID:   "skipped " + distribution.ReasonUnsubscribed,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -194,6 +194,9 @@ func (m *Manager) finish(ctx context.Context, id string) error {
 			return nil
 		}
 		rep.FinishedAt = m.clock.Now()
+		if rep.Stopped == "" && rep.Sent == 0 && rep.Unknown == 0 && rep.Failed > 0 {
+			rep.Stopped = ReasonAllFailed // nothing reached anyone: not a plain done
+		}
 		d.Report, d.UpdatedAt = rep, rep.FinishedAt
 		d.Status = StatusDone
 		if rep.Stopped != "" {
@@ -224,6 +227,11 @@ func (m *Manager) fail(ctx context.Context, id, reason string) {
 		m.log.ErrorContext(ctx, "marking a distribution failed", "distribution", id, "reason", reason, "err", err)
 	}
 }
+
+// ReasonAllFailed is the Report.Stopped of a distribution that ended with
+// every delivery it attempted failed and none sent (or possibly sent): it
+// ends failed, not done. RetryFailed sends them again.
+const ReasonAllFailed = "every delivery failed"
 
 // report computes d's report from the ledger.
 func (m *Manager) report(ctx context.Context, d *Distribution) (Report, error) {

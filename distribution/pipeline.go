@@ -136,7 +136,11 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 		return nil, p.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
 	}
 	r := &ready{dl: *dl, insert: opts.insert}
-	skip := func(reason string) error { err := p.settle(ctx, r, DeliverySkipped, reason); *dl = r.dl; return err }
+	skip := func(reason, detail string) error {
+		err := p.move(ctx, r, DeliveryScheduled, DeliverySkipped, reason, detail)
+		*dl = r.dl
+		return err
+	}
 	fail := func(reason string) error { err := p.settle(ctx, r, DeliveryFailed, reason); *dl = r.dl; return err }
 
 	r.idx = pl.channelIndex(dl.Channel)
@@ -148,21 +152,21 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 	// Consents, and whether the channel can reach the customer.
 	if pre != nil && pre.loaded {
 		if !pre.found {
-			return nil, skip(ReasonCustomerDeleted)
+			return nil, skip(ReasonCustomerDeleted, "")
 		}
 		r.c = pre.c
 	} else {
 		c, err := p.customers.GetCustomer(ctx, dl.CustomerID)
 		if errors.Is(err, customer.ErrNotFound) {
-			return nil, skip(ReasonCustomerDeleted)
+			return nil, skip(ReasonCustomerDeleted, "")
 		} else if err != nil {
 			return nil, err
 		}
 		r.c = c
 	}
 	c := &r.c
-	if reason := pl.d.Consents.Check(c); reason != "" {
-		return nil, skip(reason)
+	if reason, detail := pl.d.Consents.Check(c); reason != "" {
+		return nil, skip(reason, detail)
 	}
 	if chk, ok := ch.(Checker); ok {
 		reason, err := chk.Check(ctx, c)
@@ -172,7 +176,7 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 			return nil, err
 		}
 		if reason != "" {
-			return nil, skip(reason)
+			return nil, skip(reason, "")
 		}
 	}
 
@@ -184,7 +188,7 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 		}
 		if v != nil {
 			if v.skip != "" {
-				return nil, skip(v.skip)
+				return nil, skip(v.skip, v.detail)
 			}
 			err := p.deferTo(ctx, r, v.until, v.reason)
 			*dl = r.dl
@@ -200,7 +204,7 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 	if pl.d.Campaign != "" {
 		if stopped := pl.stoppedReason(); stopped != "" {
 			p.policy.release(ctx, r.h)
-			return nil, skip(stopped) // the plan stopped sending
+			return nil, skip(stopped, "") // the plan stopped sending
 		}
 		r.needsCode = true
 	}
@@ -380,13 +384,14 @@ func (p *pipeline) abandon(ctx context.Context, r *ready) {
 // settle moves r's row from scheduled to a final state with a reason (a
 // row not stored yet is only changed in r).
 func (p *pipeline) settle(ctx context.Context, r *ready, to DeliveryState, reason string) error {
-	return p.move(ctx, r, DeliveryScheduled, to, reason)
+	return p.move(ctx, r, DeliveryScheduled, to, reason, "")
 }
 
-// move moves r's row from one state to a final one with a reason.
-func (p *pipeline) move(ctx context.Context, r *ready, from, to DeliveryState, reason string) error {
+// move moves r's row from one state to a final one with a reason and its
+// detail.
+func (p *pipeline) move(ctx context.Context, r *ready, from, to DeliveryState, reason, detail string) error {
 	dl := r.dl
-	dl.State, dl.Reason, dl.UpdatedAt = to, reason, p.clock.Now()
+	dl.State, dl.Reason, dl.ReasonDetail, dl.UpdatedAt = to, reason, detail, p.clock.Now()
 	dl.NextAttemptAt = time.Time{}
 	r.dl = dl
 	if r.insert {
@@ -405,7 +410,7 @@ func (p *pipeline) sendFailed(ctx context.Context, r *ready, from DeliveryState,
 	switch {
 	case class == Ambiguous && from == DeliverySending:
 		p.log.WarnContext(ctx, "send outcome unknown; not retried", "delivery", dl.ID, "err", err)
-		return p.move(ctx, r, from, DeliveryUnknown, err.Error())
+		return p.move(ctx, r, from, DeliveryUnknown, err.Error(), "")
 	case (class == Transient || class == RateLimited) && dl.Attempts < p.maxAttempts && !r.insert:
 		if from == DeliveryScheduled {
 			dl.Attempts++ // a failed check counts as an attempt
@@ -427,7 +432,7 @@ func (p *pipeline) sendFailed(ctx context.Context, r *ready, from DeliveryState,
 		p.log.InfoContext(ctx, "transient send failure; retrying", "delivery", dl.ID, "attempt", dl.Attempts, "in", delay, "err", err)
 		return p.sched.Schedule(ctx, retryJob(dl.ID, dl.NextAttemptAt))
 	default:
-		return p.move(ctx, r, from, DeliveryFailed, err.Error())
+		return p.move(ctx, r, from, DeliveryFailed, err.Error(), "")
 	}
 }
 

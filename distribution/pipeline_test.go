@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/distributiontest"
@@ -230,20 +232,20 @@ func TestConsentPolicyCheck(t *testing.T) {
 	t.Parallel()
 	granted := customer.Consents{Status: map[string]customer.ConsentStatus{"cnst_a": {Granted: true}}}
 	for _, tc := range []struct {
-		name string
-		p    distribution.ConsentPolicy
-		c    customer.Consents
-		want string
+		name         string
+		p            distribution.ConsentPolicy
+		c            customer.Consents
+		want, detail string
 	}{
-		{"nothing required", distribution.ConsentPolicy{}, customer.Consents{}, ""},
-		{"unsubscribed", distribution.ConsentPolicy{}, customer.Consents{Unsubscribed: true}, distribution.ReasonUnsubscribed},
-		{"granted", distribution.ConsentPolicy{Required: []string{"cnst_a"}}, granted, ""},
-		{"missing", distribution.ConsentPolicy{Required: []string{"cnst_a", "cnst_b"}}, granted, distribution.ReasonConsentMissing + ": cnst_b"},
-		{"disabled", distribution.ConsentPolicy{Disabled: true}, customer.Consents{Unsubscribed: true}, ""},
+		{"nothing required", distribution.ConsentPolicy{}, customer.Consents{}, "", ""},
+		{"unsubscribed", distribution.ConsentPolicy{}, customer.Consents{Unsubscribed: true}, distribution.ReasonUnsubscribed, ""},
+		{"granted", distribution.ConsentPolicy{Required: []string{"cnst_a"}}, granted, "", ""},
+		{"missing", distribution.ConsentPolicy{Required: []string{"cnst_a", "cnst_b"}}, granted, distribution.ReasonConsentMissing, "cnst_b"},
+		{"disabled", distribution.ConsentPolicy{Disabled: true}, customer.Consents{Unsubscribed: true}, "", ""},
 	} {
 		c := customer.Customer{Consents: tc.c}
-		if got := tc.p.Check(&c); got != tc.want {
-			t.Errorf("%s: Check = %q, want %q", tc.name, got, tc.want)
+		if got, detail := tc.p.Check(&c); got != tc.want || detail != tc.detail {
+			t.Errorf("%s: Check = %q, %q; want %q, %q", tc.name, got, detail, tc.want, tc.detail)
 		}
 	}
 }
@@ -360,5 +362,65 @@ func TestPacedChannel(t *testing.T) {
 	}
 	if dl := e.only("e1"); dl.State != distribution.DeliverySent || dl.Attempts != 1 || ch.sent.Load() != 1 {
 		t.Errorf("delivery %+v (%d sends), want sent on its first counted attempt", dl, ch.sent.Load())
+	}
+}
+
+// Skips group by a stable reason; the specifics (which consent) are the
+// delivery's ReasonDetail.
+func TestSkipReasonsGroupByStableReason(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, err := e.m.CreateConsent(e.ctx, distribution.Consent{Name: "News"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.m.CreateConsent(e.ctx, distribution.Consent{Name: "Offers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := func(id string) customer.Consents {
+		return customer.Consents{Status: map[string]customer.ConsentStatus{id: {Granted: true}}}
+	}
+	e.customer(customer.Customer{SourceID: "u1", Name: "Ann", Metadata: customer.Metadata{"source": "Intercom"}, Consents: granted(b.ID)})
+	e.customer(customer.Customer{SourceID: "u2", Name: "Bob", Metadata: customer.Metadata{"source": "Intercom"}, Consents: granted(a.ID)})
+	seg := e.segment()
+	d := e.create(distribution.Distribution{Name: "both", Audience: distribution.Audience{SegmentID: seg.ID},
+		Consents: distribution.ConsentPolicy{Required: []string{a.ID, b.ID}}, Channels: inApp("hi")})
+	done := e.sendNow(d.ID, distribution.StatusDone)
+	if diff := cmp.Diff(map[string]int{distribution.ReasonConsentMissing: 2}, done.Report.SkipReasons); diff != "" {
+		t.Errorf("skip reasons (-want +got):\n%s", diff)
+	}
+	details := map[string]bool{}
+	for _, dl := range e.deliveries(distribution.DeliveryFilter{DistributionID: d.ID}) {
+		details[dl.ReasonDetail] = true
+	}
+	if !details[a.ID] || !details[b.ID] {
+		t.Errorf("details %v, want both consent ids", details)
+	}
+}
+
+// A distribution whose every delivery failed ends failed, saying so, not
+// a plain done.
+func TestAllDeliveriesFailedIsNotDone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ch := distributiontest.NewChannel("flaky")
+	ch.FailNext(distribution.PermanentError(errors.New("refused")), distribution.PermanentError(errors.New("refused")))
+	e.start(func(c *distribution.Config) { c.Channels = []distribution.Channel{ch} })
+	e.customer(customer.Customer{SourceID: "u1", Name: "Ann"})
+	d := e.create(distribution.Distribution{Name: "x", Audience: distribution.Audience{CustomerID: "u1"},
+		Channels: []distribution.ChannelMessage{{Channel: "flaky", Body: "hi"}}})
+	got := e.sendNow(d.ID, distribution.StatusFailed)
+	if got.Report.Stopped != distribution.ReasonAllFailed || got.Report.Failed != 1 {
+		t.Errorf("report %+v, want stopped %q", got.Report, distribution.ReasonAllFailed)
+	}
+	if n, err := e.m.RetryFailed(e.ctx, d.ID); err != nil || n != 1 {
+		t.Fatalf("RetryFailed = %d, %v", n, err)
+	}
+	e.waitStatus(d.ID, distribution.StatusFailed) // the second send fails too
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := distributiontest.WaitFor(ctx, e.m, d.ID, distribution.StatusDone); err == nil {
+		t.Fatal("done after a second failure")
 	}
 }

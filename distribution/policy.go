@@ -71,8 +71,9 @@ type hold struct {
 
 // verdict is admit's decision on a delivery it did not let through.
 type verdict struct {
-	// skip is the reason to skip the delivery ("" when deferred).
-	skip string
+	// skip is the reason to skip the delivery ("" when deferred), with
+	// its detail.
+	skip, detail string
 	// until is when a deferred delivery may go (with reason).
 	until  time.Time
 	reason string
@@ -103,7 +104,7 @@ func (p *policy) admit(ctx context.Context, pl *plan, dl *Delivery, c *customer.
 				return h, nil, fmt.Errorf("checking frequency caps: %w", err)
 			}
 			if i >= 0 {
-				return h, &verdict{skip: ReasonFrequencyCapped + ": " + caps[i].String()}, nil
+				return h, &verdict{skip: ReasonFrequencyCapped, detail: caps[i].String()}, nil
 			}
 			h.capped = dl.ID
 		}

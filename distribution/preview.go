@@ -43,7 +43,7 @@ func (m *Manager) Preview(ctx context.Context, distributionID, customerID string
 			}
 		}
 	}
-	consent := d.Consents.Check(&c)
+	consent, _ := d.Consents.Check(&c)
 	out := make([]Rendered, len(d.Channels))
 	for i, cm := range d.Channels {
 		ch := m.channels[cm.Channel]

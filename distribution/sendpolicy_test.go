@@ -195,8 +195,8 @@ func TestFrequencyCaps(t *testing.T) {
 	for _, d := range []distribution.Distribution{a, b} {
 		for _, dl := range e.deliveries(distribution.DeliveryFilter{DistributionID: d.ID, States: []distribution.DeliveryState{distribution.DeliverySkipped}}) {
 			capped++
-			if dl.Reason != "frequency capped: 1 per 24h0m0s" {
-				t.Errorf("skip reason %q", dl.Reason)
+			if dl.Reason != distribution.ReasonFrequencyCapped || dl.ReasonDetail != "1 per 24h0m0s" {
+				t.Errorf("skip reason %q (%q)", dl.Reason, dl.ReasonDetail)
 			}
 		}
 	}
@@ -219,7 +219,7 @@ func TestFrequencyCapPerChannel(t *testing.T) {
 	e.event(paidEvent("e1", "u1"))
 	e.event(paidEvent("e2", "u1"))
 	rep, _ := e.m.Report(e.ctx, d.ID)
-	if rep.Sent != 3 || rep.SkipReasons["frequency capped: 1 per 1h0m0s on intercom_email"] != 1 {
+	if rep.Sent != 3 || rep.SkipReasons[distribution.ReasonFrequencyCapped] != 1 {
 		t.Errorf("report = %+v, want 3 sent and the second email capped", rep)
 	}
 }

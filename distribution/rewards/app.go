@@ -281,8 +281,8 @@ func (a *App) key(r *distribution.Reward, custID, conv string) distribution.Deli
 // consentProblem says, for the teammate, why c may not receive r ("" if
 // it may).
 func (a *App) consentProblem(ctx context.Context, r *distribution.Reward, c *customer.Customer) string {
-	why := r.Consents.Check(c)
-	if id, ok := strings.CutPrefix(why, distribution.ReasonConsentMissing+": "); ok {
+	why, id := r.Consents.Check(c)
+	if why == distribution.ReasonConsentMissing {
 		if cs, err := a.m.Consent(ctx, id); err == nil {
 			return fmt.Sprintf("consent %q not granted", cs.Name)
 		}

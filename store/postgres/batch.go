@@ -76,6 +76,7 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ds []distribution.Delivery
 		nexts, updated, sent                                                 = make([]*time.Time, 0, n), make([]time.Time, 0, n), make([]*time.Time, 0, n)
 		at                                                                   = make(map[string]int, n) // id -> index in ds
 		durable                                                              = false
+		details                                                              = make([]string, 0, n)
 	)
 	for i, d := range ds {
 		if j, dup := at[d.ID]; dup {
@@ -91,23 +92,24 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ds []distribution.Delivery
 		states, reasons, codes, pubs, provs = append(states, string(d.State)), append(reasons, d.Reason), append(codes, d.Code), append(pubs, d.PublicationID), append(provs, d.ProviderMessageID)
 		attempts = append(attempts, int32(d.Attempts))
 		nexts, updated, sent = append(nexts, ts(d.NextAttemptAt)), append(updated, ts0(d.UpdatedAt)), append(sent, ts(d.SentAt))
+		details = append(details, d.ReasonDetail)
 	}
 	if len(ids) == 0 {
 		return errs, nil
 	}
 	rows, err := s.pool.Query(ctx, `WITH i AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[],
-				$9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
+				$9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $17::text[])
 				AS i(id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
-				publication_id, provider_message_id, next_attempt_at, updated_at, sent_at)),
+				publication_id, provider_message_id, next_attempt_at, updated_at, sent_at, reason_detail)),
 		a AS (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $16)
 		UPDATE deliveries d SET state = i.state, reason = i.reason, attempts = i.attempts, code = i.code,
 			publication_id = i.publication_id, provider_message_id = i.provider_message_id,
-			next_attempt_at = i.next_attempt_at, updated_at = i.updated_at, sent_at = i.sent_at
+			next_attempt_at = i.next_attempt_at, updated_at = i.updated_at, sent_at = i.sent_at, reason_detail = i.reason_detail
 		FROM i WHERE d.id = i.id AND d.state = $15 AND d.distribution_id = i.distribution_id AND d.customer_id = i.customer_id
 			AND d.trigger_key = i.trigger_key AND d.channel = i.channel AND (SELECT count(*) FROM a) >= 0
 		RETURNING d.id`,
-		ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, updated, sent, string(from), durable)
+		ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, updated, sent, string(from), durable, details)
 	if err != nil {
 		return nil, ctxErr(ctx, fmt.Errorf("update deliveries: %w", err))
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 const deliveryCols = `id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
-	publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at`
+	publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail`
 
 func scanDelivery(row pgx.Row) (distribution.Delivery, error) {
 	var (
@@ -21,7 +21,7 @@ func scanDelivery(row pgx.Row) (distribution.Delivery, error) {
 		next, sentAt *time.Time
 	)
 	err := row.Scan(&d.ID, &d.DistributionID, &d.CustomerID, &d.TriggerKey, &d.Channel, &d.State, &d.Reason, &d.Attempts, &d.Code,
-		&d.PublicationID, &d.ProviderMessageID, &next, &d.CreatedAt, &d.UpdatedAt, &sentAt)
+		&d.PublicationID, &d.ProviderMessageID, &next, &d.CreatedAt, &d.UpdatedAt, &sentAt, &d.ReasonDetail)
 	d.NextAttemptAt, d.SentAt = fromTS(next), fromTS(sentAt)
 	return d, err
 }
@@ -40,6 +40,7 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []distribution.Delivery
 		ids, dists, custs, trigs, chans, states, reasons, codes, pubs, provs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		attempts                                                             = make([]int32, n)
 		nexts, created, updated, sent                                        = make([]*time.Time, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+		details                                                              = make([]string, n)
 	)
 	for i, d := range ds {
 		if d.ID == "" || d.DistributionID == "" || d.CustomerID == "" || d.Channel == "" {
@@ -49,18 +50,19 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []distribution.Delivery
 		states[i], reasons[i], codes[i], pubs[i], provs[i] = string(d.State), d.Reason, d.Code, d.PublicationID, d.ProviderMessageID
 		attempts[i] = int32(d.Attempts)
 		nexts[i], created[i], updated[i], sent[i] = ts(d.NextAttemptAt), ts0(d.CreatedAt), ts0(d.UpdatedAt), ts(d.SentAt)
+		details[i] = d.ReasonDetail
 	}
 	// WITH ORDINALITY keeps the batch order in seq (insertion order).
 	tag, err := s.pool.Exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
 		SELECT id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
-			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at
+			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],
-			$10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[])
+			$10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::text[])
 			WITH ORDINALITY AS u(id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
-			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, ord)
+			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail, ord)
 		ORDER BY ord
 		ON CONFLICT (distribution_id, customer_id, trigger_key, channel) DO NOTHING`,
-		ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, created, updated, sent)
+		ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, created, updated, sent, details)
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return 0, fmt.Errorf("deliveries: an id is taken by another key: %w", distribution.ErrConflict)
 	}
@@ -104,7 +106,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d distribution.Delivery, fro
 	var updated, jobs int
 	err := s.pool.QueryRow(ctx, `WITH u AS (
 			UPDATE deliveries SET state = $6, reason = $7, attempts = $8, code = $9, publication_id = $10,
-				provider_message_id = $11, next_attempt_at = $12, updated_at = $13, sent_at = $14
+				provider_message_id = $11, next_attempt_at = $12, updated_at = $13, sent_at = $14, reason_detail = $22
 			WHERE id = $1 AND state = $2 AND distribution_id = $3 AND customer_id = $4 AND trigger_key = $5 AND channel = $15
 			RETURNING id),
 		j AS (
@@ -117,7 +119,8 @@ func (s *Store) UpdateDelivery(ctx context.Context, d distribution.Delivery, fro
 		SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n) + (SELECT count(*) FROM a)`,
 		d.ID, string(from), d.DistributionID, d.CustomerID, d.TriggerKey, string(d.State), d.Reason, int32(d.Attempts), d.Code,
 		d.PublicationID, d.ProviderMessageID, ts(d.NextAttemptAt), ts0(d.UpdatedAt), ts(d.SentAt), d.Channel,
-		distribution.RetryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending, jobAt(d.NextAttemptAt)).Scan(&updated, &jobs)
+		distribution.RetryJobID(d.ID), distribution.JobRetry, retry, notifyChannel, d.State != distribution.DeliverySending, jobAt(d.NextAttemptAt),
+		d.ReasonDetail).Scan(&updated, &jobs)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
@@ -209,13 +212,9 @@ func (s *Store) Deliveries(ctx context.Context, f distribution.DeliveryFilter) i
 			if err == nil {
 				for rows.Next() {
 					var r row
-					var next, sentAt *time.Time
-					d := &r.d
-					if err = rows.Scan(&r.seq, &d.ID, &d.DistributionID, &d.CustomerID, &d.TriggerKey, &d.Channel, &d.State, &d.Reason,
-						&d.Attempts, &d.Code, &d.PublicationID, &d.ProviderMessageID, &next, &d.CreatedAt, &d.UpdatedAt, &sentAt); err != nil {
+					if r.d, err = scanDelivery(seqRow{&r.seq, rows}); err != nil {
 						break
 					}
-					d.NextAttemptAt, d.SentAt = fromTS(next), fromTS(sentAt)
 					buf = append(buf, r)
 				}
 				rows.Close()

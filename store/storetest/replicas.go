@@ -12,7 +12,8 @@ import (
 )
 
 // runReplicas checks what several replicas sharing the store rely on to
-// be correct together: the triggers version and event claims.
+// be correct together (the triggers version, event claims), and the
+// delivery fields added with them (ReasonDetail).
 func runReplicas(t *testing.T, newStore func(t *testing.T) store.Store) {
 	for _, tc := range []struct {
 		name string
@@ -21,6 +22,7 @@ func runReplicas(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TriggersVersion", testTriggersVersion},
 		{"EventClaims", testEventClaims},
 		{"EventClaimRace", testEventClaimRace},
+		{"ReasonDetail", testReasonDetail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -148,3 +150,52 @@ func testEventClaimRace(t *testing.T, st store.Store) {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, distribution.ErrNotFound) }
+
+// testReasonDetail: a delivery's ReasonDetail is stored beside its
+// Reason, through inserts, updates and batch updates, and counting groups
+// by Reason alone.
+func testReasonDetail(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	mk := func(cust string) distribution.Delivery {
+		k := distribution.DeliveryKey{DistributionID: "distr_r", CustomerID: cust, TriggerKey: distribution.ManualTrigger, Channel: "c"}
+		return distribution.Delivery{ID: distribution.DeliveryID(k), DistributionID: k.DistributionID, CustomerID: cust,
+			TriggerKey: k.TriggerKey, Channel: k.Channel, State: distribution.DeliveryScheduled, CreatedAt: replicasAt, UpdatedAt: replicasAt}
+	}
+	a, b := mk("cust_a"), mk("cust_b")
+	if _, err := st.InsertDeliveries(ctx, []distribution.Delivery{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	a.State, a.Reason, a.ReasonDetail = distribution.DeliverySkipped, distribution.ReasonConsentMissing, "cnst_1"
+	if err := st.UpdateDelivery(ctx, a, distribution.DeliveryScheduled); err != nil {
+		t.Fatal(err)
+	}
+	b.State, b.Reason, b.ReasonDetail = distribution.DeliverySkipped, distribution.ReasonConsentMissing, "cnst_2"
+	if bu, ok := st.(distribution.DeliveryBatchUpdater); ok {
+		if errs, err := bu.UpdateDeliveries(ctx, []distribution.Delivery{b}, distribution.DeliveryScheduled); err != nil || errs[0] != nil {
+			t.Fatalf("UpdateDeliveries = %v, %v", errs, err)
+		}
+	} else if err := st.UpdateDelivery(ctx, b, distribution.DeliveryScheduled); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []distribution.Delivery{a, b} {
+		got, err := st.GetDelivery(ctx, want.ID)
+		if err != nil || got.Reason != want.Reason || got.ReasonDetail != want.ReasonDetail {
+			t.Errorf("GetDelivery = %+v, %v; want reason %q, detail %q", got, err, want.Reason, want.ReasonDetail)
+		}
+	}
+	for got, err := range st.Deliveries(ctx, distribution.DeliveryFilter{DistributionID: "distr_r"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ReasonDetail == "" {
+			t.Errorf("Deliveries listed %+v without its ReasonDetail", got)
+		}
+	}
+	cnt, err := st.CountDeliveries(ctx, "distr_r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cnt.Reasons[distribution.DeliverySkipped][distribution.ReasonConsentMissing]; n != 2 {
+		t.Errorf("skipped for %q: %d, want 2 (grouped by reason, whatever the detail): %v", distribution.ReasonConsentMissing, n, cnt.Reasons)
+	}
+}
