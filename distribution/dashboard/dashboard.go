@@ -208,5 +208,3 @@ func (h *Handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	http.Error(w, "dashboard: cross-origin request refused", http.StatusForbidden)
 }
-
-
