@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -43,29 +44,49 @@ func open(d distribution.Distribution) bool {
 	return false
 }
 
-// segmentNames caches segment names for one request.
-type segmentNames struct {
-	m     *distribution.Manager
-	names map[string]string
+// names looks up and caches segment and customer names for one request.
+type names struct {
+	m         *distribution.Manager
+	segments  map[string]string
+	customers map[string]string
 }
 
-func (s *segmentNames) name(ctx context.Context, id string) string {
-	if n, ok := s.names[id]; ok {
+func newNames(m *distribution.Manager) *names {
+	return &names{m: m, segments: map[string]string{}, customers: map[string]string{}}
+}
+
+// segment returns a segment's name (its id when it is gone).
+func (s *names) segment(ctx context.Context, id string) string {
+	if n, ok := s.segments[id]; ok {
 		return n
 	}
 	n := id
 	if seg, err := s.m.Segment(ctx, id); err == nil {
 		n = seg.Name
 	}
-	if s.names == nil {
-		s.names = map[string]string{}
+	s.segments[id] = n
+	return n
+}
+
+// customer returns a customer's name and source id ("Ann (u1)"), or the
+// id when the customer is gone.
+func (s *names) customer(ctx context.Context, id string) string {
+	if n, ok := s.customers[id]; ok {
+		return n
 	}
-	s.names[id] = n
+	n := id
+	if c, err := s.m.Customer(ctx, id); err == nil {
+		n = cmp.Or(c.Name, c.SourceID, c.ID)
+		if c.Name != "" && c.SourceID != "" {
+			n += " (" + c.SourceID + ")"
+		}
+	}
+	s.customers[id] = n
 	return n
 }
 
 // newRow describes d as of now.
-func (h *Handler) newRow(ctx context.Context, d distribution.Distribution, segs *segmentNames, now time.Time) row {
+func (h *Handler) newRow(ctx context.Context, d distribution.Distribution, segs *names, now time.Time) row {
 	r := row{Distribution: d, Open: open(d)}
 	switch {
 	case d.Mode == distribution.Automatic:
@@ -73,9 +94,9 @@ func (h *Handler) newRow(ctx context.Context, d distribution.Distribution, segs 
 		r.CanActivate = d.Status == distribution.StatusDraft || d.Status == distribution.StatusPaused
 		r.CanPause = d.Status == distribution.StatusActive
 	case d.Audience.SegmentID != "":
-		r.Audience = "segment " + segs.name(ctx, d.Audience.SegmentID)
+		r.Audience = "segment " + segs.segment(ctx, d.Audience.SegmentID)
 	case d.Audience.CustomerID != "":
-		r.Audience = "customer " + d.Audience.CustomerID
+		r.Audience = "customer " + segs.customer(ctx, d.Audience.CustomerID)
 	}
 	names := make([]string, len(d.Channels))
 	for i, c := range d.Channels {
@@ -95,10 +116,10 @@ func (h *Handler) newRow(ctx context.Context, d distribution.Distribution, segs 
 }
 
 // triggerText describes an automatic distribution's trigger.
-func triggerText(ctx context.Context, t distribution.Trigger, segs *segmentNames) string {
+func triggerText(ctx context.Context, t distribution.Trigger, segs *names) string {
 	s := "on " + t.Event
 	if t.SegmentID != "" {
-		s += " of segment " + segs.name(ctx, t.SegmentID)
+		s += " of segment " + segs.segment(ctx, t.SegmentID)
 	}
 	if t.CampaignID != "" {
 		s += " for campaign " + t.CampaignID
@@ -122,7 +143,7 @@ func (h *Handler) distributions(w http.ResponseWriter, r *http.Request) {
 
 // rows describes ds, newest first.
 func (h *Handler) rows(ctx context.Context, ds []distribution.Distribution) []row {
-	segs := &segmentNames{m: h.m}
+	segs := newNames(h.m)
 	now := h.now()
 	rows := make([]row, len(ds))
 	for i, d := range ds {
@@ -171,7 +192,7 @@ func (h *Handler) editForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	v := editView{row: h.newRow(r.Context(), d, &segmentNames{m: h.m}, h.now()), Name: d.Name, Purpose: d.Purpose, Channels: d.Channels}
+	v := editView{row: h.newRow(r.Context(), d, newNames(h.m), h.now()), Name: d.Name, Purpose: d.Purpose, Channels: d.Channels}
 	p := page{Title: "Edit " + d.Name, Nav: "distributions", Data: v}
 	if !v.Open {
 		p.Error = fmt.Sprintf("distribution %s is %s: the library will refuse changes.", d.ID, d.Status)
@@ -201,7 +222,7 @@ func (h *Handler) edit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status, msg := h.classify(r, err)
-		v := editView{row: h.newRow(r.Context(), d, &segmentNames{m: h.m}, h.now()), Name: next.Name, Purpose: next.Purpose, Channels: next.Channels}
+		v := editView{row: h.newRow(r.Context(), d, newNames(h.m), h.now()), Name: next.Name, Purpose: next.Purpose, Channels: next.Channels}
 		h.render(w, r, status, "edit", page{Title: "Edit " + d.Name, Nav: "distributions", Error: msg, Data: v})
 		return
 	}

@@ -189,6 +189,7 @@ func loadAssets() (assets, error) {
 var contentTypes = map[string]string{
 	".js":  "text/javascript; charset=utf-8",
 	".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml",
 }
 
 // static serves an embedded asset.

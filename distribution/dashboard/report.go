@@ -91,7 +91,7 @@ func (h *Handler) distribution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	v := reportView{row: h.newRow(ctx, d, &segmentNames{m: h.m}, h.now()), Report: d.Report,
+	v := reportView{row: h.newRow(ctx, d, newNames(h.m), h.now()), Report: d.Report,
 		Filter: q.Get("state"), After: q.Get("after")}
 	for _, s := range filters {
 		v.Filters = append(v.Filters, string(s))
