@@ -119,6 +119,20 @@ func TestEdit(t *testing.T) {
 	}
 }
 
+func TestEditTooLarge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dashboard.Config{})
+	post := url.Values{"name": {"Big"}, "revision": {fmt.Sprint(f.scheduled.Revision)}, "channels": {"2"},
+		"body.0": {strings.Repeat("x", 2<<20)}, "subject.1": {"s"}, "body.1": {"y"}}
+	w := f.do(http.MethodPost, "/distributions/"+f.scheduled.ID+"/edit", post)
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", w.Code)
+	}
+	if d := f.get(f.scheduled.ID); d.Name != "Welcome codes" {
+		t.Errorf("name %q after a refused edit", d.Name)
+	}
+}
+
 func TestEditAfterWindowClosed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, dashboard.Config{})

@@ -199,8 +199,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL = &u
 		r = r2
 	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
 	h.inner.ServeHTTP(w, r)
 }
+
+// maxBody bounds a posted form (the largest is the edit form's message
+// bodies).
+const maxBody = 1 << 20
 
 // crossOrigin answers an action posted from another origin.
 func (h *Handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
