@@ -435,6 +435,7 @@ func TestAutomaticPublicationTriggerNoLoop(t *testing.T) {
 	e.activate(distribution.Distribution{Name: "Published elsewhere", Trigger: distribution.Trigger{Event: distribution.EventPublication, CampaignID: e.campaign(distribution.Campaign{Name: "Other"}).ID},
 		Channels: inApp("must not be sent")})
 	e.event(distribution.Event{ID: "e1", Type: distribution.EventOrderPaid, CustomerID: "u1", Order: &distribution.Order{ID: "o1"}})
+	e.idle() // the publication event is queued, and handled by Run
 	pubs, err := e.codes.Publications(e.ctx, camp.ID)
 	if err != nil || len(pubs) != 1 {
 		t.Fatalf("publications = %v, %v; want exactly one (no loop)", pubs, err)
@@ -600,6 +601,9 @@ func TestReloadTriggers(t *testing.T) {
 	e.intercomCustomer("u1", "Ann", "ann@example.com")
 	other, err := distribution.NewManager(distribution.Config{Store: e.st, Intercom: e.srv.Client(), AdminID: e.srv.AdminID(), Codes: e.codes, Clock: e.clk})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReloadTriggers(e.ctx); err != nil { // other loads its view now (NewManager does no I/O)
 		t.Fatal(err)
 	}
 	d := e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("paid {{order.id}}")})

@@ -42,15 +42,3 @@ type DeliveryBatchUpdater interface {
 	// call returns; other moves may be made durable lazily.
 	UpdateDeliveries(ctx context.Context, ds []Delivery, from DeliveryState) ([]error, error)
 }
-
-// BatchPublisher is an optional interface of a [CodeSource]: a fan-out
-// that finds it publishes the codes of several deliveries in one call.
-// The PostgreSQL code source implements it.
-//
-// Implementations must be safe for concurrent use.
-type BatchPublisher interface {
-	// PublishBatch is Publish for every request, with the same
-	// idempotency and errors, per request: pubs[i] and errs[i] are
-	// reqs[i]'s result. Requests do not fail each other.
-	PublishBatch(ctx context.Context, reqs []PublishRequest) (pubs []Publication, errs []error)
-}

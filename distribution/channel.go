@@ -42,8 +42,21 @@ type Message struct {
 	Code string
 }
 
+// HTMLBodier is an optional interface of a Channel: it says whether the
+// channel's bodies are HTML. Template values are HTML-escaped in the
+// bodies of a channel that does not implement it or returns true (the
+// built-in Intercom channels), and inserted as they are when it returns
+// false (an SMS channel, say). Email subjects are never escaped.
+type HTMLBodier interface {
+	HTMLBody() bool
+}
+
 // Receipt is a channel's answer to a sent message.
 type Receipt struct {
 	// ProviderMessageID is the provider's id for the message.
 	ProviderMessageID string
+	// pending: the message was handed over and the provider confirms it
+	// later (a reward card Intercom inserts when it calls back); the
+	// delivery stays in sending until then.
+	pending bool
 }

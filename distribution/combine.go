@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -109,14 +110,14 @@ const (
 // compare-and-set from sending; a delivery another worker moved meanwhile
 // is not ours and is logged.
 type sentFlusher struct {
-	m    *Manager
+	log  *slog.Logger
 	st   DeliveryBatchUpdater
 	in   chan Delivery
 	done chan struct{}
 }
 
-func (m *Manager) newSentFlusher(ctx context.Context, st DeliveryBatchUpdater) *sentFlusher {
-	f := &sentFlusher{m: m, st: st, in: make(chan Delivery, sentBatch), done: make(chan struct{})}
+func newSentFlusher(ctx context.Context, st DeliveryBatchUpdater, log *slog.Logger) *sentFlusher {
+	f := &sentFlusher{log: log, st: st, in: make(chan Delivery, sentBatch), done: make(chan struct{})}
 	go f.loop(ctx)
 	return f
 }
@@ -173,12 +174,12 @@ func (f *sentFlusher) write(ctx context.Context, ds []Delivery) {
 	}
 	errs, err := f.st.UpdateDeliveries(ctx, ds, DeliverySending)
 	if err != nil {
-		f.m.log.Error("recording sent messages; they stay in sending and become unknown on recovery", "deliveries", len(ds), "err", err)
+		f.log.ErrorContext(ctx, "recording sent messages; they stay in sending and become unknown on recovery", "deliveries", len(ds), "err", err)
 		return
 	}
 	for i, err := range errs {
 		if err != nil {
-			f.m.log.Error("recording a sent message", "delivery", ds[i].ID, "provider_message_id", ds[i].ProviderMessageID, "err", err)
+			f.log.ErrorContext(ctx, "recording a sent message", "delivery", ds[i].ID, "provider_message_id", ds[i].ProviderMessageID, "err", err)
 		}
 	}
 }
@@ -191,7 +192,8 @@ func (f *sentFlusher) write(ctx context.Context, ds []Delivery) {
 // too high by at most a block if the process dies: a message is never
 // sent uncounted. Safe for concurrent use.
 type usageReserve struct {
-	m      *Manager
+	usage  UsageStore
+	log    *slog.Logger
 	mu     sync.Mutex
 	meter  string
 	period time.Time
@@ -207,7 +209,7 @@ func (u *usageReserve) take(ctx context.Context, meter string, period time.Time)
 		return nil
 	}
 	u.giveBackLocked(ctx) // a block of a past period
-	if _, err := u.m.usage.AddUsage(ctx, meter, period, usageBlock, 0); err != nil {
+	if _, err := u.usage.AddUsage(ctx, meter, period, usageBlock, 0); err != nil {
 		return err
 	}
 	u.meter, u.period, u.left = meter, period, usageBlock-1
@@ -222,8 +224,8 @@ func (u *usageReserve) give(ctx context.Context, meter string, period time.Time)
 		u.left++
 		return
 	}
-	if _, err := u.m.usage.AddUsage(ctx, meter, period, -1, 0); err != nil {
-		u.m.log.Error("releasing message usage", "err", err)
+	if _, err := u.usage.AddUsage(ctx, meter, period, -1, 0); err != nil {
+		u.log.ErrorContext(ctx, "releasing message usage", "err", err)
 	}
 }
 
@@ -238,8 +240,8 @@ func (u *usageReserve) giveBackLocked(ctx context.Context) {
 	if u.left == 0 {
 		return
 	}
-	if _, err := u.m.usage.AddUsage(ctx, u.meter, u.period, -u.left, 0); err != nil {
-		u.m.log.Error("releasing reserved message usage", "meter", u.meter, "unused", u.left, "err", err)
+	if _, err := u.usage.AddUsage(ctx, u.meter, u.period, -u.left, 0); err != nil {
+		u.log.ErrorContext(ctx, "releasing reserved message usage", "meter", u.meter, "unused", u.left, "err", err)
 	}
 	u.left = 0
 }

@@ -125,8 +125,7 @@ func TestSentFlusherWritesEverythingByClose(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{0, 1, sentBatch, 3*sentBatch + 7} {
 		st := &fakeBatchStore{}
-		m := &Manager{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		f := m.newSentFlusher(context.Background(), st)
+		f := newSentFlusher(context.Background(), st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		for i := range n {
 			f.add(Delivery{ID: DeliveryID(DeliveryKey{"d", string(rune('a' + i%26)), time.Duration(i).String(), "c"}), State: DeliverySent})
 		}
@@ -192,8 +191,7 @@ func TestUsageReserve(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			u := &fakeUsage{n: map[string]int64{}}
-			m := &Manager{automation: automation{usage: u}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			r := &usageReserve{m: m}
+			r := &usageReserve{usage: u, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			for range tc.takes1 {
 				if err := r.take(ctx, "messages/day", p1); err != nil {
 					t.Fatal(err)

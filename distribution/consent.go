@@ -3,6 +3,7 @@ package distribution
 import (
 	"time"
 
+	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/internal/ids"
 )
 
@@ -22,3 +23,22 @@ type Consent struct {
 }
 
 func newConsentID() string { return ids.New(ConsentIDPrefix) }
+
+// Check returns why customer c may not receive a message under p, or ""
+// when it may: ReasonUnsubscribed, or ReasonConsentMissing followed by ": "
+// and the first required consent id c has not granted. A disabled policy
+// lets everyone through.
+func (p ConsentPolicy) Check(c *customer.Customer) string {
+	if p.Disabled {
+		return ""
+	}
+	if c.Consents.Unsubscribed {
+		return ReasonUnsubscribed
+	}
+	for _, id := range p.Required {
+		if !c.Consents.Granted(id) {
+			return ReasonConsentMissing + ": " + id
+		}
+	}
+	return ""
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
@@ -27,6 +28,9 @@ func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts 
 // Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
 // are stamped with the Manager's clock.
 func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+	if err := m.init(ctx); err != nil {
+		return nil, err
+	}
 	now := m.clock.Now()
 	stamped := make([]customer.Customer, len(cs))
 	for i, c := range cs {
@@ -57,8 +61,16 @@ func (m *Manager) Customer(ctx context.Context, id string) (customer.Customer, e
 	return m.store.GetCustomer(ctx, id)
 }
 
+// Customers iterates over the stored customers (see customer.Store).
+func (m *Manager) Customers(ctx context.Context, opts customer.ListOptions) iter.Seq2[customer.Customer, error] {
+	return m.store.Customers(ctx, opts)
+}
+
 // DeleteCustomer removes a customer and its segment memberships.
 func (m *Manager) DeleteCustomer(ctx context.Context, id string) error {
+	if err := m.init(ctx); err != nil {
+		return err
+	}
 	c, err := m.store.GetCustomer(ctx, id)
 	if err != nil {
 		return err
@@ -74,6 +86,9 @@ func (m *Manager) DeleteCustomer(ctx context.Context, id string) error {
 // syncing (every customer is checked against it in the background) and
 // becomes synced when done; manual distributions to it wait for that.
 func (m *Manager) CreateSegment(ctx context.Context, s segment.Segment) (segment.Segment, error) {
+	if err := m.init(ctx); err != nil {
+		return segment.Segment{}, err
+	}
 	out, err := m.segments.Create(ctx, s)
 	if err != nil {
 		return segment.Segment{}, err
@@ -87,6 +102,9 @@ func (m *Manager) CreateSegment(ctx context.Context, s segment.Segment) (segment
 // DeleteSegment removes a segment and its memberships. A draft or
 // scheduled distribution to it fails at send time with ErrNotFound.
 func (m *Manager) DeleteSegment(ctx context.Context, id string) error {
+	if err := m.init(ctx); err != nil {
+		return err
+	}
 	return m.segments.Delete(ctx, id)
 }
 
@@ -98,6 +116,9 @@ func (m *Manager) Segment(ctx context.Context, id string) (segment.Segment, erro
 // SyncSegment re-checks every customer against segment id in the
 // background (the segment is syncing meanwhile).
 func (m *Manager) SyncSegment(ctx context.Context, id string) error {
+	if err := m.init(ctx); err != nil {
+		return err
+	}
 	if _, err := m.store.GetSegment(ctx, id); err != nil {
 		return err
 	}
@@ -119,9 +140,9 @@ func (m *Manager) syncSegment(ctx context.Context, id string) {
 	}
 	m.syncing[id] = true
 	m.mu.Unlock()
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
+	end := m.act.begin()
+	m.bg.Go(func() {
+		defer end()
 		defer func() {
 			m.mu.Lock()
 			delete(m.syncing, id)
@@ -129,12 +150,12 @@ func (m *Manager) syncSegment(ctx context.Context, id string) {
 		}()
 		res, err := m.segments.Sync(ctx, id, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
 		if err != nil {
-			m.log.Error("segment sync failed", "segment", id, "err", err)
+			m.log.ErrorContext(ctx, "segment sync failed", "segment", id, "err", err)
 			return
 		}
-		m.log.Info("segment synced", "segment", id, "checked", res.Checked)
+		m.log.InfoContext(ctx, "segment synced", "segment", id, "checked", res.Checked)
 		m.armWaiting(ctx, id)
-	}()
+	})
 }
 
 // ImportCustomers imports customers from a CSV file (see customer.Import:

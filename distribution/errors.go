@@ -21,10 +21,9 @@ var (
 	// ErrNameTaken: another distribution (or consent) has this name. It
 	// matches ErrConflict too; stores wrap it for a duplicate name.
 	ErrNameTaken = fmt.Errorf("distribution: name already in use: %w", errs.Conflict)
-	// ErrNoCampaigns is returned by Manager.CreateCampaign when
-	// Config.Codes is a host's own CodeSource rather than the built-in
-	// Campaigns.
-	ErrNoCampaigns = errors.New("distribution: Config.Codes is not the built-in Campaigns; create campaigns in your code source")
+	// ErrNoCampaigns is returned by Manager.CreateCampaign when the code
+	// source holds no campaigns (Config.Codes is not a codes.Registry).
+	ErrNoCampaigns = errors.New("distribution: the code source does not hold campaigns (not a codes.Registry); create campaigns in your code source")
 	// ErrChannelNotFound: a distribution names a channel no one registered.
 	ErrChannelNotFound = errors.New("distribution: unknown channel")
 )

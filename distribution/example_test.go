@@ -9,6 +9,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -60,16 +61,19 @@ func ExampleManager_Send() {
 	}
 	d, _ = m.Send(ctx, d.ID)
 	fmt.Println("status:", d.Status)
-	for d.SendAt.IsZero() { // the countdown starts once the segment is synced
-		time.Sleep(time.Millisecond)
-		d, _ = m.Distribution(ctx, d.ID)
+	// The segment syncs in the background; the countdown starts when it
+	// is synced.
+	if err := distributiontest.WaitIdle(ctx, m); err != nil {
+		fmt.Println(err)
+		return
 	}
+	d, _ = m.Distribution(ctx, d.ID)
 	fmt.Println("sends in:", d.SendAt.Sub(clock.Now()))
 
 	clock.Advance(10 * time.Minute)
-	for d.Status != distribution.StatusDone {
-		time.Sleep(time.Millisecond)
-		d, _ = m.Distribution(ctx, d.ID)
+	if d, err = distributiontest.WaitFor(ctx, m, d.ID, distribution.StatusDone); err != nil {
+		fmt.Println(err)
+		return
 	}
 	// Each customer got one of the two codes (which one depends on the
 	// order of the concurrent sends).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -158,18 +159,28 @@ func (e *env) waitStatus(id string, want distribution.Status) distribution.Distr
 	return d
 }
 
-// waitFor polls cond (real time, not the fake clock) for up to 10s.
+// idle waits (up to 10s of real time) until the Manager has no work in
+// progress and no job due.
+func (e *env) idle() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if err := distributiontest.WaitIdle(ctx, e.m); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitFor waits (up to 10s of real time) until cond holds, re-checking it
+// on every change of the Manager (distributiontest.WaitUntil).
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			for dl, err := range e.mem.Deliveries(e.ctx, distribution.DeliveryFilter{}) {
-				e.t.Logf("delivery %+v (err %v)", dl, err)
-			}
-			e.t.Fatalf("timed out waiting for %s", what)
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if err := distributiontest.WaitUntil(ctx, e.m, cond); err != nil {
+		for dl, err := range e.mem.Deliveries(e.ctx, distribution.DeliveryFilter{}) {
+			e.t.Logf("delivery %+v (err %v)", dl, err)
 		}
-		time.Sleep(time.Millisecond)
+		e.t.Fatalf("timed out waiting for %s", what)
 	}
 }
 

@@ -89,7 +89,7 @@ func classifyIntercom(err error) error {
 	case errors.Is(err, intercom.ErrRateLimited):
 		var after time.Duration
 		if errors.As(err, &ie) && !ie.RateLimitReset.IsZero() {
-			after = time.Until(ie.RateLimitReset)
+			after = time.Until(ie.RateLimitReset) // Intercom's wall-clock instant, whatever the Manager's Clock says
 		}
 		return TransientError(err, after)
 	case errors.Is(err, intercom.ErrNotFound):

@@ -13,6 +13,11 @@ func (m *Manager) Deliveries(ctx context.Context, f DeliveryFilter) iter.Seq2[De
 	return m.store.Deliveries(ctx, f)
 }
 
+// Delivery returns the ledger record with id (ErrNotFound).
+func (m *Manager) Delivery(ctx context.Context, id string) (Delivery, error) {
+	return m.store.GetDelivery(ctx, id)
+}
+
 // RetryFailed re-queues a distribution's failed deliveries (not unknown
 // ones, which may have been sent: reconcile those with the provider
 // first) and sends them now; a finished distribution goes back to sending

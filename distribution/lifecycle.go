@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,8 +97,8 @@ func (m *Manager) validate(ctx context.Context, d *Distribution) error {
 			return bad(field+".template", "%q is not plain or personal", ch.Template)
 		}
 	}
-	if d.Campaign != "" && m.campaigns != nil {
-		c, err := m.campaigns.Campaign(ctx, d.Campaign)
+	if d.Campaign != "" && m.campaignLookup != nil {
+		c, err := m.campaignLookup.Campaign(ctx, d.Campaign)
 		if err != nil {
 			return fmt.Errorf("distribution %q: campaign: %w", d.Name, err)
 		}
@@ -116,6 +115,9 @@ func (m *Manager) validate(ctx context.Context, d *Distribution) error {
 // column 8: unknown tag in {{customer.nam}}"). A name already in use
 // fails with ErrNameTaken (which matches ErrConflict).
 func (m *Manager) CreateDistribution(ctx context.Context, d Distribution) (Distribution, error) {
+	if err := m.init(ctx); err != nil {
+		return Distribution{}, err
+	}
 	d = d.Clone()
 	if err := m.validate(ctx, &d); err != nil {
 		return Distribution{}, err
@@ -161,50 +163,59 @@ func (m *Manager) Distributions(ctx context.Context, statuses ...Status) ([]Dist
 // finished) it fails with ErrWindowClosed; a canceled one with ErrConflict.
 // Changing a scheduled distribution's audience restarts its countdown.
 func (m *Manager) UpdateDistribution(ctx context.Context, d Distribution) (Distribution, error) {
+	if err := m.init(ctx); err != nil {
+		return Distribution{}, err
+	}
+	defer m.act.begin()()
 	in := d.Clone()
-	for {
+	var (
+		next  Distribution
+		rearm bool
+	)
+	err := retryStale(ctx, "update "+in.ID, func() error {
 		cur, err := m.store.GetDistribution(ctx, in.ID)
 		if err != nil {
-			return Distribution{}, err
+			return err
 		}
 		if err := editable(cur, "update"); err != nil {
-			return Distribution{}, err
+			return err
 		}
-		next := cur.Clone()
+		next = cur.Clone()
 		next.Name, next.Purpose, next.Audience, next.Consents, next.Channels, next.Campaign =
 			in.Name, in.Purpose, in.Audience, in.Consents, in.Channels, in.Campaign
 		next.Trigger, next.Transactional, next.IgnoreQuietHours = in.Trigger, in.Transactional, in.IgnoreQuietHours
 		if in.Mode != "" && in.Mode != cur.Mode {
-			return Distribution{}, fmt.Errorf("distribution %s: mode: cannot change from %s to %s: %w", cur.ID, cur.Mode, in.Mode, ErrInvalid)
+			return fmt.Errorf("distribution %s: mode: cannot change from %s to %s: %w", cur.ID, cur.Mode, in.Mode, ErrInvalid)
 		}
 		if err := m.validate(ctx, &next); err != nil {
-			return Distribution{}, err
+			return err
 		}
-		rearm := cur.Status == StatusScheduled && next.Audience != cur.Audience
+		rearm = cur.Status == StatusScheduled && next.Audience != cur.Audience
 		if rearm {
 			next.SendAt = zeroTime
 		}
 		next.UpdatedAt = m.clock.Now()
-		rev, err := m.store.UpdateDistribution(ctx, next)
-		if errors.Is(err, ErrConflict) && !errors.Is(err, ErrNameTaken) {
-			continue // changed meanwhile (perhaps it fired): read again
-		}
+		rev, err := m.casDistribution(ctx, next) // changed meanwhile (perhaps it fired): read again
 		if err != nil {
-			return Distribution{}, fmt.Errorf("distribution %s: %w", cur.ID, err)
+			return fmt.Errorf("distribution %s: %w", cur.ID, err)
 		}
 		next.Revision = rev
-		m.indexDistribution(next)
-		if rearm {
-			if err := m.sched.Cancel(ctx, sendJob(next.ID, next.SendAt).ID); err != nil {
-				return Distribution{}, err
-			}
-			if err := m.armIfSynced(ctx, next.ID); err != nil {
-				return Distribution{}, err
-			}
-			return m.store.GetDistribution(ctx, next.ID)
-		}
-		return next, nil
+		return nil
+	})
+	if err != nil {
+		return Distribution{}, err
 	}
+	m.triggers.index(ctx, next)
+	if rearm {
+		if err := m.sched.Cancel(ctx, sendJob(next.ID, next.SendAt).ID); err != nil {
+			return Distribution{}, err
+		}
+		if err := m.armIfSynced(ctx, next.ID); err != nil {
+			return Distribution{}, err
+		}
+		return m.store.GetDistribution(ctx, next.ID)
+	}
+	return next, nil
 }
 
 var zeroTime = Distribution{}.SendAt
@@ -232,41 +243,44 @@ func editable(d Distribution, op string) error {
 // be updated or canceled. Sending a distribution that is not a draft fails
 // with ErrConflict (ErrWindowClosed once it started sending).
 func (m *Manager) Send(ctx context.Context, id string) (Distribution, error) {
-	for {
+	if err := m.init(ctx); err != nil {
+		return Distribution{}, err
+	}
+	defer m.act.begin()()
+	err := retryStale(ctx, "send "+id, func() error {
 		d, err := m.store.GetDistribution(ctx, id)
 		if err != nil {
-			return Distribution{}, err
+			return err
 		}
 		if d.Mode == Automatic {
-			return Distribution{}, fmt.Errorf("distribution %s: automatic distributions are activated (Activate), not sent: %w", id, ErrConflict)
+			return fmt.Errorf("distribution %s: automatic distributions are activated (Activate), not sent: %w", id, ErrConflict)
 		}
 		switch d.Status {
 		case StatusDraft:
 		case StatusScheduled:
-			return Distribution{}, fmt.Errorf("distribution %s: already scheduled: %w", id, ErrConflict)
+			return fmt.Errorf("distribution %s: already scheduled: %w", id, ErrConflict)
 		default:
 			if err := editable(d, "send"); err != nil {
-				return Distribution{}, err
+				return err
 			}
 		}
 		// Re-check what may have changed since the draft was saved.
 		if err := m.validate(ctx, &d); err != nil {
-			return Distribution{}, err
+			return err
 		}
 		d.Status, d.SendAt, d.UpdatedAt = StatusScheduled, zeroTime, m.clock.Now()
-		rev, err := m.store.UpdateDistribution(ctx, d)
-		if errors.Is(err, ErrConflict) {
-			continue
+		if _, err := m.casDistribution(ctx, d); err != nil {
+			return fmt.Errorf("distribution %s: %w", id, err)
 		}
-		if err != nil {
-			return Distribution{}, fmt.Errorf("distribution %s: %w", id, err)
-		}
-		d.Revision = rev
-		if err := m.armIfSynced(ctx, id); err != nil {
-			return Distribution{}, err
-		}
-		return m.store.GetDistribution(ctx, id)
+		return nil
+	})
+	if err != nil {
+		return Distribution{}, err
 	}
+	if err := m.armIfSynced(ctx, id); err != nil {
+		return Distribution{}, err
+	}
+	return m.store.GetDistribution(ctx, id)
 }
 
 // armIfSynced sets SendAt (now + ManualDelay) and schedules the send of a
@@ -274,9 +288,11 @@ func (m *Manager) Send(ctx context.Context, id string) (Distribution, error) {
 // segment is synced; otherwise it leaves it waiting (syncSegment arms it
 // when the sync ends).
 func (m *Manager) armIfSynced(ctx context.Context, id string) error {
-	for {
-		d, err := m.store.GetDistribution(ctx, id)
-		if err != nil {
+	var d Distribution
+	armed := false
+	err := retryStale(ctx, "arm "+id, func() error {
+		var err error
+		if d, err = m.store.GetDistribution(ctx, id); err != nil {
 			return err
 		}
 		if d.Status != StatusScheduled || !d.SendAt.IsZero() {
@@ -288,19 +304,23 @@ func (m *Manager) armIfSynced(ctx context.Context, id string) error {
 				return fmt.Errorf("distribution %s: audience: %w", id, err)
 			}
 			if s.SyncStatus != segment.Synced {
-				m.log.Info("distribution waits for its segment to sync", "distribution", id, "segment", seg)
+				m.log.InfoContext(ctx, "distribution waits for its segment to sync", "distribution", id, "segment", seg)
 				return nil
 			}
 		}
 		d.SendAt = m.clock.Now().Add(m.delay)
-		if _, err := m.store.UpdateDistribution(ctx, d); errors.Is(err, ErrConflict) {
-			continue
-		} else if err != nil {
+		if _, err := m.casDistribution(ctx, d); err != nil {
 			return err
 		}
-		m.log.Info("distribution scheduled", "distribution", id, "send_at", d.SendAt)
-		return m.sched.Schedule(ctx, sendJob(id, d.SendAt))
+		armed = true
+		return nil
+	})
+	if err != nil || !armed {
+		return err
 	}
+	m.log.InfoContext(ctx, "distribution scheduled", "distribution", id, "send_at", d.SendAt)
+	m.act.notify()
+	return m.sched.Schedule(ctx, sendJob(id, d.SendAt))
 }
 
 // armWaiting arms every scheduled distribution waiting for segment segID.
@@ -325,27 +345,33 @@ func (m *Manager) armWaiting(ctx context.Context, segID string) {
 // Cancel cancels a draft or scheduled distribution (nothing was sent).
 // Once it started sending it fails with ErrWindowClosed.
 func (m *Manager) Cancel(ctx context.Context, id string) (Distribution, error) {
-	for {
-		d, err := m.store.GetDistribution(ctx, id)
-		if err != nil {
-			return Distribution{}, err
+	if err := m.init(ctx); err != nil {
+		return Distribution{}, err
+	}
+	defer m.act.begin()()
+	var d Distribution
+	err := retryStale(ctx, "cancel "+id, func() error {
+		var err error
+		if d, err = m.store.GetDistribution(ctx, id); err != nil {
+			return err
 		}
 		if err := editable(d, "cancel"); err != nil {
-			return Distribution{}, err
+			return err
 		}
 		d.Status, d.UpdatedAt = StatusCanceled, m.clock.Now()
-		rev, err := m.store.UpdateDistribution(ctx, d)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
+		rev, err := m.casDistribution(ctx, d)
 		if err != nil {
-			return Distribution{}, err
+			return err
 		}
 		d.Revision = rev
-		m.indexDistribution(d)
-		if err := m.sched.Cancel(ctx, sendJob(id, d.SendAt).ID); err != nil {
-			return Distribution{}, err
-		}
-		return d, nil
+		return nil
+	})
+	if err != nil {
+		return Distribution{}, err
 	}
+	m.triggers.index(ctx, d)
+	if err := m.sched.Cancel(ctx, sendJob(id, d.SendAt).ID); err != nil {
+		return Distribution{}, err
+	}
+	return d, nil
 }

@@ -138,8 +138,8 @@ func counter(meter string, l Limit) string { return meter + "/" + periodName(l.P
 
 // periodOf returns l's period in effect at t, normalized to UTC (the key of
 // the usage counters).
-func (m *Manager) periodOf(l Limit, t time.Time) (start, end time.Time) {
-	s, e := l.bounds(t, m.limits.Location)
+func (p *policy) periodOf(l Limit, t time.Time) (start, end time.Time) {
+	s, e := l.bounds(t, p.limits.Location)
 	return s.UTC(), e.UTC()
 }
 
@@ -148,16 +148,18 @@ func (m *Manager) periodOf(l Limit, t time.Time) (start, end time.Time) {
 // reached it counts nothing and returns an error wrapping
 // ErrLimitExceeded (the caller should answer Intercom with an error, such
 // as HTTP 429). Safe for concurrent use.
-func (m *Manager) CountInbound(ctx context.Context) error {
-	now := m.clock.Now()
-	start, end := m.periodOf(m.limits.API, now)
-	n, err := m.usage.AddUsage(ctx, counter(MeterAPI, m.limits.API), start, 1, m.limits.API.Max)
+func (m *Manager) CountInbound(ctx context.Context) error { return m.policy.countInbound(ctx) }
+
+func (p *policy) countInbound(ctx context.Context) error {
+	now := p.clock.Now()
+	start, end := p.periodOf(p.limits.API, now)
+	n, err := p.usage.AddUsage(ctx, counter(MeterAPI, p.limits.API), start, 1, p.limits.API.Max)
 	if errors.Is(err, ErrLimitExceeded) {
-		if _, rerr := m.usage.AddUsage(ctx, counter(MeterAPIRejected, m.limits.API), start, 1, 0); rerr != nil {
-			m.log.Error("counting a rejected inbound call", "err", rerr)
+		if _, rerr := p.usage.AddUsage(ctx, counter(MeterAPIRejected, p.limits.API), start, 1, 0); rerr != nil {
+			p.logger.ErrorContext(ctx, "counting a rejected inbound call", "err", rerr)
 		}
 		return fmt.Errorf("distribution: API limit of %d calls per %s reached (%d used; resets at %s): %w",
-			m.limits.API.Max, periodName(m.limits.API.Period), n, end.Format(time.RFC3339), ErrLimitExceeded)
+			p.limits.API.Max, periodName(p.limits.API.Period), n, end.Format(time.RFC3339), ErrLimitExceeded)
 	}
 	if err != nil {
 		return fmt.Errorf("distribution: counting an inbound call: %w", err)
@@ -197,24 +199,26 @@ type UsageReport struct {
 }
 
 // Usage reports the message and API usage of the periods in effect now.
-func (m *Manager) Usage(ctx context.Context) (UsageReport, error) {
-	now := m.clock.Now()
+func (m *Manager) Usage(ctx context.Context) (UsageReport, error) { return m.policy.report(ctx) }
+
+func (p *policy) report(ctx context.Context) (UsageReport, error) {
+	now := p.clock.Now()
 	var rep UsageReport
 	for _, f := range []struct {
 		dst    *MeterUsage
 		l      Limit
 		meters [4]string // used, rejected, deferred, skipped
 	}{
-		{&rep.Messages, m.limits.Messages, [4]string{MeterMessages, "", MeterMessagesDeferred, MeterMessagesSkipped}},
-		{&rep.API, m.limits.API, [4]string{MeterAPI, MeterAPIRejected, "", ""}},
+		{&rep.Messages, p.limits.Messages, [4]string{MeterMessages, "", MeterMessagesDeferred, MeterMessagesSkipped}},
+		{&rep.API, p.limits.API, [4]string{MeterAPI, MeterAPIRejected, "", ""}},
 	} {
-		start, end := m.periodOf(f.l, now)
+		start, end := p.periodOf(f.l, now)
 		var vals [4]int64
 		for i, meter := range f.meters {
 			if meter == "" {
 				continue
 			}
-			v, err := m.usage.Usage(ctx, counter(meter, f.l), start)
+			v, err := p.usage.Usage(ctx, counter(meter, f.l), start)
 			if err != nil {
 				return UsageReport{}, fmt.Errorf("distribution: usage of %s: %w", meter, err)
 			}

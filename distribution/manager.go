@@ -10,160 +10,80 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
 )
 
-// Defaults of Config's zero values.
-const (
-	DefaultManualDelay = 10 * time.Minute
-	DefaultConcurrency = 8
-	DefaultMaxAttempts = 5
-	DefaultRetryDelay  = 30 * time.Second
-	DefaultSendTimeout = 30 * time.Second
-	// DefaultResyncInterval is how often rule segments that depend on the
-	// time alone ("created in the last 7 days") are re-checked.
-	DefaultResyncInterval = time.Hour
-)
-
-// ManagerStore is everything the Manager persists: customers, segments and
-// memberships, distributions and the delivery ledger. store.Memory
-// implements it (as does any store.Store).
-type ManagerStore interface {
-	customer.Store
-	segment.Store
-	Store
-	AutomationStore
-}
-
-// Config configures a Manager. Store is required; every other zero value
-// is a documented default.
-type Config struct {
-	// Store persists everything (required); store.NewMemory() is the
-	// in-memory default.
-	Store ManagerStore
-	// Intercom sends the IntercomInApp and IntercomEmail channels. When
-	// nil those channels are not available.
-	Intercom intercom.Messenger
-	// AdminID is the Intercom admin (teammate) messages are sent from;
-	// required with Intercom.
-	AdminID string
-	// Codes publishes codes; default: an in-memory *Campaigns, also
-	// reachable through Manager.CreateCampaign.
-	Codes CodeSource
-	// Scheduler holds timed jobs (manual sends, retries); default:
-	// NewTimerScheduler(Clock).
-	Scheduler Scheduler
-	// Evaluator compiles segment rules; default: segment.DefaultEvaluator.
-	Evaluator segment.Evaluator
-	// Clock is the time source of every timed step; default: the system
-	// clock. Tests pass a FakeClock.
-	Clock Clock
-	// Logger receives the Manager's log; default: discarded.
-	Logger *slog.Logger
-	// ManualDelay is how long after Send (and after its segment synced) a
-	// manual distribution fires; default DefaultManualDelay (10 minutes).
-	// Negative is invalid.
-	ManualDelay time.Duration
-	// Concurrency is how many deliveries are sent at once; default
-	// DefaultConcurrency.
-	Concurrency int
-	// MaxAttempts bounds the sends of one delivery after transient
-	// failures; default DefaultMaxAttempts.
-	MaxAttempts int
-	// RetryDelay is the first retry's delay after a transient failure,
-	// doubled on each further attempt (at most an hour); default
-	// DefaultRetryDelay.
-	RetryDelay time.Duration
-	// SendTimeout bounds one provider call; default DefaultSendTimeout.
-	SendTimeout time.Duration
-	// InterruptAfter is how long a delivery may stay in sending before a
-	// starting Manager takes it as interrupted by a crash and marks it
-	// unknown (see Run); a younger one may be in flight on another replica
-	// and is re-checked when it reaches this age. Default: SendTimeout plus
-	// a minute (for the store writes around the call and clock differences
-	// between replicas). A single-process host may set it lower.
-	InterruptAfter time.Duration
-	// ResyncInterval is how often Run re-checks time-relative segment
-	// rules; default DefaultResyncInterval.
-	ResyncInterval time.Duration
-	// Channels are extra channels (SMS, webhooks...). Names must be unique
-	// and not those of the built-in channels.
-	Channels []Channel
-
-	// Limits meters outbound messages and inbound calls from Intercom per
-	// period (see Limits); default: counted, no caps.
-	Limits Limits
-	// FrequencyCaps limit how many messages one customer receives per
-	// window, across all distributions (see FrequencyCap); default none.
-	FrequencyCaps []FrequencyCap
-	// QuietHours is a daily window in each customer's time zone in which
-	// nothing is sent (see QuietHours); default none.
-	QuietHours QuietHours
-}
-
 // Manager runs distributions: it owns customer and segment writes (so
-// memberships and sync status stay current), schedules manual sends and
-// processes each recipient through the delivery ledger. Create one with
-// NewManager and call Run. Safe for concurrent use.
+// memberships and sync status stay current), schedules manual sends,
+// matches events to automatic distributions and hands every message to
+// one delivery pipeline. Create one with NewManager and call Run. Safe for
+// concurrent use.
+//
+// The Manager is a facade over small parts, each with its own
+// dependencies: the pipeline (one recipient, admit to settle), the
+// send-time policy, the trigger index, the segment engine, the
+// scheduler and the store.
 type Manager struct {
-	store     ManagerStore
-	codes     CodeSource
-	campaigns *Campaigns // the default code source, nil with Config.Codes
-	sched     Scheduler
-	segments  *segment.Engine
-	clock     Clock
-	log       *slog.Logger
-	channels  map[string]Channel
-	adminID   string
+	store ManagerStore
+	codes CodeSource
+	// campaignLookup resolves campaign names and checks campaigns exist,
+	// when the code source can (a codes.Registry; nil: a host's own
+	// source, not checked).
+	campaignLookup campaignLookup
+	sched          Scheduler
+	clock          Clock
+	log            *slog.Logger
+	channels       map[string]Channel
+	adminID        string
+	replier        Replier
 
 	delay       time.Duration
 	concurrency int
-	maxAttempts int
-	retryDelay  time.Duration
 	sendTimeout time.Duration
 	// interruptAfter is Config.InterruptAfter (zero: the default bound).
 	interruptAfter time.Duration
 	resyncEvery    time.Duration
+
+	pipe     *pipeline
+	policy   *policy
+	triggers *triggers
+	act      activity
+
+	// segments and the startup snapshot are loaded by init, with the
+	// first caller's context.
+	initMu    sync.Mutex
+	inited    atomic.Bool
+	segments  *segment.Engine
+	evaluator segment.Evaluator
 
 	running atomic.Bool
 	stopped atomic.Bool // Run ended: leave new timed work to the next Run
 	mu      sync.Mutex
 	syncing map[string]bool // segments this Manager is syncing
 	active  map[string]bool // distributions being fanned out here -> run again when done
-	bg      sync.WaitGroup  // background segment syncs
+	snap    snapshot        // automatic work an earlier process left (guarded by mu)
+	bg      sync.WaitGroup  // background work
+}
 
-	automation // automatic distributions, limits, caps, quiet hours (automatic.go)
+// campaignLookup finds a campaign by id or unique name.
+type campaignLookup interface {
+	Campaign(ctx context.Context, idOrName string) (Campaign, error)
+}
+
+// campaignCreator creates campaigns (see Manager.CreateCampaign).
+type campaignCreator interface {
+	CreateCampaign(ctx context.Context, c Campaign) (Campaign, error)
 }
 
 // NewManager checks cfg and returns a Manager. Invalid configuration fails
-// with an error wrapping ErrInvalid that names the field.
+// with an error wrapping ErrInvalid that names the field. It does no I/O:
+// the Manager loads what it keeps in memory (segment rules, active
+// triggers) from the Store on its first call, with that call's context.
 func NewManager(cfg Config) (*Manager, error) {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("distribution: Config.%s: %s: %w", field, fmt.Sprintf(format, args...), ErrInvalid)
-	}
-	if cfg.Store == nil {
-		return nil, bad("Store", "required (store.NewMemory() is the in-memory default)")
-	}
-	if cfg.Intercom != nil && cfg.AdminID == "" {
-		return nil, bad("AdminID", "required with Intercom (the admin messages are sent from)")
-	}
-	switch {
-	case cfg.ManualDelay < 0:
-		return nil, bad("ManualDelay", "%v is negative", cfg.ManualDelay)
-	case cfg.Concurrency < 0:
-		return nil, bad("Concurrency", "%d is negative", cfg.Concurrency)
-	case cfg.MaxAttempts < 0:
-		return nil, bad("MaxAttempts", "%d is negative", cfg.MaxAttempts)
-	case cfg.RetryDelay < 0:
-		return nil, bad("RetryDelay", "%v is negative", cfg.RetryDelay)
-	case cfg.SendTimeout < 0:
-		return nil, bad("SendTimeout", "%v is negative", cfg.SendTimeout)
-	case cfg.InterruptAfter < 0:
-		return nil, bad("InterruptAfter", "%v is negative", cfg.InterruptAfter)
-	case cfg.ResyncInterval < 0:
-		return nil, bad("ResyncInterval", "%v is negative", cfg.ResyncInterval)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	m := &Manager{
 		store:          cfg.Store,
@@ -174,11 +94,10 @@ func NewManager(cfg Config) (*Manager, error) {
 		adminID:        cfg.AdminID,
 		delay:          or(cfg.ManualDelay, DefaultManualDelay),
 		concurrency:    or(cfg.Concurrency, DefaultConcurrency),
-		maxAttempts:    or(cfg.MaxAttempts, DefaultMaxAttempts),
-		retryDelay:     or(cfg.RetryDelay, DefaultRetryDelay),
 		sendTimeout:    or(cfg.SendTimeout, DefaultSendTimeout),
 		interruptAfter: cfg.InterruptAfter,
 		resyncEvery:    or(cfg.ResyncInterval, DefaultResyncInterval),
+		evaluator:      cfg.Evaluator,
 		channels:       map[string]Channel{},
 		active:         map[string]bool{},
 		syncing:        map[string]bool{},
@@ -190,52 +109,54 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if m.codes == nil {
-		m.campaigns = NewCampaigns(CampaignsConfig{Now: m.clock.Now})
-		m.codes = m.campaigns
-	} else if c, ok := m.codes.(*Campaigns); ok {
-		m.campaigns = c
+		if src, ok := cfg.Store.(codes.Source); ok {
+			m.codes = src // store.Memory and store/postgres provide codes
+		} else {
+			m.codes = codes.NewMemory(codes.Config{Now: m.clock.Now})
+		}
 	}
+	m.campaignLookup, _ = m.codes.(campaignLookup)
 	if m.sched == nil {
 		m.sched = NewTimerScheduler(m.clock)
 	}
+	if is, ok := m.sched.(idleScheduler); ok {
+		is.notifyOnChange(m.act.notify)
+	}
+	m.replier = cfg.Replier
 	if cfg.Intercom != nil {
 		ic := newIntercomContacts(cfg.Intercom)
 		m.channels[IntercomInApp] = &intercomChannel{name: IntercomInApp, typ: intercom.InApp, adminID: cfg.AdminID, ic: ic}
 		m.channels[IntercomEmail] = &intercomChannel{name: IntercomEmail, typ: intercom.Email, adminID: cfg.AdminID, ic: ic}
-	}
-	for i, ch := range cfg.Channels {
-		if ch == nil {
-			return nil, bad(fmt.Sprintf("Channels[%d]", i), "nil channel")
+		if r, ok := cfg.Intercom.(Replier); ok && m.replier == nil {
+			m.replier = r
 		}
-		name := ch.Name()
-		if name == "" {
-			return nil, bad(fmt.Sprintf("Channels[%d]", i), "empty Name()")
-		}
-		if name == IntercomInApp || name == IntercomEmail {
-			return nil, bad(fmt.Sprintf("Channels[%d]", i), "name %q is a built-in channel", name)
-		}
-		if _, dup := m.channels[name]; dup {
-			return nil, bad(fmt.Sprintf("Channels[%d]", i), "name %q is registered twice", name)
-		}
-		m.channels[name] = ch
 	}
-	if field, msg := m.initAutomation(cfg); field != "" {
-		return nil, bad(field, "%s", msg)
+	for _, ch := range cfg.Channels {
+		m.channels[ch.Name()] = ch
 	}
-	eng, err := segment.NewEngine(context.Background(), segment.Config{
-		Store:     cfg.Store,
-		Customers: cfg.Store,
-		Evaluator: cfg.Evaluator,
-		Now:       m.clock.Now,
-		Logger:    m.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("distribution: loading segments: %w", err)
+	pol, field, msg := newPolicy(cfg, m.channels, m.clock, m.log)
+	if field != "" {
+		return nil, configErr(field, "%s", msg)
 	}
-	m.segments = eng
-	if err := m.loadAutomatic(context.Background()); err != nil {
-		return nil, fmt.Errorf("distribution: loading automatic distributions: %w", err)
+	m.policy = pol
+	m.triggers = newTriggers(m.channels, m.campaignLookup, m.log)
+	m.pipe = &pipeline{
+		ledger:      cfg.Store,
+		customers:   cfg.Store,
+		events:      cfg.Store,
+		codes:       m.codes,
+		policy:      pol,
+		sched:       m.sched,
+		clock:       m.clock,
+		log:         m.log,
+		emit:        m.emitPublication,
+		sendTimeout: m.sendTimeout,
+		maxAttempts: or(cfg.MaxAttempts, DefaultMaxAttempts),
+		retryDelay:  or(cfg.RetryDelay, DefaultRetryDelay),
 	}
+	m.pipe.batchCustomers, _ = cfg.Store.(CustomerBatchGetter)
+	m.pipe.batchLedger, _ = cfg.Store.(DeliveryBatchUpdater)
+	m.pipe.batchCodes, _ = m.codes.(BatchPublisher)
 	return m, nil
 }
 
@@ -247,34 +168,89 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
-// Campaigns returns the built-in code source, or nil when Config.Codes is
-// a host's own.
-func (m *Manager) Campaigns() *Campaigns { return m.campaigns }
+// init loads, once, what the Manager keeps in memory: the segment rules,
+// the active automatic distributions, and the snapshot of work an earlier
+// process left for Run. A failed load is tried again by the next call.
+func (m *Manager) init(ctx context.Context) error {
+	if m.inited.Load() {
+		return nil
+	}
+	m.initMu.Lock()
+	defer m.initMu.Unlock()
+	if m.inited.Load() {
+		return nil
+	}
+	eng, err := segment.NewEngine(ctx, segment.Config{
+		Store:     m.store,
+		Customers: m.store,
+		Evaluator: m.evaluator,
+		Now:       m.clock.Now,
+		Logger:    m.log,
+	})
+	if err != nil {
+		return fmt.Errorf("distribution: loading segments: %w", err)
+	}
+	active, err := m.store.ListDistributions(ctx, StatusActive)
+	if err != nil {
+		return fmt.Errorf("distribution: loading automatic distributions: %w", err)
+	}
+	snap, err := m.takeSnapshot(ctx, active)
+	if err != nil {
+		return fmt.Errorf("distribution: loading unfinished automatic work: %w", err)
+	}
+	m.segments = eng
+	m.triggers.load(ctx, active)
+	m.mu.Lock()
+	m.snap = snap
+	m.mu.Unlock()
+	m.inited.Store(true)
+	return nil
+}
 
-// CreateCampaign creates a campaign in the built-in Campaigns (see
-// Campaigns.CreateCampaign). With a host's own Config.Codes it fails with
-// ErrNoCampaigns.
+// Campaigns returns the in-memory code source the Manager publishes from:
+// the code source itself when it is a *codes.Memory, or the one a
+// store.Memory holds (its Codes method). It is nil with a durable or a
+// host's own code source (store/postgres, Config.Codes): use that source,
+// or CreateCampaign.
+//
+// Deprecated: use CreateCampaign, or the code source itself.
+func (m *Manager) Campaigns() *Campaigns {
+	switch c := m.codes.(type) {
+	case *codes.Memory:
+		return c
+	case interface{ Codes() *codes.Memory }:
+		return c.Codes()
+	}
+	return nil
+}
+
+// CreateCampaign creates a campaign in the Manager's code source, when it
+// holds campaigns (a codes.Registry: store.Memory, store/postgres and
+// codes.Memory do); otherwise it fails with ErrNoCampaigns.
 func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, error) {
-	if m.campaigns == nil {
+	cc, ok := m.codes.(campaignCreator)
+	if !ok {
 		return Campaign{}, ErrNoCampaigns
 	}
-	return m.campaigns.CreateCampaign(ctx, c)
+	return cc.CreateCampaign(ctx, c)
 }
 
 // Run runs the Manager's workers until ctx ends: it first recovers the
-// work a previous process left (deliveries caught mid-send become unknown,
-// see below; scheduled distributions and retries are re-armed; interrupted fan-outs
-// resume; unsynced segments are synced), then hands due jobs to workers.
-// When ctx ends it stops starting sends, waits for the in-flight ones to
-// finish and returns ctx's error. Run may be called once at a time.
+// work a previous process left (scheduled distributions are re-armed,
+// interrupted fan-outs and events resume, unsynced segments are synced),
+// then hands due jobs to workers, re-checks time-relative segments every
+// Config.ResyncInterval and resolves deliveries left in sending every
+// Config.InterruptAfter (see below). When ctx ends it stops starting
+// sends, waits for the in-flight ones to finish and returns ctx's error.
+// Run may be called once at a time.
 //
 // Several replicas may share one Store, so a delivery found in sending is
 // taken as interrupted only once it has been in sending for longer than
-// Config.InterruptAfter (by the Manager's Clock): a younger one may be
-// in flight on another replica right now. Younger ones are re-checked by a
-// JobRecover job at that bound, so a crashed replica's deliveries still
-// become unknown. Several replicas need a durable Scheduler that hands
-// each job to one of them (store/postgres).
+// Config.InterruptAfter (by the Manager's Clock): a younger one may be in
+// flight on another replica right now; it is re-checked by a JobRecover
+// job at that bound. This runs continuously, so the survivors of a
+// crashed replica resolve its sends. Several replicas need a durable
+// Scheduler that hands each job to one of them (store/postgres).
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("distribution: Manager.Run is already running: %w", ErrConflict)
@@ -285,41 +261,63 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.bg.Wait()
 		m.running.Store(false)
 	}()
+	if err := m.init(ctx); err != nil {
+		return err
+	}
 	if err := m.recover(ctx); err != nil {
 		return err
 	}
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
-		m.resyncLoop(ctx)
-	}()
+	// Both loops' first timers are armed here, in this order, before Run
+	// goes on: a test that sees a pending timer may advance past it.
+	resync := m.every(ctx, m.resyncEvery, m.resync)
+	sweep := m.every(ctx, m.interruptBound(), func(ctx context.Context) {
+		if err := m.sweep(ctx); err != nil && ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "sweeping deliveries left in sending", "err", err)
+		}
+	})
+	m.bg.Go(resync)
+	m.bg.Go(sweep)
 	return m.sched.Run(ctx, m.handle)
 }
 
-// resyncLoop re-checks time-relative segment rules every resyncEvery
-// until ctx ends.
-func (m *Manager) resyncLoop(ctx context.Context) {
-	for {
+// every arms a timer of the Manager's Clock and returns the loop that runs
+// f each time it fires (then arms it again), until ctx ends.
+func (m *Manager) every(ctx context.Context, d time.Duration, f func(context.Context)) (loop func()) {
+	arm := func() (Timer, <-chan struct{}) {
 		tick := make(chan struct{})
-		t := m.clock.AfterFunc(m.resyncEvery, func() { close(tick) })
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-tick:
-		}
-		res, err := m.segments.Resync(ctx, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
-		if err != nil {
-			if ctx.Err() == nil {
-				m.log.Error("segment resync failed", "err", err)
+		return m.clock.AfterFunc(d, func() { close(tick) }), tick
+	}
+	t, tick := arm()
+	return func() {
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-tick:
 			}
-			continue
+			f(ctx)
+			t, tick = arm()
 		}
-		m.log.Debug("segments resynced", "checked", res.Checked, "entered", res.Entered, "left", res.Left)
 	}
 }
 
+// resync re-checks time-relative segment rules (every resyncEvery).
+func (m *Manager) resync(ctx context.Context) {
+	defer m.act.begin()()
+	res, err := m.segments.Resync(ctx, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "segment resync failed", "err", err)
+		}
+		return
+	}
+	m.log.DebugContext(ctx, "segments resynced", "checked", res.Checked, "entered", res.Entered, "left", res.Left)
+}
+
+// handle runs one due job.
 func (m *Manager) handle(ctx context.Context, j Job) error {
+	defer m.act.begin()()
 	var err error
 	switch j.Kind {
 	case JobSend:
@@ -328,49 +326,15 @@ func (m *Manager) handle(ctx context.Context, j Job) error {
 		err = m.retry(ctx, j.Target)
 	case JobRecover:
 		err = m.recheckSending(ctx, j)
+	case JobEvent:
+		err = m.runEvent(ctx, j.Target)
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		m.log.Error("distribution job failed", "job", j.ID, "err", err)
+		m.log.ErrorContext(ctx, "distribution job failed", "job", j.ID, "err", err)
 	}
 	return err
-}
-
-// recover re-creates in-memory work from the Store after a (re)start.
-func (m *Manager) recover(ctx context.Context) error {
-	for _, id := range m.segments.Unsynced() {
-		m.syncSegment(ctx, id)
-	}
-	if err := m.recoverAutomatic(ctx); err != nil {
-		return fmt.Errorf("distribution: recovering automatic distributions: %w", err)
-	}
-	ds, err := m.store.ListDistributions(ctx, StatusScheduled, StatusSending)
-	if err != nil {
-		return fmt.Errorf("distribution: recovering: %w", err)
-	}
-	for _, d := range ds {
-		switch d.Status {
-		case StatusScheduled:
-			if d.SendAt.IsZero() {
-				if err := m.armIfSynced(ctx, d.ID); err != nil {
-					return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
-				}
-				continue
-			}
-			if err := m.sched.Schedule(ctx, sendJob(d.ID, d.SendAt)); err != nil {
-				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
-			}
-		case StatusSending:
-			if err := m.recoverSending(ctx, d.ID); err != nil {
-				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
-			}
-			if err := m.sched.Schedule(ctx, sendJob(d.ID, m.clock.Now())); err != nil {
-				return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)
-			}
-		}
-	}
-	return nil
 }
 
 func sendJob(distID string, at time.Time) Job {

@@ -37,13 +37,13 @@ func (m *Manager) Preview(ctx context.Context, distributionID, customerID string
 	data := renderData{c: &c, distName: d.Name}
 	if d.Campaign != "" {
 		data.code = PreviewCode
-		if m.campaigns != nil {
-			if camp, err := m.campaigns.Campaign(ctx, d.Campaign); err == nil {
+		if m.campaignLookup != nil {
+			if camp, err := m.campaignLookup.Campaign(ctx, d.Campaign); err == nil {
 				data.code, data.campaignName = placeholderCode(camp.Code), camp.Name
 			}
 		}
 	}
-	consent := m.consentSkip(ctx, &d, &c)
+	consent := d.Consents.Check(&c)
 	out := make([]Rendered, len(d.Channels))
 	for i, cm := range d.Channels {
 		ch := m.channels[cm.Channel]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/rewards"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 )
@@ -21,7 +22,7 @@ const rewardSecret = "rewards-client-secret"
 // cust-1) and her Intercom contact.
 type rewardsEnv struct {
 	*env
-	app     *distribution.RewardsApp
+	app     *rewards.App
 	contact intercom.Contact
 	jo      customer.Customer
 	camp    distribution.Campaign
@@ -32,13 +33,13 @@ func sorryReward(campaign string) distribution.Reward {
 		Message: "Sorry, {{customer.name}}! Use <b>{{voucher.code}}</b> ({{reward.label}})."}
 }
 
-func newRewardsEnv(t *testing.T, codes []string, edit func(*distribution.RewardsConfig)) *rewardsEnv {
+func newRewardsEnv(t *testing.T, codes []string, edit func(*rewards.Config)) *rewardsEnv {
 	t.Helper()
 	return newRewardsEnvWith(t, codes, nil, edit)
 }
 
 // newRewardsEnvWith also tunes the Manager's Config.
-func newRewardsEnvWith(t *testing.T, codes []string, mgr func(*distribution.Config), edit func(*distribution.RewardsConfig)) *rewardsEnv {
+func newRewardsEnvWith(t *testing.T, codes []string, mgr func(*distribution.Config), edit func(*rewards.Config)) *rewardsEnv {
 	t.Helper()
 	e := &rewardsEnv{env: newEnv(t)}
 	if mgr != nil {
@@ -47,11 +48,11 @@ func newRewardsEnvWith(t *testing.T, codes []string, mgr func(*distribution.Conf
 	e.contact = e.srv.AddContact(intercom.Contact{ExternalID: "cust-1", Name: "Jo <Doe>", Email: "jo@example.com"})
 	e.jo = e.customer(customer.Customer{SourceID: "cust-1", Name: "Jo <Doe>", Email: "jo@example.com"})
 	e.camp = e.campaign(distribution.Campaign{Name: "Sorry", Codes: codes})
-	cfg := distribution.RewardsConfig{Secret: rewardSecret, Rewards: []distribution.Reward{sorryReward(e.camp.ID)}}
+	cfg := rewards.Config{Secret: rewardSecret, Rewards: []distribution.Reward{sorryReward(e.camp.ID)}}
 	if edit != nil {
 		edit(&cfg)
 	}
-	app, err := e.m.RewardsApp(cfg)
+	app, err := rewards.New(e.m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestRewardsDropdownAndList(t *testing.T) {
 	t.Parallel()
 	e := newRewardsEnv(t, []string{"A-1", "A-2"}, nil)
 	gift := e.campaign(distribution.Campaign{Name: "Gift", Code: distribution.CodeConfig{Pattern: "GIFT-####"}})
-	app, err := e.m.RewardsApp(distribution.RewardsConfig{Secret: rewardSecret, Rewards: []distribution.Reward{
+	app, err := rewards.New(e.m, rewards.Config{Secret: rewardSecret, Rewards: []distribution.Reward{
 		sorryReward(e.camp.ID),
 		{ID: "gift", Name: "Gift card", Label: "Delay — low", Campaign: "Gift", Message: "A gift: {{voucher.code}} from {{campaign.name}}"},
 	}})
@@ -227,7 +228,7 @@ func TestRewardsDropdownAndList(t *testing.T) {
 		r.ID, r.Name = "r"+string(rune('a'+i)), "Reward "+string(rune('A'+i))
 		many = append(many, r)
 	}
-	app, err = e.m.RewardsApp(distribution.RewardsConfig{Secret: rewardSecret, Rewards: many})
+	app, err = rewards.New(e.m, rewards.Config{Secret: rewardSecret, Rewards: many})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestRewardsConcurrentSubmits(t *testing.T) {
 
 func TestRewardsCard(t *testing.T) {
 	t.Parallel()
-	e := newRewardsEnv(t, []string{"CARD-1"}, func(c *distribution.RewardsConfig) { c.Delivery = distribution.RewardByCard })
+	e := newRewardsEnv(t, []string{"CARD-1"}, func(c *rewards.Config) { c.Delivery = distribution.RewardByCard })
 	in := e.inbox()
 	if _, err := in.Initialize(e.ctx); err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestRewardsCard(t *testing.T) {
 // A card Intercom never rendered can be inserted again, with the same code.
 func TestRewardsCardResend(t *testing.T) {
 	t.Parallel()
-	e := newRewardsEnv(t, []string{"CARD-1", "CARD-2"}, func(c *distribution.RewardsConfig) { c.Delivery = distribution.RewardByCard })
+	e := newRewardsEnv(t, []string{"CARD-1", "CARD-2"}, func(c *rewards.Config) { c.Delivery = distribution.RewardByCard })
 	app := e.canvasApp()
 	app.MessengerInitialize = nil // Intercom does not call back
 	in := e.srv.Inbox(app, "524", e.contact)
@@ -367,7 +368,7 @@ func TestRewardsErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		setup func(e *rewardsEnv, cfg *distribution.RewardsConfig)
+		setup func(e *rewardsEnv, cfg *rewards.Config)
 		// contact overrides the conversation's contact
 		contact *intercom.Contact
 		want    []string
@@ -382,7 +383,7 @@ func TestRewardsErrors(t *testing.T) {
 		},
 		{
 			name: "unsubscribed",
-			setup: func(e *rewardsEnv, cfg *distribution.RewardsConfig) {
+			setup: func(e *rewardsEnv, cfg *rewards.Config) {
 				jo := e.jo
 				jo.Consents.Unsubscribed = true
 				e.customer(jo)
@@ -392,7 +393,7 @@ func TestRewardsErrors(t *testing.T) {
 		},
 		{
 			name: "consent missing",
-			setup: func(e *rewardsEnv, cfg *distribution.RewardsConfig) {
+			setup: func(e *rewardsEnv, cfg *rewards.Config) {
 				cs, err := e.m.CreateConsent(e.ctx, distribution.Consent{Name: "Coupons"})
 				if err != nil {
 					e.t.Fatal(err)
@@ -404,7 +405,7 @@ func TestRewardsErrors(t *testing.T) {
 		},
 		{
 			name: "no codes left",
-			setup: func(e *rewardsEnv, cfg *distribution.RewardsConfig) {
+			setup: func(e *rewardsEnv, cfg *rewards.Config) {
 				if _, err := e.codes.Publish(e.ctx, distribution.PublishRequest{Key: "other", CampaignID: e.camp.ID, CustomerID: "someone"}); err != nil {
 					e.t.Fatal(err)
 				}
@@ -413,7 +414,7 @@ func TestRewardsErrors(t *testing.T) {
 		},
 		{
 			name: "reply refused",
-			setup: func(e *rewardsEnv, cfg *distribution.RewardsConfig) {
+			setup: func(e *rewardsEnv, cfg *rewards.Config) {
 				e.srv.Inject(intercomtest.Fault{Method: "POST", Path: "/conversations/524/reply", Status: 403})
 			},
 			want:  []string{"Reply failed", "CODE-1 could not be posted", "403"},
@@ -421,7 +422,7 @@ func TestRewardsErrors(t *testing.T) {
 		},
 		{
 			name: "reply outcome unknown",
-			setup: func(e *rewardsEnv, cfg *distribution.RewardsConfig) {
+			setup: func(e *rewardsEnv, cfg *rewards.Config) {
 				e.srv.Inject(intercomtest.Fault{Method: "POST", Path: "/conversations/524/reply", Status: 503, AfterHandling: true})
 			},
 			want:  []string{"Reply may not have been sent", "Check the conversation"},
@@ -432,11 +433,11 @@ func TestRewardsErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newRewardsEnv(t, []string{"CODE-1"}, nil)
-			cfg := distribution.RewardsConfig{Secret: rewardSecret, Rewards: []distribution.Reward{sorryReward(e.camp.ID)}}
+			cfg := rewards.Config{Secret: rewardSecret, Rewards: []distribution.Reward{sorryReward(e.camp.ID)}}
 			if tt.setup != nil {
 				tt.setup(e, &cfg)
 			}
-			app, err := e.m.RewardsApp(cfg)
+			app, err := rewards.New(e.m, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -574,20 +575,20 @@ func TestRewardsConfig(t *testing.T) {
 	ok := sorryReward(camp.ID)
 	tests := []struct {
 		name string
-		cfg  distribution.RewardsConfig
+		cfg  rewards.Config
 		want string
 	}{
-		{"no secret", distribution.RewardsConfig{Rewards: []distribution.Reward{ok}}, "RewardsConfig.Secret"},
-		{"no rewards", distribution.RewardsConfig{Secret: "s"}, "RewardsConfig.Rewards: at least one"},
-		{"bad id", distribution.RewardsConfig{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.ID = "a b"; return r }()}}, "Rewards[0].ID"},
-		{"duplicate id", distribution.RewardsConfig{Secret: "s", Rewards: []distribution.Reward{ok, ok}}, `Rewards[1].ID: "sorry" is used twice`},
-		{"no name", distribution.RewardsConfig{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.Name = " "; return r }()}}, "Rewards[0].Name"},
-		{"unknown campaign", distribution.RewardsConfig{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.Campaign = "nope"; return r }()}}, "Rewards[0].Campaign"},
-		{"bad template", distribution.RewardsConfig{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.Message = "{{customer.nam}}"; return r }()}}, "Rewards[0].Message: line 1, column"},
-		{"bad delivery", distribution.RewardsConfig{Secret: "s", Delivery: "fax", Rewards: []distribution.Reward{ok}}, "RewardsConfig.Delivery"},
+		{"no secret", rewards.Config{Rewards: []distribution.Reward{ok}}, "Config.Secret"},
+		{"no rewards", rewards.Config{Secret: "s"}, "Config.Rewards: at least one"},
+		{"bad id", rewards.Config{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.ID = "a b"; return r }()}}, "Rewards[0].ID"},
+		{"duplicate id", rewards.Config{Secret: "s", Rewards: []distribution.Reward{ok, ok}}, `Rewards[1].ID: "sorry" is used twice`},
+		{"no name", rewards.Config{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.Name = " "; return r }()}}, "Rewards[0].Name"},
+		{"unknown campaign", rewards.Config{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.Campaign = "nope"; return r }()}}, "Rewards[0].Campaign"},
+		{"bad template", rewards.Config{Secret: "s", Rewards: []distribution.Reward{func() distribution.Reward { r := ok; r.Message = "{{customer.nam}}"; return r }()}}, "Rewards[0].Message: line 1, column"},
+		{"bad delivery", rewards.Config{Secret: "s", Delivery: "fax", Rewards: []distribution.Reward{ok}}, "Config.Delivery"},
 	}
 	for _, tt := range tests {
-		_, err := e.m.RewardsApp(tt.cfg)
+		_, err := rewards.New(e.m, tt.cfg)
 		if err == nil || !errors.Is(err, distribution.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want ErrInvalid naming %q", tt.name, err, tt.want)
 		}
@@ -597,10 +598,10 @@ func TestRewardsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.RewardsApp(distribution.RewardsConfig{Secret: "s", Rewards: []distribution.Reward{ok}}); err == nil || !strings.Contains(err.Error(), "Replier") {
+	if _, err := rewards.New(m, rewards.Config{Secret: "s", Rewards: []distribution.Reward{ok}}); err == nil || !strings.Contains(err.Error(), "Replier") {
 		t.Errorf("no replier: %v", err)
 	}
-	if _, err := m.RewardsApp(distribution.RewardsConfig{Secret: "s", Delivery: distribution.RewardByCard, Rewards: []distribution.Reward{ok}}); err != nil {
+	if _, err := rewards.New(m, rewards.Config{Secret: "s", Delivery: distribution.RewardByCard, Rewards: []distribution.Reward{ok}}); err != nil {
 		t.Errorf("card without replier: %v", err)
 	}
 	var _ distribution.Replier = replierFunc(nil)
@@ -619,7 +620,7 @@ func TestRewardsLimit(t *testing.T) {
 	t.Run("card flow", func(t *testing.T) {
 		t.Parallel()
 		e := newRewardsEnvWith(t, []string{"L-1", "L-2"}, func(c *distribution.Config) { c.Limits.API.Max = 3 },
-			func(c *distribution.RewardsConfig) { c.Delivery = distribution.RewardByCard })
+			func(c *rewards.Config) { c.Delivery = distribution.RewardByCard })
 		// An unsigned request is refused before it is counted.
 		rec := httptest.NewRecorder()
 		e.app.InitializeHandler().ServeHTTP(rec, intercomtest.CanvasRequest("/i", "wrong", []byte(`{}`)))
@@ -762,7 +763,7 @@ func TestRewardsInterruptedReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, "in flight", texts(resp), "Being sent", "I-1")
-	e.clk.Advance(2*distribution.DefaultSendTimeout + time.Second)
+	e.clk.Advance(interruptBound + time.Second) // the crash rule of every delivery (Config.InterruptAfter)
 	if resp, err = in.Submit(e.ctx, "send:sorry", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,8 @@ type TimerScheduler struct {
 	mu      sync.Mutex
 	pending map[string]*timerJob
 	due     []Job
+	running int    // handlers started by Run and not returned
+	notify  func() // see notifyOnChange
 	wake    chan struct{}
 }
 
@@ -113,6 +115,7 @@ func (s *TimerScheduler) fire(tj *timerJob) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	s.changed()
 }
 
 func (s *TimerScheduler) removeLocked(id string) {
@@ -136,6 +139,38 @@ func (s *TimerScheduler) Cancel(ctx context.Context, jobID string) error {
 	return nil
 }
 
+// busyJobs returns how many jobs are due (by the clock, even if their
+// timer has not fired yet) or being handled (idleScheduler).
+func (s *TimerScheduler) busyJobs() int {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.due) + s.running
+	for _, tj := range s.pending {
+		if !tj.job.RunAt.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// notifyOnChange sets f to be called when a job becomes due or its
+// handler returns (idleScheduler).
+func (s *TimerScheduler) notifyOnChange(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	s.mu.Unlock()
+}
+
+func (s *TimerScheduler) changed() {
+	s.mu.Lock()
+	f := s.notify
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 // Pending returns the jobs not yet handed out (for tests and diagnostics),
 // in no particular order.
 func (s *TimerScheduler) Pending() []Job {
@@ -156,13 +191,18 @@ func (s *TimerScheduler) Run(ctx context.Context, handle func(context.Context, J
 		s.mu.Lock()
 		jobs := s.due
 		s.due = nil
+		s.running += len(jobs)
 		s.mu.Unlock()
 		for _, j := range jobs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
+				defer func() {
+					s.mu.Lock()
+					s.running--
+					s.mu.Unlock()
+					s.changed()
+				}()
 				_ = handle(ctx, j)
-			}()
+			})
 		}
 		select {
 		case <-ctx.Done():

@@ -164,3 +164,7 @@ func (c compiled) render(r *renderData, escapeBody bool) (subject, body string) 
 // TemplateError reports a template syntax error or an unknown tag with its
 // line and column; read it with errors.As. It wraps ErrInvalid.
 type TemplateError = tmpl.Error
+
+// templateErr returns a template parse error as the package's error
+// (errors.As finds a *TemplateError in it).
+func templateErr(err error) error { return err }

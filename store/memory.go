@@ -8,12 +8,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
 )
 
-// Memory is an in-memory [Store], safe for concurrent use. Its zero value
-// is not usable; call [NewMemory]. Data lives as long as the value does.
+// Memory is an in-memory [Store] that provides codes too (a codes.Source
+// and codes.Registry, see memory_codes.go), safe for concurrent use. Its
+// zero value is not usable; call [NewMemory]. Data lives as long as the
+// value does.
 type Memory struct {
 	mu sync.RWMutex
 
@@ -35,13 +38,18 @@ type Memory struct {
 	members      map[string]*segmentMembers // by segment ID
 	custSegments map[string][]string        // customer ID -> sorted segment IDs
 
-	dist distMemory // distributions, consents, deliveries (memory_distribution.go)
-	auto autoMemory // events, summaries, usage, send log (memory_automation.go)
+	dist  distMemory    // distributions, consents, deliveries (memory_distribution.go)
+	auto  autoMemory    // events, summaries, usage, send log (memory_automation.go)
+	codes *codes.Memory // campaigns and publications (memory_codes.go); its own lock
 }
 
-// NewMemory returns an empty in-memory store.
+// NewMemory returns an empty in-memory store. It provides codes too
+// (codes.Source and codes.Registry, see [Memory.Codes]), with random codes
+// from crypto/rand and CreatedAt from time.Now.
 func NewMemory() *Memory {
 	return &Memory{
+		codes: codes.NewMemory(codes.Config{}),
+
 		cust:      map[string]*customer.Customer{},
 		custBySrc: map[string]*customer.Customer{},
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -107,18 +108,12 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "distribution %q scheduled: it sends %v after the segment is synced (10 minutes outside the quickstart)\n", d.Name, delay)
 
-	// Wait for the send to finish.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for d.Status != distribution.StatusDone && d.Status != distribution.StatusFailed {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		if d, err = m.Distribution(ctx, d.ID); err != nil {
-			return err
-		}
+	// Wait for the send to finish (WaitFor wakes on the Manager's changes;
+	// it is not a polling loop).
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if d, err = distributiontest.WaitFor(waitCtx, m, d.ID, distribution.StatusDone); err != nil {
+		return err
 	}
 
 	names := map[string]string{} // Intercom contact id -> name

@@ -30,6 +30,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/rewards"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/store"
@@ -100,7 +101,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	app, err := m.RewardsApp(distribution.RewardsConfig{
+	app, err := rewards.New(m, rewards.Config{
 		Secret:   o.secret,
 		Delivery: distribution.RewardDelivery(o.delivery),
 		Rewards: []distribution.Reward{

@@ -2,27 +2,24 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/internal/ids"
 )
 
-// Codes is a durable distribution.CodeSource and campaign registry, the
-// PostgreSQL counterpart of distribution.Campaigns: campaigns, their codes
+// Codes is a durable codes.Source and codes.Registry, the PostgreSQL
+// counterpart of codes.Memory (both pass codes/codestest): campaigns, their codes
 // and publications live in the campaigns, codes and publications tables,
 // so several replicas publish from one pool of codes and a publication is
 // idempotent by key across restarts (publications.key is unique). Codes
@@ -30,8 +27,11 @@ import (
 //
 // Publish takes the next unpublished pool code with FOR UPDATE SKIP
 // LOCKED (concurrent publishers never wait for each other), or for an
-// auto-update campaign whose pool is used up generates a random code from
-// its CodeConfig, retrying on a collision. It is safe for concurrent use.
+// auto-update campaign whose pool is used up inserts the first free
+// candidate of the codes.Generator (random codes, then every code of a
+// small space), so it finds every free code before ErrNoCodesLeft. It is
+// safe for concurrent use. [Store] holds a Codes, so postgres.New(pool)
+// provides codes too.
 type Codes struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
@@ -46,7 +46,11 @@ type campaignState struct {
 	poolEmpty atomic.Bool
 }
 
-var _ distribution.CodeSource = (*Codes)(nil)
+var (
+	_ codes.Source         = (*Codes)(nil)
+	_ codes.Registry       = (*Codes)(nil)
+	_ codes.BatchPublisher = (*Codes)(nil)
+)
 
 // NewCodes returns a Codes over pool (migrated with [Migrate]). now is
 // the clock for CreatedAt (time.Now when nil).
@@ -57,153 +61,27 @@ func NewCodes(pool *pgxpool.Pool, now func() time.Time) *Codes {
 	return &Codes{pool: pool, now: now}
 }
 
-var charsets = map[string]string{
-	distribution.CharsetAlphanumeric: "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-	distribution.CharsetAlphabetic:   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-	distribution.CharsetLowercase:    "abcdefghijklmnopqrstuvwxyz",
-	distribution.CharsetUppercase:    "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-	distribution.CharsetNumbers:      "0123456789",
-}
-
-// codeGen draws random codes of a normalized CodeConfig.
-type codeGen struct {
-	chars           []rune
-	prefix, postfix string
-	pattern         []rune
-}
-
-// normalize validates cfg (with distribution.CodeConfig.Capacity, so the
-// errors are the in-memory registry's) and fills in its defaults.
-func normalize(cfg distribution.CodeConfig) (distribution.CodeConfig, codeGen, uint64, error) {
-	capacity, err := cfg.Capacity()
-	if err != nil {
-		return cfg, codeGen{}, 0, err
-	}
-	if cfg.Charset == "" {
-		cfg.Charset = distribution.CharsetAlphanumeric
-	}
-	if cfg.Pattern != "" {
-		cfg.Length = 0
-	} else if cfg.Length == 0 {
-		cfg.Length = distribution.DefaultCodeLength
-	}
-	set, ok := charsets[cfg.Charset]
-	if !ok {
-		set = cfg.Charset
-	}
-	g := codeGen{chars: []rune(set), prefix: cfg.Prefix, postfix: cfg.Postfix, pattern: []rune(cfg.Pattern)}
-	if cfg.Pattern == "" {
-		g.pattern = []rune(strings.Repeat("#", cfg.Length))
-	}
-	return cfg, g, capacity, nil
-}
-
-// random returns a random code (crypto/rand, no modulo bias).
-func (g codeGen) random() (string, error) {
-	var b strings.Builder
-	b.WriteString(g.prefix)
-	n := len(g.chars)
-	limit := 256 - 256%n // n <= 256
-	var buf [64]byte
-	pos := len(buf)
-	for _, r := range g.pattern {
-		if r != '#' {
-			b.WriteRune(r)
-			continue
-		}
-		for {
-			if pos == len(buf) {
-				if _, err := rand.Read(buf[:]); err != nil {
-					return "", err
-				}
-				pos = 0
-			}
-			v := int(buf[pos])
-			pos++
-			if n == 256 || v < limit {
-				b.WriteRune(g.chars[v%n])
-				break
-			}
-		}
-	}
-	b.WriteString(g.postfix)
-	return b.String(), nil
-}
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, distribution.ErrInvalid)...)
-}
-
-func validateCode(code string) error {
-	switch {
-	case code == "":
-		return invalid("empty code")
-	case !utf8.ValidString(code) || utf8.RuneCountInString(code) > 128:
-		return invalid("code %q is not valid UTF-8 of at most 128 characters", code)
-	case strings.IndexFunc(code, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return invalid("code %q contains a space or control character", code)
-	}
-	return nil
-}
-
-// CreateCampaign validates camp like distribution.Campaigns.CreateCampaign
-// (same fields, same errors), stores it and its pool of codes (imported
-// ones first, then Count generated ones) in one transaction, and returns
-// it with ID, Type, CreatedAt and the normalized Code config set.
-func (c *Codes) CreateCampaign(ctx context.Context, camp distribution.Campaign) (distribution.Campaign, error) {
+// CreateCampaign implements codes.Registry: it validates camp with
+// codes.ValidateCampaign (the in-memory source's fields and errors),
+// stores it and its pool of codes (imported ones first, then Count
+// generated ones) in one transaction, and returns it with ID, Type,
+// CreatedAt and the normalized Code config set. Generated codes are drawn
+// by the codes.Generator and inserted in batches; the ones another
+// campaign holds are drawn again, so a pool fails with ErrConflict (naming
+// count) only when its space has no free code left.
+func (c *Codes) CreateCampaign(ctx context.Context, camp codes.Campaign) (codes.Campaign, error) {
 	if err := ctx.Err(); err != nil {
-		return distribution.Campaign{}, err
+		return codes.Campaign{}, err
 	}
-	switch {
-	case camp.ID != "":
-		return distribution.Campaign{}, invalid("id: %q must be empty, CreateCampaign sets it", camp.ID)
-	case strings.TrimSpace(camp.Name) == "":
-		return distribution.Campaign{}, invalid("name: required")
-	case camp.Name != strings.TrimSpace(camp.Name):
-		return distribution.Campaign{}, invalid("name: %q has leading or trailing spaces", camp.Name)
-	case !camp.CreatedAt.IsZero():
-		return distribution.Campaign{}, invalid("created_at: must be zero, CreateCampaign sets it")
-	case camp.Count < 0 || camp.Count > distribution.MaxPoolCount:
-		return distribution.Campaign{}, invalid("count: %d is not between 0 and %d", camp.Count, distribution.MaxPoolCount)
-	case len(camp.Codes) > distribution.MaxPoolCount:
-		return distribution.Campaign{}, invalid("codes: %d codes exceed %d", len(camp.Codes), distribution.MaxPoolCount)
-	}
-	switch camp.Type {
-	case "":
-		camp.Type = distribution.CampaignAutoUpdate
-		if len(camp.Codes) > 0 || camp.Count > 0 {
-			camp.Type = distribution.CampaignPool
-		}
-	case distribution.CampaignAutoUpdate, distribution.CampaignPool:
-	default:
-		return distribution.Campaign{}, invalid("type: unknown campaign type %q", camp.Type)
-	}
-	if camp.Type == distribution.CampaignPool && len(camp.Codes) == 0 && camp.Count == 0 {
-		return distribution.Campaign{}, invalid("count: a pool campaign needs imported codes or a count of codes to generate")
-	}
-	seen := make(map[string]int, len(camp.Codes))
-	for i, code := range camp.Codes {
-		if err := validateCode(code); err != nil {
-			return distribution.Campaign{}, fmt.Errorf("codes[%d]: %w", i, err)
-		}
-		if j, dup := seen[code]; dup {
-			return distribution.Campaign{}, invalid("codes[%d]: %q duplicates codes[%d]", i, code, j)
-		}
-		seen[code] = i
-	}
-	cfg, gen, capacity, err := normalize(camp.Code)
+	camp, gen, err := codes.ValidateCampaign(camp)
 	if err != nil {
-		return distribution.Campaign{}, err
-	}
-	camp.Code = cfg
-	if camp.Count > 0 && capacity/2 < uint64(camp.Count) {
-		return distribution.Campaign{}, invalid("code: the code space holds %d codes; count %d needs at least %d (2x headroom)", capacity, camp.Count, 2*uint64(camp.Count))
+		return codes.Campaign{}, err
 	}
 	camp.ID = ids.New("camp")
 	camp.CreatedAt = c.now().Truncate(time.Microsecond)
-	cfgJSON, err := json.Marshal(cfg)
+	cfgJSON, err := json.Marshal(camp.Code)
 	if err != nil {
-		return distribution.Campaign{}, err
+		return codes.Campaign{}, err
 	}
 	imported := camp.Codes
 	if imported == nil {
@@ -213,15 +91,15 @@ func (c *Codes) CreateCampaign(ctx context.Context, camp distribution.Campaign) 
 		if _, err := tx.Exec(ctx, `INSERT INTO campaigns (id, name, type, code_config, imported, count, created_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)`,
 			camp.ID, camp.Name, string(camp.Type), string(cfgJSON), imported, camp.Count, camp.CreatedAt); err != nil {
 			if code, cons := pgCode(err); code == uniqueViolation && cons == "campaigns_name_key" {
-				return fmt.Errorf("name: a campaign named %q already exists: %w", camp.Name, distribution.ErrConflict)
+				return fmt.Errorf("name: a campaign named %q already exists: %w", camp.Name, codes.ErrConflict)
 			}
 			return err
 		}
 		if len(camp.Codes) > 0 {
 			var taken string
-			err := tx.QueryRow(ctx, `SELECT code FROM codes WHERE code = ANY($1) LIMIT 1`, camp.Codes).Scan(&taken)
+			err := tx.QueryRow(ctx, `SELECT code FROM codes WHERE code = ANY($1) ORDER BY array_position($1, code) LIMIT 1`, camp.Codes).Scan(&taken)
 			if err == nil {
-				return fmt.Errorf("codes[%d]: code %q already exists in another campaign: %w", seen[taken], taken, distribution.ErrConflict)
+				return fmt.Errorf("codes[%d]: code %q already exists in another campaign: %w", slices.Index(camp.Codes, taken), taken, codes.ErrConflict)
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
@@ -231,18 +109,32 @@ func (c *Codes) CreateCampaign(ctx context.Context, camp distribution.Campaign) 
 				return err
 			}
 		}
-		// Generated codes, in batches; collisions (with any campaign) are
-		// skipped by ON CONFLICT and drawn again.
-		left := camp.Count
-		for tries := 0; left > 0; tries++ {
-			if tries > 48 {
-				return fmt.Errorf("count: generated only %d of %d unique codes; other campaigns use the code space: %w", camp.Count-left, camp.Count, distribution.ErrConflict)
-			}
-			batch := make([]string, min(left, 10000))
-			for i := range batch {
-				if batch[i], err = gen.random(); err != nil {
-					return err
-				}
+		return generatePool(ctx, tx, camp, gen)
+	})
+	if err != nil {
+		return codes.Campaign{}, ctxErr(ctx, err)
+	}
+	return camp, nil
+}
+
+// poolBatch bounds the generated codes of one INSERT.
+const poolBatch = 10_000
+
+// generatePool inserts camp.Count codes drawn by gen, in batches. Each
+// batch holds codes not drawn before; the ones another campaign holds are
+// skipped by ON CONFLICT and not drawn again, so the search ends when the
+// pool is complete or gen finds no code left.
+func generatePool(ctx context.Context, tx pgx.Tx, camp codes.Campaign, gen *codes.Generator) error {
+	drawn := make(map[string]struct{}, len(camp.Codes)+camp.Count)
+	for _, code := range camp.Codes {
+		drawn[code] = struct{}{}
+	}
+	taken := func(code string) bool { _, ok := drawn[code]; return ok }
+	for left := camp.Count; left > 0; {
+		batch, findErr := gen.FindN(nil, min(left, poolBatch), taken)
+		if len(batch) > 0 {
+			for _, code := range batch {
+				drawn[code] = struct{}{}
 			}
 			tag, err := tx.Exec(ctx, `INSERT INTO codes (code, campaign_id)
 				SELECT code, $1 FROM unnest($2::text[]) WITH ORDINALITY AS u(code, ord) ORDER BY ord ON CONFLICT DO NOTHING`, camp.ID, batch)
@@ -251,17 +143,19 @@ func (c *Codes) CreateCampaign(ctx context.Context, camp distribution.Campaign) 
 			}
 			left -= int(tag.RowsAffected())
 		}
-		return nil
-	})
-	if err != nil {
-		return distribution.Campaign{}, ctxErr(ctx, err)
+		if findErr != nil && left > 0 {
+			if errors.Is(findErr, codes.ErrNoCodesLeft) {
+				return fmt.Errorf("count: generated only %d of %d unique codes from %v; other campaigns use its space (%v): %w", camp.Count-left, camp.Count, gen, findErr, codes.ErrConflict)
+			}
+			return findErr
+		}
 	}
-	return camp, nil
+	return nil
 }
 
 type campaignRow struct {
-	camp distribution.Campaign
-	gen  codeGen
+	camp codes.Campaign
+	gen  *codes.Generator
 }
 
 func (c *Codes) lookup(ctx context.Context, q interface {
@@ -275,7 +169,7 @@ func (c *Codes) lookup(ctx context.Context, q interface {
 		FROM campaigns WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName, withCodes).
 		Scan(&r.camp.ID, &r.camp.Name, &r.camp.Type, &cfg, &r.camp.Codes, &r.camp.Count, &r.camp.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, fmt.Errorf("campaign %q: %w", idOrName, distribution.ErrNotFound)
+		return r, fmt.Errorf("campaign %q: %w", idOrName, codes.ErrNotFound)
 	}
 	if err != nil {
 		return r, ctxErr(ctx, err)
@@ -286,22 +180,22 @@ func (c *Codes) lookup(ctx context.Context, q interface {
 	if err := json.Unmarshal(cfg, &r.camp.Code); err != nil {
 		return r, fmt.Errorf("campaign %s: code config: %w", r.camp.ID, err)
 	}
-	_, r.gen, _, err = normalize(r.camp.Code)
+	r.gen, err = codes.NewGenerator(r.camp.Code)
 	return r, err
 }
 
 // Campaign returns the campaign with the given id or unique name
 // (ErrNotFound when none).
-func (c *Codes) Campaign(ctx context.Context, idOrName string) (distribution.Campaign, error) {
+func (c *Codes) Campaign(ctx context.Context, idOrName string) (codes.Campaign, error) {
 	r, err := c.lookup(ctx, c.pool, idOrName, true)
 	return r.camp, err
 }
 
 const pubCols = `p.id, p.key, p.campaign_id, c.name, p.code, p.customer_id, p.distribution_id, p.channel, p.metadata, p.created_at`
 
-func scanPublication(row pgx.Row) (distribution.Publication, error) {
+func scanPublication(row pgx.Row) (codes.Publication, error) {
 	var (
-		p    distribution.Publication
+		p    codes.Publication
 		meta []byte
 	)
 	if err := row.Scan(&p.ID, &p.Key, &p.CampaignID, &p.CampaignName, &p.Code, &p.CustomerID, &p.DistributionID, &p.Channel, &meta, &p.CreatedAt); err != nil {
@@ -350,36 +244,42 @@ func (c *Codes) campaign(ctx context.Context, idOrName string) (*campaignState, 
 	return st, nil
 }
 
-// Publish implements distribution.CodeSource (see Codes for how). The
+// insertPub ends the statements of Publish: it inserts the publication of
+// the code in k (the request's $1-$8) unless its key ex exists, and
+// selects the code, whether the publication was inserted and whether the
+// key existed. synchronous_commit off: the delivery's move to sending,
+// which follows and is synchronous, flushes the publication to disk with
+// it (the WAL is written in order) before any message goes out.
+const insertPub = `a AS (SELECT set_config('synchronous_commit', 'off', true)),
+	p AS (INSERT INTO publications (id, key, campaign_id, code, customer_id, distribution_id, channel, metadata, created_at)
+		SELECT $1, $2, $3, k.code, $4, $5, $6, $7::jsonb, $8 FROM k ON CONFLICT (key) DO NOTHING RETURNING id)
+	SELECT (SELECT code FROM k), (SELECT count(*) FROM p) + 0 * (SELECT count(*) FROM a), EXISTS (SELECT 1 FROM ex)`
+
+// Publish implements codes.Source (see Codes for how). The
 // usual publication is one statement, one round trip: a CTE that checks
 // the key, takes a pool code (or inserts a generated one) and inserts
 // the publication.
-func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (distribution.Publication, error) {
+func (c *Codes) Publish(ctx context.Context, req codes.PublishRequest) (codes.Publication, error) {
 	if err := ctx.Err(); err != nil {
-		return distribution.Publication{}, err
+		return codes.Publication{}, err
 	}
-	switch {
-	case req.Key == "":
-		return distribution.Publication{}, invalid("key: required")
-	case req.CampaignID == "":
-		return distribution.Publication{}, invalid("campaign_id: required")
-	case req.CustomerID == "":
-		return distribution.Publication{}, invalid("customer_id: required")
+	if err := req.Validate(); err != nil {
+		return codes.Publication{}, err
 	}
 	var meta *string
 	if req.Metadata != nil {
 		b, err := json.Marshal(req.Metadata)
 		if err != nil {
-			return distribution.Publication{}, invalid("metadata: %v", err)
+			return codes.Publication{}, fmt.Errorf("metadata: %v: %w", err, codes.ErrInvalid)
 		}
 		s := string(b)
 		meta = &s
 	}
 	camp, err := c.campaign(ctx, req.CampaignID)
 	if err != nil {
-		return distribution.Publication{}, err
+		return codes.Publication{}, err
 	}
-	p := distribution.Publication{
+	p := codes.Publication{
 		ID: ids.New("pub"), Key: req.Key, CampaignID: camp.camp.ID, CampaignName: camp.camp.Name,
 		CustomerID: req.CustomerID, DistributionID: req.DistributionID, Channel: req.Channel,
 		Metadata: maps.Clone(req.Metadata), CreatedAt: c.now().Truncate(time.Microsecond),
@@ -387,13 +287,6 @@ func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (d
 	args := func(extra ...any) []any {
 		return append([]any{p.ID, p.Key, p.CampaignID, p.CustomerID, p.DistributionID, p.Channel, meta, p.CreatedAt}, extra...)
 	}
-	// synchronous_commit off: the delivery's move to sending, which
-	// follows and is synchronous, flushes the publication to disk with it
-	// (the WAL is written in order) before any message goes out.
-	const insertPub = `a AS (SELECT set_config('synchronous_commit', 'off', true)),
-		p AS (INSERT INTO publications (id, key, campaign_id, code, customer_id, distribution_id, channel, metadata, created_at)
-			SELECT $1, $2, $3, k.code, $4, $5, $6, $7::jsonb, $8 FROM k ON CONFLICT (key) DO NOTHING RETURNING id)
-		SELECT (SELECT code FROM k), (SELECT count(*) FROM p) + 0 * (SELECT count(*) FROM a), EXISTS (SELECT 1 FROM ex)`
 	for wait := 0; !camp.poolEmpty.Load(); wait++ {
 		var (
 			code     *string
@@ -418,7 +311,7 @@ func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (d
 		case errors.Is(err, errLostKey), err == nil && exists:
 			return c.existing(ctx, req, camp)
 		case err != nil:
-			return distribution.Publication{}, ctxErr(ctx, err)
+			return codes.Publication{}, ctxErr(ctx, err)
 		case code != nil:
 			p.Code = *code
 			return p, nil
@@ -427,79 +320,109 @@ func (c *Codes) Publish(ctx context.Context, req distribution.PublishRequest) (d
 		// yet give them back count as left: wait for them.
 		var held bool
 		if err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE campaign_id = $1 AND publication_id IS NULL)`, camp.camp.ID).Scan(&held); err != nil {
-			return distribution.Publication{}, ctxErr(ctx, err)
+			return codes.Publication{}, ctxErr(ctx, err)
 		}
 		if !held {
 			camp.poolEmpty.Store(true) // a pool never grows
 			break
 		}
 		if wait >= 100 {
-			return distribution.Publication{}, fmt.Errorf("campaign %q: pool codes stay locked by other publishers", camp.camp.Name)
+			return codes.Publication{}, fmt.Errorf("campaign %q: pool codes stay locked by other publishers", camp.camp.Name)
 		}
 		select {
 		case <-ctx.Done():
-			return distribution.Publication{}, ctx.Err()
+			return codes.Publication{}, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if camp.camp.Type != distribution.CampaignAutoUpdate {
-		if pub, err := c.existing(ctx, req, camp); err == nil || !errors.Is(err, distribution.ErrNotFound) {
+	if camp.camp.Type != codes.AutoUpdate {
+		if pub, err := c.existing(ctx, req, camp); err == nil || !errors.Is(err, codes.ErrNotFound) {
 			return pub, err
 		}
-		return distribution.Publication{}, fmt.Errorf("campaign %q: all codes are published: %w", camp.camp.Name, distribution.ErrNoCodesLeft)
+		return codes.Publication{}, fmt.Errorf("campaign %q: all codes are published: %w", camp.camp.Name, codes.ErrNoCodesLeft)
 	}
-	for range 48 {
-		code, err := camp.gen.random()
+	return c.publishNew(ctx, req, camp, p, args)
+}
+
+// scanBatch is how many candidates of a code search one statement checks
+// after the first (which checks one: usually the first random code is
+// free).
+const scanBatch = 1024
+
+// raceRetries bounds how often one batch of candidates is checked again
+// after a concurrent publisher took the free code the statement chose.
+const raceRetries = 8
+
+// publishNew publishes a new code of an auto-update campaign: it
+// walks the codes.Generator's candidates (random codes, then every code
+// of a small space) in batches, and one statement per batch inserts the
+// first free one with the publication. It fails with ErrNoCodesLeft only
+// when no candidate was free, as codes.Memory does.
+func (c *Codes) publishNew(ctx context.Context, req codes.PublishRequest, camp *campaignState, p codes.Publication, args func(...any) []any) (codes.Publication, error) {
+	cands := camp.gen.Candidates(nil)
+	for n := 1; ; n = scanBatch {
+		batch, err := cands.Next(n)
 		if err != nil {
-			return distribution.Publication{}, err
+			return codes.Publication{}, err
 		}
-		var (
-			got      *string
-			inserted int
-			exists   bool
-		)
-		err = c.pool.QueryRow(ctx, `WITH ex AS (SELECT 1 FROM publications WHERE key = $2),
-			k AS (INSERT INTO codes (code, campaign_id, publication_id) SELECT $9, $3, $1 WHERE NOT EXISTS (SELECT 1 FROM ex)
-				ON CONFLICT DO NOTHING RETURNING code),
-			`+insertPub, args(code)...).Scan(&got, &inserted, &exists)
-		switch {
-		case err != nil:
-			return distribution.Publication{}, ctxErr(ctx, err)
-		case exists:
-			return c.existing(ctx, req, camp)
-		case got != nil && inserted == 1:
-			p.Code = code
-			return p, nil
-		case got != nil:
-			if _, err := c.pool.Exec(ctx, `DELETE FROM codes WHERE code = $1 AND publication_id = $2`, code, p.ID); err != nil {
-				return distribution.Publication{}, ctxErr(ctx, err)
+		if len(batch) == 0 {
+			return codes.Publication{}, fmt.Errorf("campaign %q: %w", camp.camp.Name, cands.Exhausted())
+		}
+		for race := 0; ; race++ {
+			var (
+				got      *string
+				inserted int
+				exists   bool
+				free     int
+			)
+			err = c.pool.QueryRow(ctx, `WITH ex AS (SELECT 1 FROM publications WHERE key = $2),
+				f AS (SELECT g.code FROM unnest($9::text[]) WITH ORDINALITY AS g(code, ord)
+					WHERE NOT EXISTS (SELECT 1 FROM ex) AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.code = g.code)
+					ORDER BY g.ord LIMIT 1),
+				k AS (INSERT INTO codes (code, campaign_id, publication_id) SELECT code, $3, $1 FROM f
+					ON CONFLICT DO NOTHING RETURNING code),
+				`+insertPub+`, (SELECT count(*) FROM f)`, args(batch)...).Scan(&got, &inserted, &exists, &free)
+			switch {
+			case err != nil:
+				return codes.Publication{}, ctxErr(ctx, err)
+			case exists:
+				return c.existing(ctx, req, camp)
+			case got != nil && inserted == 1:
+				p.Code = *got
+				return p, nil
+			case got != nil:
+				// A concurrent Publish took the key: give the code back.
+				if _, err := c.pool.Exec(ctx, `DELETE FROM codes WHERE code = $1 AND publication_id = $2`, *got, p.ID); err != nil {
+					return codes.Publication{}, ctxErr(ctx, err)
+				}
+				return c.existing(ctx, req, camp)
+			case free > 0 && race < raceRetries:
+				continue // a concurrent publisher took the code chosen: check the batch again
 			}
-			return c.existing(ctx, req, camp)
+			break // every candidate of the batch exists (in any campaign): the next batch
 		}
-		// The code exists (in any campaign): draw another.
 	}
-	return distribution.Publication{}, fmt.Errorf("campaign %q: 48 random codes in a row already exist: the code space is nearly exhausted: %w", camp.camp.Name, distribution.ErrNoCodesLeft)
 }
 
 // existing returns the publication made with req.Key, checking that it is
 // for the same campaign and customer.
-func (c *Codes) existing(ctx context.Context, req distribution.PublishRequest, camp *campaignState) (distribution.Publication, error) {
+func (c *Codes) existing(ctx context.Context, req codes.PublishRequest, camp *campaignState) (codes.Publication, error) {
 	p, err := scanPublication(c.pool.QueryRow(ctx, `SELECT `+pubCols+` FROM publications p JOIN campaigns c ON c.id = p.campaign_id WHERE p.key = $1`, req.Key))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return p, fmt.Errorf("publication %q: %w", req.Key, distribution.ErrNotFound)
+		return p, fmt.Errorf("publication %q: %w", req.Key, codes.ErrNotFound)
 	}
 	if err != nil {
 		return p, ctxErr(ctx, err)
 	}
 	if p.CampaignID != camp.camp.ID || p.CustomerID != req.CustomerID {
-		return distribution.Publication{}, fmt.Errorf("key %q: already used to publish to customer %q from campaign %q: %w", req.Key, p.CustomerID, p.CampaignName, distribution.ErrConflict)
+		return codes.Publication{}, fmt.Errorf("key %q: already used to publish to customer %q from campaign %q: %w", req.Key, p.CustomerID, p.CampaignName, codes.ErrConflict)
 	}
 	return p, nil
 }
 
 // Publications returns the campaign's publications in the order they were
 // made (ErrNotFound for an unknown campaign).
-func (c *Codes) Publications(ctx context.Context, campaignID string) ([]distribution.Publication, error) {
+func (c *Codes) Publications(ctx context.Context, campaignID string) ([]codes.Publication, error) {
 	camp, err := c.lookup(ctx, c.pool, campaignID, false)
 	if err != nil {
 		return nil, err
@@ -510,7 +433,7 @@ func (c *Codes) Publications(ctx context.Context, campaignID string) ([]distribu
 		return nil, ctxErr(ctx, err)
 	}
 	defer rows.Close()
-	out := []distribution.Publication{}
+	out := []codes.Publication{}
 	for rows.Next() {
 		p, err := scanPublication(rows)
 		if err != nil {
@@ -522,13 +445,13 @@ func (c *Codes) Publications(ctx context.Context, campaignID string) ([]distribu
 }
 
 // Remaining returns how many pool codes the campaign can still publish,
-// or -1 for an auto-update campaign (see distribution.Campaigns.Remaining).
+// or -1 for an auto-update campaign (see codes.Campaigns.Remaining).
 func (c *Codes) Remaining(ctx context.Context, campaignID string) (int, error) {
 	camp, err := c.lookup(ctx, c.pool, campaignID, false)
 	if err != nil {
 		return 0, err
 	}
-	if camp.camp.Type == distribution.CampaignAutoUpdate {
+	if camp.camp.Type == codes.AutoUpdate {
 		return -1, nil
 	}
 	var n int

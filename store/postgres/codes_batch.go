@@ -8,23 +8,21 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/internal/ids"
 )
 
-var _ distribution.BatchPublisher = (*Codes)(nil)
-
-// PublishBatch implements distribution.BatchPublisher. The requests of
+// PublishBatch implements codes.BatchPublisher. The requests of
 // one campaign with distinct keys are published by one statement: a
 // pool campaign's next free codes (FOR UPDATE SKIP LOCKED, in a
 // transaction that rolls back as a whole if a concurrent Publish took one
 // of the keys), or an auto-update campaign's generated codes (the ones
-// that collide are drawn again). A request the statement does not settle
+// that collide are drawn again, a few rounds). A request the statement does not settle
 // (its key was published before, its pool code was not free, it names
 // another campaign...) goes through Publish, so every result is exactly
 // Publish's.
-func (c *Codes) PublishBatch(ctx context.Context, reqs []distribution.PublishRequest) ([]distribution.Publication, []error) {
-	pubs := make([]distribution.Publication, len(reqs))
+func (c *Codes) PublishBatch(ctx context.Context, reqs []codes.PublishRequest) ([]codes.Publication, []error) {
+	pubs := make([]codes.Publication, len(reqs))
 	errs := make([]error, len(reqs))
 	settled := make([]bool, len(reqs))
 	one := func(i int) {
@@ -33,7 +31,7 @@ func (c *Codes) PublishBatch(ctx context.Context, reqs []distribution.PublishReq
 			settled[i] = true
 		}
 	}
-	finish := func() ([]distribution.Publication, []error) {
+	finish := func() ([]codes.Publication, []error) {
 		for i := range reqs {
 			one(i)
 		}
@@ -77,7 +75,7 @@ func (c *Codes) PublishBatch(ctx context.Context, reqs []distribution.PublishReq
 	now := c.now().Truncate(time.Microsecond)
 	made := func(i int, id, code string) {
 		r := reqs[i]
-		pubs[i] = distribution.Publication{
+		pubs[i] = codes.Publication{
 			ID: id, Key: r.Key, CampaignID: camp.camp.ID, CampaignName: camp.camp.Name, Code: code,
 			CustomerID: r.CustomerID, DistributionID: r.DistributionID, Channel: r.Channel,
 			Metadata: maps.Clone(r.Metadata), CreatedAt: now,
@@ -87,14 +85,14 @@ func (c *Codes) PublishBatch(ctx context.Context, reqs []distribution.PublishReq
 	switch {
 	case !camp.poolEmpty.Load():
 		c.publishPooled(ctx, camp, reqs, batch, meta, now, made)
-	case camp.camp.Type == distribution.CampaignAutoUpdate:
+	case camp.camp.Type == codes.AutoUpdate:
 		c.publishGenerated(ctx, camp, reqs, batch, meta, now, made)
 	}
 	return finish()
 }
 
 // pubArgs are the per-request arrays of a batch publication statement.
-func pubArgs(reqs []distribution.PublishRequest, batch []int, meta []*string, pubIDs []string) []any {
+func pubArgs(reqs []codes.PublishRequest, batch []int, meta []*string, pubIDs []string) []any {
 	keys, custs, dists, chans, metas := make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch)), make([]*string, len(batch))
 	for j, i := range batch {
 		r := reqs[i]
@@ -124,7 +122,7 @@ const batchPub = `p AS (INSERT INTO publications (id, key, campaign_id, code, cu
 // transaction: if a concurrent Publish took one of the keys, all of it
 // rolls back (no code is ever seen taken by a publication that does not
 // exist) and the requests go through Publish.
-func (c *Codes) publishPooled(ctx context.Context, camp *campaignState, reqs []distribution.PublishRequest, batch []int, meta []*string, now time.Time, made func(i int, id, code string)) {
+func (c *Codes) publishPooled(ctx context.Context, camp *campaignState, reqs []codes.PublishRequest, batch []int, meta []*string, now time.Time, made func(i int, id, code string)) {
 	pubIDs := make([]string, len(batch))
 	for j := range batch {
 		pubIDs[j] = ids.New("pub")
@@ -166,21 +164,32 @@ func (c *Codes) publishPooled(ctx context.Context, camp *campaignState, reqs []d
 	}
 }
 
+// batchRounds bounds the rounds of publishGenerated; the requests whose
+// codes kept colliding go through Publish, which searches the whole
+// candidate sequence.
+const batchRounds = 4
+
 // publishGenerated inserts generated codes for the batch in one statement
-// per round; requests whose code collided draw again, up to 48 rounds.
-func (c *Codes) publishGenerated(ctx context.Context, camp *campaignState, reqs []distribution.PublishRequest, batch []int, meta []*string, now time.Time, made func(i int, id, code string)) {
-	for range 48 {
+// per round: distinct codes drawn by the campaign's codes.Generator, none
+// drawn before in this call; requests whose code collided draw again, up
+// to batchRounds rounds.
+func (c *Codes) publishGenerated(ctx context.Context, camp *campaignState, reqs []codes.PublishRequest, batch []int, meta []*string, now time.Time, made func(i int, id, code string)) {
+	tried := map[string]struct{}{}
+	for range batchRounds {
 		if len(batch) == 0 || ctx.Err() != nil {
 			return
 		}
-		pubIDs, drawn := make([]string, len(batch)), make([]string, len(batch))
+		drawn, err := camp.gen.FindN(nil, len(batch), func(code string) bool { _, ok := tried[code]; return ok })
+		if len(drawn) == 0 {
+			return // the rest go through Publish, which reports ErrNoCodesLeft
+		}
+		if err != nil {
+			batch = batch[:len(drawn)] // the others go through Publish
+		}
+		pubIDs := make([]string, len(batch))
 		for j := range batch {
 			pubIDs[j] = ids.New("pub")
-			code, err := camp.gen.random()
-			if err != nil {
-				return
-			}
-			drawn[j] = code
+			tried[drawn[j]] = struct{}{}
 		}
 		rows, err := c.pool.Query(ctx, `WITH `+batchReqs+`
 			k AS (INSERT INTO codes (code, campaign_id, publication_id)

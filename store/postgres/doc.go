@@ -4,7 +4,9 @@
 // distributions persist: events, order and redemption summaries, usage
 // counters and the frequency-cap send log), a durable [Scheduler]
 // that several replicas of a host application share, and [Codes], a
-// durable distribution.CodeSource. It uses pgx (github.com/jackc/pgx/v5).
+// durable codes.Source and codes.Registry (campaigns, codes and
+// publications) that the Store provides, so one object wires everything.
+// It uses pgx (github.com/jackc/pgx/v5).
 //
 // # Wiring
 //
@@ -14,13 +16,16 @@
 //	sched, err := postgres.NewScheduler(pool, postgres.SchedulerConfig{})
 //	...
 //	m, err := distribution.NewManager(distribution.Config{
-//		Store:     postgres.New(pool),
+//		Store:     postgres.New(pool), // also the code source (Store.Codes)
 //		Scheduler: sched,
-//		Codes:     postgres.NewCodes(pool, nil),
 //		Intercom:  client, AdminID: adminID,
 //	})
 //	...
+//	camp, err := m.CreateCampaign(ctx, codes.Campaign{Name: "Welcome", Code: codes.CodeConfig{Pattern: "WELCOME-####"}})
 //	go m.Run(ctx) // on every replica
+//
+// Config.Codes: postgres.NewCodes(pool, now) still works, e.g. for a
+// clock of its own.
 //
 // Every replica runs the same code against the same database: manual
 // distributions, their 10-minute countdowns and retries are rows, so any
@@ -70,12 +75,16 @@
 // schedule), locked_by and locked_until (the claim and its lease),
 // attempts.
 //
-// campaigns: seq, id, name (unique), type, code_config (jsonb), imported
-// (text[]), count, created_at. codes: seq, code (primary key: unique
-// across campaigns), campaign_id, publication_id (NULL while in the pool;
-// partial index on the pool). publications: seq, id, key (unique: the
-// idempotency key), campaign_id, code (unique), customer_id,
-// distribution_id, channel, metadata (jsonb), created_at.
+// campaigns: seq, id, name (unique), type, code_config (jsonb, the
+// codes.CodeConfig), imported (text[]), count, created_at. codes: seq,
+// code (primary key: unique across campaigns), campaign_id,
+// publication_id (NULL while in the pool; partial index on the pool).
+// publications: seq, id, key (unique: the idempotency key), campaign_id,
+// code (unique), customer_id, distribution_id, channel, metadata (jsonb),
+// created_at. New codes come from the codes.Generator, as in memory: a
+// publication checks its candidates in batches (one statement inserts the
+// first that is not in codes), so a small code space is used to its last
+// code before ErrNoCodesLeft.
 //
 // events (distribution.EventStore): seq (insertion order), id (primary
 // key: a repeated id is not inserted), type, doc (jsonb, the whole

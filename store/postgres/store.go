@@ -14,12 +14,14 @@ import (
 )
 
 // Store is the PostgreSQL implementation of store.Store (customer.Store,
-// segment.Store, distribution.Store and distribution.AutomationStore), and
-// a segment.FilterPusher. It is safe for concurrent use, by several
+// segment.Store, distribution.Store and distribution.AutomationStore), a
+// segment.FilterPusher, and a code source (codes.Source, codes.Registry and
+// codes.BatchPublisher, through the [Codes] it holds). It is safe for concurrent use, by several
 // goroutines and by several processes sharing the database. Create it
 // with [New] after [Migrate].
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	codes *Codes // campaigns, codes and publications (store_codes.go)
 	// lookupFirst is UpsertCustomers' guess that a batch holds stored
 	// customers: set when a batch written straight in found one, cleared
 	// when a batch looked up first found none.
@@ -29,9 +31,10 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // New returns a Store over pool. The schema must be migrated ([Migrate]);
-// tables are found through the connections' search_path.
+// tables are found through the connections' search_path. The Store
+// provides codes through a [Codes] on the same pool ([Store.Codes]).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+	return &Store{pool: pool, codes: NewCodes(pool, nil)}
 }
 
 // Pool returns the pool the Store uses.

@@ -7,12 +7,14 @@
 //	}
 //
 // newStore must return an empty store each time it is called; it may use
-// t.Cleanup to release it.
+// t.Cleanup to release it. A store that also provides codes (codes.Source
+// and codes.Registry) runs codes/codestest as the subtest Codes.
 package storetest
 
 import (
 	"testing"
 
+	"github.com/codedrop/codedrop/codes/codestest"
 	"github.com/codedrop/codedrop/store"
 )
 
@@ -24,4 +26,15 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Distributions", func(t *testing.T) { runDistributions(t, newStore) })
 	t.Run("Automation", func(t *testing.T) { runAutomation(t, newStore) })
 	t.Run("Batch", func(t *testing.T) { runBatch(t, newStore) })
+	t.Run("Codes", func(t *testing.T) { runCodes(t, newStore) })
+}
+
+// runCodes runs codes/codestest against a store that provides codes
+// (codes.Source and codes.Registry, as store.Memory and store/postgres
+// do); it skips for a store that does not.
+func runCodes(t *testing.T, newStore func(t *testing.T) store.Store) {
+	if _, ok := newStore(t).(codestest.Source); !ok {
+		t.Skip("the store does not provide codes (codes.Source and codes.Registry)")
+	}
+	codestest.Run(t, func(t *testing.T) codestest.Source { return newStore(t).(codestest.Source) })
 }

@@ -1,4 +1,4 @@
-package distribution
+package codes
 
 import (
 	"context"
@@ -10,18 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/codedrop/codedrop/internal/errs"
 	"github.com/codedrop/codedrop/internal/ids"
 	"github.com/google/go-cmp/cmp"
 )
 
 var campT0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-func newTestCampaigns(seed byte) *Campaigns {
-	return NewCampaigns(CampaignsConfig{Rand: seededRand(seed), Now: func() time.Time { return campT0 }})
+func newTestCampaigns(seed byte) *Memory {
+	return NewMemory(Config{Rand: seededRand(seed), Now: func() time.Time { return campT0 }})
 }
 
-func mustCreateCampaign(t *testing.T, c *Campaigns, camp Campaign) Campaign {
+func mustCreateCampaign(t *testing.T, c *Memory, camp Campaign) Campaign {
 	t.Helper()
 	got, err := c.CreateCampaign(context.Background(), camp)
 	if err != nil {
@@ -30,7 +29,7 @@ func mustCreateCampaign(t *testing.T, c *Campaigns, camp Campaign) Campaign {
 	return got
 }
 
-func campaignRemaining(t *testing.T, c *Campaigns, id string) int {
+func campaignRemaining(t *testing.T, c *Memory, id string) int {
 	t.Helper()
 	n, err := c.Remaining(context.Background(), id)
 	if err != nil {
@@ -47,7 +46,7 @@ func TestCreateCampaign(t *testing.T) {
 	if !ids.HasPrefix(got.ID, "camp") {
 		t.Errorf("ID = %q, want camp_...", got.ID)
 	}
-	want := Campaign{ID: got.ID, Name: "Welcome", Type: CampaignPool, Code: CodeConfig{Charset: CharsetAlphanumeric, Length: 8},
+	want := Campaign{ID: got.ID, Name: "Welcome", Type: Pool, Code: CodeConfig{Charset: CharsetAlphanumeric, Length: 8},
 		Codes: []string{"A1", "B2"}, CreatedAt: campT0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CreateCampaign (-want +got):\n%s", diff)
@@ -63,7 +62,7 @@ func TestCreateCampaign(t *testing.T) {
 		}
 	}
 	auto := mustCreateCampaign(t, c, Campaign{Name: "Auto", Code: CodeConfig{Pattern: "WELCOME-####"}})
-	if auto.Type != CampaignAutoUpdate {
+	if auto.Type != AutoUpdate {
 		t.Errorf("Type with no codes and no count = %q, want auto-update", auto.Type)
 	}
 	list, err := c.List(context.Background())
@@ -73,7 +72,7 @@ func TestCreateCampaign(t *testing.T) {
 	if diff := cmp.Diff([]Campaign{want, auto}, list); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
-	if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "Welcome", Count: 1}); !errors.Is(err, errs.Conflict) || !strings.HasPrefix(err.Error(), "name: ") {
+	if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "Welcome", Count: 1}); !errors.Is(err, ErrConflict) || !strings.HasPrefix(err.Error(), "name: ") {
 		t.Errorf("duplicate name: %v, want name: ... ErrConflict", err)
 	}
 }
@@ -93,7 +92,7 @@ func TestCreateCampaignValidation(t *testing.T) {
 		{"bad type", Campaign{Name: "x", Type: "STATIC"}, `type: unknown campaign type "STATIC"`},
 		{"negative count", Campaign{Name: "x", Count: -1}, "count: -1 is negative"},
 		{"huge count", Campaign{Name: "x", Count: MaxPoolCount + 1}, "count: 1000001 exceeds"},
-		{"empty pool", Campaign{Name: "x", Type: CampaignPool}, "count: a pool campaign needs"},
+		{"empty pool", Campaign{Name: "x", Type: Pool}, "count: a pool campaign needs"},
 		{"empty code", Campaign{Name: "x", Codes: []string{"A", ""}}, "codes[1]: empty code"},
 		{"code with space", Campaign{Name: "x", Codes: []string{"A B"}}, "codes[0]: "},
 		{"duplicate code", Campaign{Name: "x", Codes: []string{"A", "B", "A"}}, `codes[2]: "A" duplicates codes[0]`},
@@ -108,11 +107,11 @@ func TestCreateCampaignValidation(t *testing.T) {
 			t.Parallel()
 			c := newTestCampaigns(1)
 			_, err := c.CreateCampaign(context.Background(), tt.camp)
-			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, errs.Invalid) {
-				t.Fatalf("CreateCampaign error = %v, want prefix %q wrapping errs.Invalid", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("CreateCampaign error = %v, want prefix %q wrapping ErrInvalid", err, tt.want)
 			}
 			if tt.camp.Name != "" {
-				if _, err := c.Campaign(context.Background(), tt.camp.Name); !errors.Is(err, errs.NotFound) {
+				if _, err := c.Campaign(context.Background(), tt.camp.Name); !errors.Is(err, ErrNotFound) {
 					t.Errorf("rejected campaign was stored: %v", err)
 				}
 			}
@@ -131,7 +130,7 @@ func TestPoolExhaustion(t *testing.T) {
 	ctx := context.Background()
 	c := newTestCampaigns(3)
 	camp := mustCreateCampaign(t, c, Campaign{Name: "Pool", Codes: []string{"FIRST", "SECOND"}, Count: 2, Code: CodeConfig{Pattern: "GEN-####", Charset: CharsetUppercase}})
-	if camp.Type != CampaignPool || camp.Count != 2 {
+	if camp.Type != Pool || camp.Count != 2 {
 		t.Fatalf("campaign = %+v, want a pool of 2 imported + 2 generated", camp)
 	}
 	if n := campaignRemaining(t, c, camp.ID); n != 4 {
@@ -168,7 +167,7 @@ func TestPoolExhaustion(t *testing.T) {
 func TestAutoUpdateUsesPoolFirst(t *testing.T) {
 	t.Parallel()
 	c := newTestCampaigns(4)
-	camp := mustCreateCampaign(t, c, Campaign{Name: "A", Type: CampaignAutoUpdate, Codes: []string{"IMPORTED"}, Code: CodeConfig{Prefix: "AU-"}})
+	camp := mustCreateCampaign(t, c, Campaign{Name: "A", Type: AutoUpdate, Codes: []string{"IMPORTED"}, Code: CodeConfig{Prefix: "AU-"}})
 	if n := campaignRemaining(t, c, camp.ID); n != -1 {
 		t.Errorf("Remaining(auto-update) = %d, want -1", n)
 	}
@@ -213,12 +212,12 @@ func TestCodesUniqueAcrossCampaigns(t *testing.T) {
 		}
 		// A pool in the same (now full) space cannot generate its codes...
 		_, err := c.CreateCampaign(ctx, Campaign{Name: "pool", Count: 1, Code: CodeConfig{Pattern: "#", Charset: "ab"}})
-		if !errors.Is(err, errs.Conflict) || !strings.HasPrefix(err.Error(), "count: generated only 0 of 1") {
+		if !errors.Is(err, ErrConflict) || !strings.HasPrefix(err.Error(), "count: generated only 0 of 1") {
 			t.Fatalf("pool in a used space: %v, want count: ... ErrConflict", err)
 		}
 		// ...nor import one of them, and nothing is reserved on failure.
 		_, err = c.CreateCampaign(ctx, Campaign{Name: "imp", Codes: []string{"x", "y", "b"}})
-		if !errors.Is(err, errs.Conflict) || !strings.HasPrefix(err.Error(), `codes[2]: code "b" already exists in campaign`) {
+		if !errors.Is(err, ErrConflict) || !strings.HasPrefix(err.Error(), `codes[2]: code "b" already exists in campaign`) {
 			t.Fatalf("importing a used code: %v, want codes[2]: ... ErrConflict", err)
 		}
 		if _, err := c.CreateCampaign(ctx, Campaign{Name: "imp", Codes: []string{"x", "y"}}); err != nil {
@@ -278,7 +277,7 @@ func TestPublishRecordsPublication(t *testing.T) {
 func TestPublishIdempotent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	for _, typ := range []CampaignType{CampaignPool, CampaignAutoUpdate} {
+	for _, typ := range []CampaignType{Pool, AutoUpdate} {
 		t.Run(string(typ), func(t *testing.T) {
 			t.Parallel()
 			c := newTestCampaigns(8)
@@ -300,7 +299,7 @@ func TestPublishIdempotent(t *testing.T) {
 			if len(pubs) != 1 {
 				t.Errorf("%d publications, want 1", len(pubs))
 			}
-			if typ == CampaignPool {
+			if typ == Pool {
 				if n := campaignRemaining(t, c, camp.ID); n != 2 {
 					t.Errorf("Remaining = %d, want 2 (one code consumed)", n)
 				}
@@ -315,7 +314,7 @@ func TestPublishIdempotent(t *testing.T) {
 				{Key: "k1", CampaignID: camp.ID, CustomerID: "cust_2"},
 				{Key: "k1", CampaignID: other.ID, CustomerID: "cust_1"},
 			} {
-				if _, err := c.Publish(ctx, bad); !errors.Is(err, errs.Conflict) {
+				if _, err := c.Publish(ctx, bad); !errors.Is(err, ErrConflict) {
 					t.Errorf("Publish(%+v) = %v, want ErrConflict", bad, err)
 				}
 			}
@@ -326,7 +325,7 @@ func TestPublishIdempotent(t *testing.T) {
 func TestPublishConcurrentSameKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := NewCampaigns(CampaignsConfig{})
+	c := NewMemory(Config{})
 	camp := mustCreateCampaign(t, c, Campaign{Name: "c", Count: 5})
 	const n = 32
 	codes := make([]string, n)
@@ -352,7 +351,7 @@ func TestPublishConcurrentSameKey(t *testing.T) {
 func TestPublishConcurrentPool(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := NewCampaigns(CampaignsConfig{})
+	c := NewMemory(Config{})
 	pool := mustCreateCampaign(t, c, Campaign{Name: "pool", Count: 40})
 	auto := mustCreateCampaign(t, c, Campaign{Name: "auto", Code: CodeConfig{Length: 2, Charset: "abcdefgh"}}) // 64 codes
 	var mu sync.Mutex
@@ -394,7 +393,7 @@ func TestUnknownCampaign(t *testing.T) {
 	_, err3 := c.Publications(ctx, "camp_x")
 	_, err4 := c.Remaining(ctx, "camp_x")
 	for i, err := range []error{err1, err2, err3, err4} {
-		if !errors.Is(err, errs.NotFound) || !strings.Contains(err.Error(), `"camp_x"`) {
+		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"camp_x"`) {
 			t.Errorf("call %d: %v, want ErrNotFound naming the campaign", i+1, err)
 		}
 	}
@@ -412,7 +411,7 @@ func TestPublishInvalidRequest(t *testing.T) {
 		{PublishRequest{Key: "k", CustomerID: "c"}, "campaign_id: required"},
 		{PublishRequest{Key: "k", CampaignID: camp.ID}, "customer_id: required"},
 	} {
-		if _, err := c.Publish(context.Background(), tt.req); !errors.Is(err, errs.Invalid) || !strings.HasPrefix(err.Error(), tt.want) {
+		if _, err := c.Publish(context.Background(), tt.req); !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("Publish(%+v) = %v, want %q", tt.req, err, tt.want)
 		}
 	}
@@ -442,7 +441,7 @@ func TestCanceledContext(t *testing.T) {
 func BenchmarkPublish(b *testing.B) {
 	ctx := context.Background()
 	b.Run("auto-update", func(b *testing.B) {
-		c := NewCampaigns(CampaignsConfig{})
+		c := NewMemory(Config{})
 		camp, _ := c.CreateCampaign(ctx, Campaign{Name: "bench"})
 		keys := publishBenchKeys(b.N)
 		b.ReportAllocs()
@@ -454,7 +453,7 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	})
 	b.Run("pool", func(b *testing.B) {
-		c := NewCampaigns(CampaignsConfig{})
+		c := NewMemory(Config{})
 		camp, _ := c.CreateCampaign(ctx, Campaign{Name: "bench", Count: min(b.N, MaxPoolCount)})
 		keys := publishBenchKeys(b.N)
 		b.ReportAllocs()
@@ -469,8 +468,8 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	})
 	b.Run("baseline-id+code", func(b *testing.B) {
-		g, _ := compileCode(CodeConfig{})
-		rb := newRandBytes(NewCampaigns(CampaignsConfig{}).rnd.r)
+		g, _ := NewGenerator(CodeConfig{})
+		rb := newRandBytes(NewMemory(Config{}).rnd.r)
 		b.ReportAllocs()
 		for range b.N {
 			_ = ids.New("pub")

@@ -1,4 +1,4 @@
-package distribution_test
+package rewards_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/rewards"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/store"
@@ -15,7 +16,7 @@ import (
 // A teammate sends a reward code from a conversation: the Rewards app's
 // handlers are mounted at the Canvas Kit URLs, and intercomtest plays
 // Intercom's inbox (signed requests) and records the reply.
-func ExampleManager_RewardsApp() {
+func ExampleNew() {
 	ctx := context.Background()
 	srv := intercomtest.NewServer()
 	defer srv.Close()
@@ -25,7 +26,7 @@ func ExampleManager_RewardsApp() {
 	m.UpsertCustomer(ctx, customer.Customer{SourceID: "cust-1", Name: "Jo"}, customer.UpsertOptions{})
 	camp, _ := m.CreateCampaign(ctx, distribution.Campaign{Name: "Sorry", Codes: []string{"SORRY-1", "SORRY-2"}})
 
-	app, err := m.RewardsApp(distribution.RewardsConfig{
+	app, err := rewards.New(m, rewards.Config{
 		Secret: "client-secret", // the Intercom app's client secret
 		Rewards: []distribution.Reward{{
 			ID: "sorry", Name: "Sorry coupon", Label: "Complaint — high", Campaign: camp.ID,

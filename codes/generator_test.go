@@ -1,4 +1,4 @@
-package distribution
+package codes
 
 import (
 	"bytes"
@@ -6,12 +6,12 @@ import (
 	"errors"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/codedrop/codedrop/internal/errs"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -25,7 +25,7 @@ type zeroRand struct{}
 func (zeroRand) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // publishCodes publishes n codes from camp with distinct keys and returns them.
-func publishCodes(t *testing.T, c *Campaigns, camp string, n int) []string {
+func publishCodes(t *testing.T, c *Memory, camp string, n int) []string {
 	t.Helper()
 	var codes []string
 	for i := range n {
@@ -57,7 +57,7 @@ func TestCharsets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.charset, func(t *testing.T) {
 			t.Parallel()
-			c := NewCampaigns(CampaignsConfig{Rand: seededRand(1)})
+			c := NewMemory(Config{Rand: seededRand(1)})
 			camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: CodeConfig{Charset: tt.charset, Length: 12}})
 			if err != nil {
 				t.Fatal(err)
@@ -109,7 +109,7 @@ func TestCodeShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := NewCampaigns(CampaignsConfig{Rand: seededRand(2)})
+			c := NewMemory(Config{Rand: seededRand(2)})
 			camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: tt.cfg})
 			if err != nil {
 				t.Fatal(err)
@@ -177,10 +177,10 @@ func TestCodeConfigInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := tt.cfg.Capacity()
-			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, errs.Invalid) {
-				t.Fatalf("Capacity() error = %v, want prefix %q wrapping errs.Invalid", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Capacity() error = %v, want prefix %q wrapping ErrInvalid", err, tt.want)
 			}
-			c := NewCampaigns(CampaignsConfig{})
+			c := NewMemory(Config{})
 			if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "c", Code: tt.cfg}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("CreateCampaign error = %v, want prefix %q", err, tt.want)
 			}
@@ -215,7 +215,7 @@ func TestRandIntnRejectsBias(t *testing.T) {
 
 func TestRandomSourceError(t *testing.T) {
 	t.Parallel()
-	c := NewCampaigns(CampaignsConfig{Rand: bytes.NewReader(nil)})
+	c := NewMemory(Config{Rand: bytes.NewReader(nil)})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "c"})
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +227,7 @@ func TestRandomSourceError(t *testing.T) {
 	if _, err := c.CreateCampaign(context.Background(), Campaign{Name: "p", Count: 1}); err == nil {
 		t.Fatal("CreateCampaign with Count and a failing random source succeeded")
 	}
-	if _, err := c.Campaign(context.Background(), "p"); !errors.Is(err, errs.NotFound) {
+	if _, err := c.Campaign(context.Background(), "p"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("failed campaign was stored: %v", err)
 	}
 }
@@ -236,7 +236,7 @@ func TestSmallSpaceUsedToTheLastCode(t *testing.T) {
 	t.Parallel()
 	// The random source always draws the same code, so every code after the
 	// first comes from the exhaustive scan of the 10-code space.
-	c := NewCampaigns(CampaignsConfig{Rand: zeroRand{}})
+	c := NewMemory(Config{Rand: zeroRand{}})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "tiny", Code: CodeConfig{Pattern: "#", Charset: CharsetNumbers}})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestLargeSpaceBoundedAttempts(t *testing.T) {
 	t.Parallel()
 	// A space too large to scan: when random draws keep colliding, Publish
 	// gives up after a bounded number of attempts instead of looping.
-	c := NewCampaigns(CampaignsConfig{Rand: zeroRand{}})
+	c := NewMemory(Config{Rand: zeroRand{}})
 	camp, err := c.CreateCampaign(context.Background(), Campaign{Name: "big", Code: CodeConfig{Length: 8}})
 	if err != nil {
 		t.Fatal(err)
@@ -268,5 +268,120 @@ func TestLargeSpaceBoundedAttempts(t *testing.T) {
 	_, err = c.Publish(context.Background(), PublishRequest{Key: "2", CampaignID: camp.ID, CustomerID: "c"})
 	if !errors.Is(err, ErrNoCodesLeft) || !strings.Contains(err.Error(), "nearly exhausted") {
 		t.Fatalf("Publish when every draw collides: %v, want ErrNoCodesLeft (nearly exhausted)", err)
+	}
+}
+
+func TestCandidatesSmallSpace(t *testing.T) {
+	t.Parallel()
+	// Every random draw is "0"; the scan then yields each of the 10 codes
+	// once, from the random start 0.
+	g, err := NewGenerator(CodeConfig{Pattern: "#", Charset: CharsetNumbers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.Candidates(zeroRand{})
+	var got []string
+	for {
+		batch, err := c.Next(7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if len(batch) > 7 {
+			t.Fatalf("Next(7) returned %d candidates", len(batch))
+		}
+		got = append(got, batch...)
+	}
+	want := append(slices.Repeat([]string{"0"}, randomDraws), "0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("candidates (-want +got):\n%s", diff)
+	}
+	if err := c.Exhausted(); !errors.Is(err, ErrNoCodesLeft) || err.Error() != "all 10 codes of the space are taken: codes: no codes left" {
+		t.Errorf("Exhausted() = %v", err)
+	}
+}
+
+func TestCandidatesLargeSpace(t *testing.T) {
+	t.Parallel()
+	g, err := NewGenerator(CodeConfig{Length: 4, Charset: CharsetUppercase}) // 456,976 codes: too many to scan
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.Candidates(seededRand(3))
+	got, err := c.Next(1000)
+	if err != nil || len(got) != randomDraws {
+		t.Fatalf("Next(1000) = %d candidates, %v; want the %d random draws only", len(got), err, randomDraws)
+	}
+	if more, _ := c.Next(1); len(more) != 0 {
+		t.Errorf("Next after the end = %q", more)
+	}
+	if err := c.Exhausted(); !errors.Is(err, ErrNoCodesLeft) || !strings.Contains(err.Error(), "48 random codes in a row already exist: the space of 456976 codes is nearly exhausted") {
+		t.Errorf("Exhausted() = %v", err)
+	}
+	// The sequence does not depend on the batch sizes.
+	one := g.Candidates(seededRand(3))
+	for i, want := range got {
+		c, err := one.Next(1)
+		if err != nil || len(c) != 1 || c[0] != want {
+			t.Fatalf("candidate %d one at a time = %q, %v; want %q", i, c, err, want)
+		}
+	}
+}
+
+func TestFindN(t *testing.T) {
+	t.Parallel()
+	g, err := NewGenerator(CodeConfig{Pattern: "#", Charset: CharsetNumbers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := func(code string) bool { return code == "3" || code == "7" }
+	got, err := g.FindN(seededRand(4), 9, taken)
+	if !errors.Is(err, ErrNoCodesLeft) || len(got) != 8 {
+		t.Fatalf("FindN(9) of 8 free codes = %q, %v; want 8 codes and ErrNoCodesLeft", got, err)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"0", "1", "2", "4", "5", "6", "8", "9"}, got); diff != "" {
+		t.Errorf("FindN codes (-want +got):\n%s", diff)
+	}
+	// nil reads crypto/rand.
+	code, err := g.Find(nil, taken)
+	if err != nil || code == "3" || code == "7" || len(code) != 1 {
+		t.Errorf("Find(nil) = %q, %v", code, err)
+	}
+}
+
+func TestValidateCampaign(t *testing.T) {
+	t.Parallel()
+	got, gen, err := ValidateCampaign(Campaign{Name: "c", Codes: []string{"X"}, Code: CodeConfig{Pattern: "A-#", Length: 4, Charset: "xyz"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Campaign{Name: "c", Type: Pool, Codes: []string{"X"}, Code: CodeConfig{Pattern: "A-#", Charset: "xyz"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ValidateCampaign (-want +got):\n%s", diff)
+	}
+	if gen.Config() != want.Code || gen.Capacity() != 3 || gen.String() != `pattern "A-#" (1 random characters from a charset of 3)` {
+		t.Errorf("generator: %+v, %d, %s", gen.Config(), gen.Capacity(), gen)
+	}
+}
+
+func TestPublishRequestValidate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		req  PublishRequest
+		want string
+	}{
+		{PublishRequest{CampaignID: "c", CustomerID: "u"}, "key: required: codedrop: invalid input"},
+		{PublishRequest{Key: "k", CustomerID: "u"}, "campaign_id: required: codedrop: invalid input"},
+		{PublishRequest{Key: "k", CampaignID: "c"}, "customer_id: required: codedrop: invalid input"},
+	} {
+		if err := tt.req.Validate(); !errors.Is(err, ErrInvalid) || err.Error() != tt.want {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.req, err, tt.want)
+		}
+	}
+	if err := (PublishRequest{Key: "k", CampaignID: "c", CustomerID: "u"}).Validate(); err != nil {
+		t.Errorf("Validate(complete) = %v", err)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/codedrop/codedrop/segment"
@@ -46,8 +48,8 @@ func (m *Manager) validateTrigger(ctx context.Context, d *Distribution) error {
 		if !k.campaign {
 			return bad("trigger.campaign_id", "%s is not narrowed by campaign (only voucher, redemption, reward and publication events are)", t.Event)
 		}
-		if m.campaigns != nil {
-			c, err := m.campaigns.Campaign(ctx, t.CampaignID)
+		if m.campaignLookup != nil {
+			c, err := m.campaignLookup.Campaign(ctx, t.CampaignID)
 			if err != nil {
 				return fmt.Errorf("distribution %q: trigger.campaign_id: %w", d.Name, err)
 			}
@@ -61,17 +63,12 @@ func (m *Manager) validateTrigger(ctx context.Context, d *Distribution) error {
 }
 
 // autoEntry is an active automatic distribution, ready to send: its
-// templates compiled once.
+// plan compiled once.
 type autoEntry struct {
-	d        Distribution
-	tpl      []compiled
-	channels []Channel
-	keys     []string // campaign keys (id and name) of a campaign-narrowed trigger
-	seq      int      // when this Manager first saw the distribution
-}
-
-func (e *autoEntry) newRun() *run {
-	return &run{d: e.d, tpl: e.tpl, channels: e.channels}
+	d    Distribution
+	plan *plan
+	keys []string // campaign keys (id and name) of a campaign-narrowed trigger
+	seq  int      // when this Manager first saw the distribution
 }
 
 // autoIndex finds the active automatic distributions an event matches
@@ -171,67 +168,91 @@ func (ix *autoIndex) match(e *Event) []*autoEntry {
 	return out
 }
 
-// autoState is the Manager's set of active automatic distributions.
-type autoState struct {
-	all     map[string]*autoEntry // guarded by Manager.mu
-	seen    map[string]int        // distribution id -> order first seen (guarded by Manager.mu)
-	idx     atomic.Pointer[autoIndex]
-	pending []Event             // unfinished events found at startup, for Run (guarded by Manager.mu)
-	waiting []waitingDeliveries // scheduled deliveries found at startup, for Run (guarded by Manager.mu)
+// triggers is the Manager's index of the active automatic distributions:
+// which ones an event matches, without scanning them all. Safe for
+// concurrent use.
+type triggers struct {
+	channels  map[string]Channel
+	campaigns campaignLookup // nil: campaign names are not resolved
+	log       *slog.Logger
+
+	mu   sync.Mutex
+	all  map[string]*autoEntry // active automatic distributions by id
+	seen map[string]int        // distribution id -> order first seen
+	idx  atomic.Pointer[autoIndex]
 }
 
-// indexDistribution adds d to the event index when it is an active
-// automatic distribution and removes it otherwise.
-func (m *Manager) indexDistribution(d Distribution) {
+func newTriggers(channels map[string]Channel, campaigns campaignLookup, log *slog.Logger) *triggers {
+	return &triggers{channels: channels, campaigns: campaigns, log: log, all: map[string]*autoEntry{}, seen: map[string]int{}}
+}
+
+// match returns the active distributions e matches, oldest first.
+func (t *triggers) match(e *Event) []*autoEntry { return t.idx.Load().match(e) }
+
+// listens reports whether some active distribution matches e.
+func (t *triggers) listens(e *Event) bool {
+	ix := t.idx.Load()
+	return ix.has(e.Type) && len(ix.match(e)) > 0
+}
+
+// index adds d to the index when it is an active automatic distribution
+// and removes it otherwise.
+func (t *triggers) index(ctx context.Context, d Distribution) {
 	var e *autoEntry
 	if d.Mode == Automatic && d.Status == StatusActive {
-		tpl, err := compileChannels(&d)
+		pl, err := newPlan(d.Clone(), t.channels)
 		if err != nil {
-			m.log.Error("automatic distribution does not compile; not indexed", "distribution", d.ID, "err", err)
+			t.log.ErrorContext(ctx, "automatic distribution does not compile; not indexed", "distribution", d.ID, "err", err)
 		} else {
-			e = &autoEntry{d: d.Clone(), tpl: tpl, channels: make([]Channel, len(d.Channels))}
-			for i, ch := range d.Channels {
-				e.channels[i] = m.channels[ch.Channel]
-			}
+			e = &autoEntry{d: pl.d, plan: pl}
 			if cid := d.Trigger.CampaignID; cid != "" {
 				e.keys = []string{cid}
-				if m.campaigns != nil {
-					if c, err := m.campaigns.Campaign(context.Background(), cid); err == nil && c.Name != cid {
+				if t.campaigns != nil {
+					if c, err := t.campaigns.Campaign(ctx, cid); err == nil && c.Name != cid {
 						e.keys = append(e.keys, c.Name)
 					}
 				}
 			}
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seq, ok := m.auto.seen[d.ID]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	seq, ok := t.seen[d.ID]
 	if !ok {
-		seq = len(m.auto.seen)
-		m.auto.seen[d.ID] = seq
+		seq = len(t.seen)
+		t.seen[d.ID] = seq
 	}
 	if e == nil {
-		if _, ok := m.auto.all[d.ID]; !ok {
+		if _, ok := t.all[d.ID]; !ok {
 			return
 		}
-		delete(m.auto.all, d.ID)
+		delete(t.all, d.ID)
 	} else {
 		e.seq = seq
-		m.auto.all[d.ID] = e
+		t.all[d.ID] = e
 	}
-	m.auto.idx.Store(buildIndex(m.auto.all))
+	t.idx.Store(buildIndex(t.all))
 }
 
-// loadAutomatic indexes the stored active automatic distributions.
-func (m *Manager) loadAutomatic(ctx context.Context) error {
-	ds, err := m.store.ListDistributions(ctx, StatusActive)
-	if err != nil {
-		return err
-	}
+// load indexes the active automatic distributions in ds and drops the
+// indexed ones ds does not hold.
+func (t *triggers) load(ctx context.Context, ds []Distribution) {
+	fresh := map[string]bool{}
 	for _, d := range ds {
-		m.indexDistribution(d)
+		fresh[d.ID] = true
+		t.index(ctx, d)
 	}
-	return m.snapshotAutomatic(ctx)
+	t.mu.Lock()
+	var stale []string
+	for id := range t.all {
+		if !fresh[id] {
+			stale = append(stale, id)
+		}
+	}
+	t.mu.Unlock()
+	for _, id := range stale {
+		t.index(ctx, Distribution{ID: id}) // not active: removed
+	}
 }
 
 // ReloadTriggers rebuilds the event index from the Store. A Manager keeps
@@ -240,25 +261,13 @@ func (m *Manager) loadAutomatic(ctx context.Context) error {
 // others after such a change (or periodically) so they match events
 // against the same distributions.
 func (m *Manager) ReloadTriggers(ctx context.Context) error {
+	if err := m.init(ctx); err != nil {
+		return err
+	}
 	ds, err := m.store.ListDistributions(ctx, StatusActive)
 	if err != nil {
 		return err
 	}
-	fresh := map[string]bool{}
-	for _, d := range ds {
-		fresh[d.ID] = true
-		m.indexDistribution(d)
-	}
-	m.mu.Lock()
-	var stale []string
-	for id := range m.auto.all {
-		if !fresh[id] {
-			stale = append(stale, id)
-		}
-	}
-	m.mu.Unlock()
-	for _, id := range stale {
-		m.indexDistribution(Distribution{ID: id}) // not active: removed
-	}
+	m.triggers.load(ctx, ds)
 	return nil
 }

@@ -1,0 +1,43 @@
+package distribution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// errStale reports a lost compare-and-set: the distribution's revision
+// changed since it was read. It is internal: the loops that read again
+// and retry match it, and only it (never ErrNameTaken, which also
+// matches ErrConflict). What escapes a loop still matches ErrConflict.
+var errStale = errors.New("distribution: revision changed concurrently")
+
+// maxCASAttempts bounds every compare-and-set retry loop: a store that
+// keeps answering ErrConflict ends the loop instead of spinning.
+const maxCASAttempts = 16
+
+// casDistribution is Store.UpdateDistribution with a lost compare-and-set
+// (ErrConflict that is not ErrNameTaken) marked errStale.
+func (m *Manager) casDistribution(ctx context.Context, d Distribution) (int64, error) {
+	rev, err := m.store.UpdateDistribution(ctx, d)
+	if err != nil && errors.Is(err, ErrConflict) && !errors.Is(err, ErrNameTaken) {
+		return 0, fmt.Errorf("%w: %w", errStale, err)
+	}
+	return rev, err
+}
+
+// retryStale runs attempt until it returns anything but errStale, at most
+// maxCASAttempts times; what names the operation in the error that ends
+// a loop that never won.
+func retryStale(ctx context.Context, what string, attempt func() error) error {
+	for range maxCASAttempts {
+		err := attempt()
+		if !errors.Is(err, errStale) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("distribution: %s: the distribution changed concurrently %d times in a row; try again: %w", what, maxCASAttempts, ErrConflict)
+}
