@@ -46,6 +46,7 @@ func TestCancel(t *testing.T) {
 	}
 	before := f.sent()
 	f.clk.Set(f.scheduled.SendAt.Add(distribution.DefaultManualDelay))
+	f.idle()
 	if d := f.get(f.scheduled.ID); d.Status != distribution.StatusCanceled || d.Report.Deliveries != 0 {
 		t.Errorf("after its send time: %s, %d deliveries", d.Status, d.Report.Deliveries)
 	}

@@ -151,6 +151,7 @@ func TestBrowser(t *testing.T) {
 	}
 	before := f.sent()
 	f.clk.Set(f.scheduled.SendAt.Add(time.Minute))
+	f.idle()
 	if d := f.get(f.scheduled.ID); d.Status != distribution.StatusCanceled || d.Report.Deliveries != 0 {
 		t.Errorf("after its send time: %s with %d deliveries", d.Status, d.Report.Deliveries)
 	}

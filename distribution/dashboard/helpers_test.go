@@ -13,6 +13,7 @@ import (
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/dashboard"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -150,26 +151,39 @@ func (f *fixture) send(id string) distribution.Distribution {
 
 func (f *fixture) waitStatus(id string, want distribution.Status) distribution.Distribution {
 	f.t.Helper()
-	return f.wait(id, "status "+string(want), func(d distribution.Distribution) bool { return d.Status == want })
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	defer cancel()
+	d, err := distributiontest.WaitFor(ctx, f.m, id, want)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
 }
 
-// wait polls the distribution until cond holds, for up to 10 seconds.
+// wait waits (on the Manager's changes, for up to 10 seconds) until the
+// distribution satisfies cond.
 func (f *fixture) wait(id, what string, cond func(distribution.Distribution) bool) distribution.Distribution {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		d, err := f.m.Distribution(ctx, id)
-		if err == nil && cond(d) {
-			return d
-		}
-		select {
-		case <-ctx.Done():
-			f.t.Fatalf("distribution %s: timed out waiting for %s (last: %+v, %v)", id, what, d, err)
-		case <-tick.C:
-		}
+	var d distribution.Distribution
+	if err := distributiontest.WaitUntil(ctx, f.m, func() bool {
+		var err error
+		d, err = f.m.Distribution(ctx, id)
+		return err == nil && cond(d)
+	}); err != nil {
+		f.t.Fatalf("distribution %s: waiting for %s: %v (last: %+v)", id, what, err, d)
+	}
+	return d
+}
+
+// idle waits until the Manager has nothing left to do now.
+func (f *fixture) idle() {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	defer cancel()
+	if err := distributiontest.WaitIdle(ctx, f.m); err != nil {
+		f.t.Fatal(err)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/dashboard"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -189,24 +190,19 @@ func seed(ctx context.Context, m *distribution.Manager, clock *distribution.Fake
 		Order: &distribution.Order{ID: "ord_1", Amount: 4990}})
 }
 
-// waitFor polls a distribution until cond holds (for up to 10 seconds).
+// waitFor waits (on the Manager's changes, for up to 10 seconds) until
+// the distribution satisfies cond.
 func waitFor(ctx context.Context, m *distribution.Manager, id string, cond func(distribution.Distribution) bool) (distribution.Distribution, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		d, err := m.Distribution(ctx, id)
-		if err != nil {
-			return d, err
-		}
-		if cond(d) {
-			return d, nil
-		}
-		select {
-		case <-ctx.Done():
-			return d, fmt.Errorf("distribution %q: %w", d.Name, ctx.Err())
-		case <-tick.C:
-		}
+	var d distribution.Distribution
+	err := distributiontest.WaitUntil(ctx, m, func() bool {
+		var err error
+		d, err = m.Distribution(ctx, id)
+		return err == nil && cond(d)
+	})
+	if err != nil {
+		return d, fmt.Errorf("distribution %q: %w", d.Name, err)
 	}
+	return d, nil
 }
