@@ -184,25 +184,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, h.cfg.Prefix+"/", http.StatusMovedPermanently)
 			return
 		}
-		r2 := new(http.Request)
-		*r2 = *r
-		u := *r.URL
-		u.Path, u.RawPath = rest, ""
-		r2.URL = &u
-		r = r2
+		r = withPath(r, rest)
 	} else if !strings.HasPrefix(r.URL.Path, "/") {
 		// http.StripPrefix("/admin/", ...) leaves "distributions/x".
-		r2 := new(http.Request)
-		*r2 = *r
-		u := *r.URL
-		u.Path, u.RawPath = "/"+u.Path, ""
-		r2.URL = &u
-		r = r2
+		r = withPath(r, "/"+r.URL.Path)
 	}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
 	h.inner.ServeHTTP(w, r)
+}
+
+// withPath returns a shallow copy of r with another URL path (the
+// request URI stays, for base to compare).
+func withPath(r *http.Request, path string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = path, ""
+	r2.URL = &u
+	return r2
 }
 
 // maxBody bounds a posted form (the largest is the edit form's message
