@@ -66,10 +66,37 @@ func (m *Manager) Activate(ctx context.Context, id string) (Distribution, error)
 			return d, err
 		}
 	}
-	if len(waiting) > 0 {
-		m.runBackground(ctx, func(ctx context.Context) { m.sendWaiting(ctx, id, waiting) })
+	if err := m.rearm(ctx, waiting); err != nil {
+		return d, err
 	}
 	return d, nil
+}
+
+// rearm schedules a retry job for each of the given scheduled deliveries,
+// at once or at its NextAttemptAt (a durable Scheduler keeps them, so any
+// replica sends them).
+func (m *Manager) rearm(ctx context.Context, deliveryIDs []string) error {
+	now := m.clock.Now()
+	for _, id := range deliveryIDs {
+		dl, err := m.store.GetDelivery(ctx, id)
+		if err != nil {
+			return err
+		}
+		if dl.State != DeliveryScheduled {
+			continue
+		}
+		if err := m.sched.Schedule(ctx, retryJob(dl.ID, maxTime(now, dl.NextAttemptAt))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Pause stops an active automatic distribution: events are ignored until
@@ -140,16 +167,15 @@ func (m *Manager) startExisting(ctx context.Context, d Distribution) error {
 	if !inserted {
 		return nil // an earlier activation sent (or is sending) them
 	}
-	m.runBackground(ctx, func(ctx context.Context) {
-		if err := m.sendExisting(ctx, d, ev); err != nil {
-			m.log.ErrorContext(ctx, "sending to the segment's existing members", "distribution", d.ID, "err", err)
-		}
-	})
-	return nil
+	// A job, so that any replica (this one at once) sends them, and takes
+	// over if this one dies (see runEvent).
+	return m.sched.Schedule(ctx, eventJob(ev.ID, m.clock.Now()))
 }
 
 // sendExisting inserts one delivery per current member and channel of the
-// trigger's segment and sends them.
+// trigger's segment, sends them and marks the event processed. Repeated
+// (by the replica that takes it over), it inserts the missing deliveries
+// and sends those still scheduled.
 func (m *Manager) sendExisting(ctx context.Context, d Distribution, ev Event) error {
 	now := m.clock.Now()
 	batch := make([]Delivery, 0, resolveBatch*len(d.Channels))
@@ -175,15 +201,15 @@ func (m *Manager) sendExisting(ctx context.Context, d Distribution, ev Event) er
 	if err := flush(); err != nil {
 		return err
 	}
-	if err := m.store.MarkEventProcessed(ctx, ev.ID, m.clock.Now()); err != nil {
-		return err
-	}
 	pl, err := newPlan(d, m.channels)
 	if err != nil {
 		return err
 	}
 	ds := m.store.Deliveries(ctx, DeliveryFilter{DistributionID: d.ID, TriggerKey: ev.ID, States: []DeliveryState{DeliveryScheduled}})
-	return m.pipe.fanout(ctx, pl.withEvent(&ev), ds, m.concurrency)
+	if err := m.pipe.fanout(ctx, pl.withEvent(&ev), ds, m.concurrency); err != nil {
+		return err
+	}
+	return m.store.MarkEventProcessed(ctx, ev.ID, m.clock.Now())
 }
 
 // scheduledDeliveries returns the ids of distribution id's scheduled

@@ -19,19 +19,29 @@ type AutomationStore interface {
 	SendLog
 }
 
-// EventStore keeps the events HandleEvent accepted, so a repeated event id
-// is ignored and a deferred or retried delivery can still render the
-// event's payload. Implementations must be safe for concurrent use and
+// EventStore keeps the events the Manager accepted: the durable queue of
+// events to process (claimed by one replica at a time), so a repeated
+// event id is ignored and a deferred or retried delivery can still render
+// the event's payload. Implementations must be safe for concurrent use and
 // return copies.
 type EventStore interface {
-	// InsertEvent stores e unless an event with e.ID is stored already,
-	// and reports whether it inserted it (atomically: of two concurrent
-	// inserts of one id, one reports true).
+	// InsertEvent stores e (with its ClaimedBy and ClaimedUntil: an
+	// event may be inserted claimed) unless an event with e.ID is stored
+	// already, and reports whether it inserted it (atomically: of two
+	// concurrent inserts of one id, one reports true).
 	InsertEvent(ctx context.Context, e Event) (bool, error)
+	// ClaimEvent claims the unprocessed event id for owner until until,
+	// unless another owner holds a claim that has not expired at now
+	// (ClaimedUntil after now). It returns the event as stored after the
+	// call and whether owner holds the claim; a processed event is never
+	// claimed (ProcessedAt is set). Claiming an event owner holds renews
+	// it. An unknown id fails with ErrNotFound. It is atomic: of two
+	// concurrent claims, at most one succeeds.
+	ClaimEvent(ctx context.Context, id, owner string, now, until time.Time) (Event, bool, error)
 	// GetEvent returns the event with id, or ErrNotFound.
 	GetEvent(ctx context.Context, id string) (Event, error)
-	// MarkEventProcessed sets the ProcessedAt of event id (ErrNotFound
-	// when missing).
+	// MarkEventProcessed sets the ProcessedAt of event id and drops its
+	// claim (ErrNotFound when missing).
 	MarkEventProcessed(ctx context.Context, id string, at time.Time) error
 	// UnprocessedEvents iterates over the events whose ProcessedAt is
 	// zero, in insertion order. Iteration stops at the first error.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -105,7 +106,7 @@ func BenchmarkManualFanout(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		st := store.NewMemory()
-		clk := distribution.NewFakeClock(time.Time{})
+		clk := distributiontest.NewFakeClock(time.Time{})
 		m, err := distribution.NewManager(distribution.Config{Store: st, Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clk, Concurrency: benchConcurrency})
 		if err != nil {
 			b.Fatal(err)

@@ -42,6 +42,18 @@ type Message struct {
 	Code string
 }
 
+// Pacer is an optional interface of a Channel whose provider limits its
+// request rate. The Manager calls Pace right before it moves a delivery to
+// sending, and Send right after, so a delivery is in sending only while
+// its request can actually be in flight: waiting for the rate limit
+// happens before, and a crash then leaves the delivery scheduled, not
+// unknown. Pace blocks until the provider would accept one more request
+// and takes it from the budget; Send must then not wait for the rate
+// limit again. It returns ctx's error if ctx ends first.
+type Pacer interface {
+	Pace(ctx context.Context) error
+}
+
 // HTMLBodier is an optional interface of a Channel: it says whether the
 // channel's bodies are HTML. Template values are HTML-escaped in the
 // bodies of a channel that does not implement it or returns true (the

@@ -68,6 +68,10 @@ type Config struct {
 	Clock Clock
 	// Logger receives the Manager's log; default: discarded.
 	Logger *slog.Logger
+	// ReplicaID names this Manager among the replicas sharing the Store
+	// (in event claims and logs); default: a random "rep_..." id per
+	// Manager.
+	ReplicaID string
 	// ManualDelay is how long after Send (and after its segment synced) a
 	// manual distribution fires; default DefaultManualDelay (10 minutes).
 	// Negative is invalid.

@@ -2,9 +2,11 @@ package distribution
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"time"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
@@ -23,7 +25,10 @@ func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts 
 
 // UpsertCustomers writes a batch of customers atomically (see
 // customer.Store.UpsertCustomers) and re-checks each against every rule
-// segment.
+// segment. The rules are those in the Store, read again when the last
+// read is older than 5 seconds (by the Manager's clock): a segment
+// created, updated or deleted through another replica governs the writes
+// made here within that time.
 //
 // Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
 // are stamped with the Manager's clock.
@@ -45,6 +50,9 @@ func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, o
 	out, err := m.store.UpsertCustomers(ctx, stamped, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.segments.Refresh(ctx, segmentRefreshEvery); err != nil {
+		m.log.WarnContext(ctx, "refreshing segment rules from the store", "err", err)
 	}
 	for _, c := range out {
 		changes, err := m.segments.CustomerChanged(ctx, c)
@@ -129,32 +137,51 @@ func (m *Manager) SyncSegment(ctx context.Context, id string) error {
 	return nil
 }
 
+// segmentRefreshEvery is how old the segment rules a customer write uses
+// may be (segment.Engine.Refresh).
+const segmentRefreshEvery = 5 * time.Second
+
 // syncSegment runs a full sync of segment id in the background and then
-// arms the distributions waiting for it.
+// arms the distributions waiting for it. If a sync of id is already
+// running here, that one runs again when it ends (UpdateSegment changed
+// the rule, or SyncSegment asked for a fresh pass).
 func (m *Manager) syncSegment(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
 	m.mu.Lock()
-	if m.syncing[id] {
+	if _, busy := m.syncing[id]; busy {
+		m.syncing[id] = true // run again
 		m.mu.Unlock()
 		return
 	}
-	m.syncing[id] = true
+	m.syncing[id] = false
 	m.mu.Unlock()
 	end := m.act.begin()
 	m.bg.Go(func() {
 		defer end()
-		defer func() {
+		for {
+			res, err := m.segments.Sync(ctx, id, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
 			m.mu.Lock()
-			delete(m.syncing, id)
+			again := m.syncing[id]
+			if again {
+				m.syncing[id] = false
+			} else {
+				delete(m.syncing, id)
+			}
 			m.mu.Unlock()
-		}()
-		res, err := m.segments.Sync(ctx, id, func(p segment.SyncProgress) { m.segmentChanged(ctx, p.Changes, "") })
-		if err != nil {
-			m.log.ErrorContext(ctx, "segment sync failed", "segment", id, "err", err)
+			switch {
+			case again:
+				continue
+			case errors.Is(err, segment.ErrSuperseded):
+				m.log.InfoContext(ctx, "segment sync superseded by an update", "segment", id)
+				return
+			case err != nil:
+				m.log.ErrorContext(ctx, "segment sync failed", "segment", id, "err", err)
+				return
+			}
+			m.log.InfoContext(ctx, "segment synced", "segment", id, "checked", res.Checked)
+			m.armWaiting(ctx, id)
 			return
 		}
-		m.log.InfoContext(ctx, "segment synced", "segment", id, "checked", res.Checked)
-		m.armWaiting(ctx, id)
 	})
 }
 

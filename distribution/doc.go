@@ -28,6 +28,21 @@
 // keep the customer's summary, so rules such as
 // summary.orders.total_count >= 3 fire customer.segment.entered.
 //
+// # Segments and Intercom webhooks
+//
+// Segments lists the segments with their sync status and progress
+// (SyncChecked of SyncTotal customers, stored after every batch, so a
+// dashboard on any replica sees it). UpdateSegment changes a segment's
+// name, rule or type in place (every distribution and trigger pointing at
+// it stays): a new rule re-syncs it, firing entered/left for the
+// customers who enter or leave an auto-update segment, and a scheduled
+// manual distribution to it that has not fired waits for the re-sync and
+// counts ManualDelay again. WebhookConfig wires an
+// intercom.WebhookHandler to the Manager: contact notifications become
+// customer upserts and deletes (so segments and triggers follow), each
+// counts against the API limit, and the Store de-duplicates and orders
+// them for every replica.
+//
 // # One pipeline
 //
 // Every message goes through the same steps, whoever asked for it (a
@@ -70,7 +85,8 @@
 // Sentinels for errors.Is: ErrNotFound, ErrConflict, ErrInvalid (the same
 // values in every codedrop package), ErrNameTaken (also ErrConflict),
 // ErrWindowClosed, ErrNoCodesLeft, ErrChannelNotFound, ErrNoCampaigns,
-// ErrLimitExceeded. Validation errors name the field. Channels classify
+// ErrLimitExceeded. Validation errors name the field; a template error is a *TemplateError
+// with the field, line and column (errors.As). Channels classify
 // send errors with TransientError, AmbiguousError or PermanentError; read
 // the class back with errors.As on a *SendError:
 //

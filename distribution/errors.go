@@ -44,15 +44,24 @@ const (
 	// request was written, a 5xx). The delivery is marked unknown for the
 	// host to reconcile; it is never repeated automatically.
 	Ambiguous
+	// RateLimited: the provider refused the request because of its rate
+	// limit, without performing it (Intercom's 429). The delivery keeps its
+	// place: it goes back from sending, waits RetryAfter (a second when
+	// zero) and is sent again by the same worker, without counting an
+	// attempt (a few times in a row at most; then it is retried like a
+	// Transient failure).
+	RateLimited
 )
 
-// String returns "permanent", "transient" or "ambiguous".
+// String returns "permanent", "transient", "ambiguous" or "rate limited".
 func (c ErrorClass) String() string {
 	switch c {
 	case Transient:
 		return "transient"
 	case Ambiguous:
 		return "ambiguous"
+	case RateLimited:
+		return "rate limited"
 	default:
 		return "permanent"
 	}
@@ -83,6 +92,12 @@ func PermanentError(err error) error { return &SendError{Class: Permanent, Err: 
 // retryAfter (0: the Manager's backoff decides).
 func TransientError(err error, retryAfter time.Duration) error {
 	return &SendError{Class: Transient, RetryAfter: retryAfter, Err: err}
+}
+
+// RateLimitedError classifies err as RateLimited: the provider refused the
+// request for its rate limit; send again after retryAfter (0: a second).
+func RateLimitedError(err error, retryAfter time.Duration) error {
+	return &SendError{Class: RateLimited, RetryAfter: retryAfter, Err: err}
 }
 
 // AmbiguousError classifies err as Ambiguous: the send may have happened.

@@ -103,6 +103,11 @@ type Event struct {
 	ResolvedCustomerID string `json:"resolved_customer_id,omitempty"`
 	// ProcessedAt is when handling finished (zero while in progress).
 	ProcessedAt time.Time `json:"processed_at,omitzero"`
+	// ClaimedBy and ClaimedUntil are the replica processing the event and
+	// until when its claim holds (set by the Manager; see
+	// EventStore.ClaimEvent).
+	ClaimedBy    string    `json:"claimed_by,omitempty"`
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 }
 
 // Order is an order event's payload. Amounts are in the host's currency

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/codedrop/codedrop/customer"
@@ -24,13 +25,29 @@ func eventJob(eventID string, at time.Time) Job {
 	return Job{ID: EventJobID(eventID), Kind: JobEvent, Target: eventID, RunAt: at}
 }
 
+// ErrEventInProgress: HandleEvent was called with the id of an event
+// that another call (or another replica) accepted and is still
+// processing. Nothing was done; the event finishes there, or is taken
+// over if that replica dies. Call again later to learn the outcome (nil
+// once processed).
+var ErrEventInProgress = errors.New("distribution: the event is being processed elsewhere")
+
+// eventLease is how long a replica's claim on an event holds without
+// renewal; the claim is renewed every third of it while the event is
+// processed, and another replica takes the event over once it ends.
+const eventLease = 15 * time.Second
+
 // HandleEvent applies an event to its customer and sends every active
 // automatic distribution whose trigger it matches to that customer. When
 // it returns, each of those messages is sent, skipped, failed or deferred
 // (see Deliveries; the trigger key of the deliveries is the event id).
+// EnqueueEvent is the asynchronous intake.
 //
-//   - A repeated event id is ignored (nil error, nothing sent again); an
-//     id already used by an event of another type fails with ErrConflict.
+//   - A repeated event id is ignored (nil error, nothing sent again) once
+//     the event is processed; an id already used by an event of another
+//     type fails with ErrConflict. An unfinished event is resumed (the
+//     replica that accepted it died), or, while another call or replica
+//     processes it, HandleEvent fails with ErrEventInProgress.
 //   - The customer is CustomerID (an id or source_id); an unknown
 //     source_id with Customer data creates the customer.
 //   - Order events update the customer's order summary (see
@@ -43,6 +60,10 @@ func eventJob(eventID string, at time.Time) Job {
 //     processed by Run shortly after, never inside the send that
 //     published the code.
 //
+// The event is stored first, claimed by this Manager; if the process
+// dies before it is processed, another replica's Run finishes it once the
+// claim lapses (seconds), without a restart.
+//
 // A bad event fails with an error wrapping ErrInvalid that names the
 // field (an unknown customer with ErrNotFound); nothing is stored for it.
 func (m *Manager) HandleEvent(ctx context.Context, e Event) error {
@@ -50,35 +71,84 @@ func (m *Manager) HandleEvent(ctx context.Context, e Event) error {
 		return err
 	}
 	defer m.act.begin()()
-	e = e.Clone()
-	if err := validateEvent(&e, true); err != nil {
+	since := time.Now()
+	e, stored, err := m.acceptEvent(ctx, e)
+	switch {
+	case err != nil:
 		return err
-	}
-	if e.At.IsZero() {
-		e.At = m.clock.Now()
-	}
-	if prev, err := m.store.GetEvent(ctx, e.ID); err == nil {
-		if prev.Type != e.Type {
-			return fmt.Errorf("distribution: event %q: id: already used by a %s event: %w", e.ID, prev.Type, ErrConflict)
-		}
+	case stored != nil && !stored.ProcessedAt.IsZero():
 		m.log.DebugContext(ctx, "repeated event ignored", "event", e.ID)
 		return nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("distribution: event %q: %w", e.ID, err)
+	case stored != nil: // unfinished: resume it, unless it is in progress
+		return m.resumeEvent(ctx, e.ID, since, true)
 	}
 	c, err := m.eventCustomer(ctx, &e)
 	if err != nil {
 		return err
 	}
 	e.ResolvedCustomerID = c.ID
+	now := m.clock.Now()
+	e.ClaimedBy, e.ClaimedUntil = m.replica, now.Add(eventLease)
 	inserted, err := m.store.InsertEvent(ctx, e)
 	if err != nil {
 		return fmt.Errorf("distribution: event %q: %w", e.ID, err)
 	}
-	if !inserted {
-		return nil // a concurrent call with the same id handles it
+	if !inserted { // a concurrent call with the same id stored it first
+		return m.resumeEvent(ctx, e.ID, since, true)
 	}
-	return m.processEvent(ctx, e, c)
+	return m.runClaimed(ctx, e, since)
+}
+
+// EnqueueEvent is the intake for a host's webhook endpoint: it checks e
+// like HandleEvent, stores it and returns; Run processes it within
+// moments, on this replica or another (see HandleEvent for what
+// processing does). A repeated id returns nil (the event is stored
+// already). A bad event fails with ErrInvalid naming the field, and an
+// unknown customer without Customer data with ErrNotFound; nothing is
+// stored for it.
+func (m *Manager) EnqueueEvent(ctx context.Context, e Event) error {
+	if err := m.init(ctx); err != nil {
+		return err
+	}
+	e, stored, err := m.acceptEvent(ctx, e)
+	if err != nil || stored != nil {
+		return err // stored already: processed, or Run finishes it
+	}
+	c, err := m.store.GetCustomer(ctx, e.CustomerID)
+	switch {
+	case err == nil:
+		e.ResolvedCustomerID = c.ID
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("distribution: event %q: customer_id: %w", e.ID, err)
+	case e.Customer == nil:
+		return fmt.Errorf("distribution: event %q: customer_id: no customer has id or source_id %q (send customer data to create one): %w",
+			e.ID, e.CustomerID, ErrNotFound)
+	}
+	return m.enqueue(ctx, e)
+}
+
+// acceptEvent validates a host's event and looks its id up among the
+// stored events: stored is the event stored under that id (nil when
+// new); an id used by an event of another type fails with ErrConflict.
+func (m *Manager) acceptEvent(ctx context.Context, e Event) (_ Event, stored *Event, _ error) {
+	e = e.Clone()
+	if err := validateEvent(&e, true); err != nil {
+		return e, nil, err
+	}
+	if e.At.IsZero() {
+		e.At = m.clock.Now()
+	}
+	e.ResolvedCustomerID, e.ProcessedAt, e.ClaimedBy, e.ClaimedUntil = "", time.Time{}, "", time.Time{}
+	prev, err := m.store.GetEvent(ctx, e.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return e, nil, nil
+	case err != nil:
+		return e, nil, fmt.Errorf("distribution: event %q: %w", e.ID, err)
+	case prev.Type != e.Type:
+		return e, nil, fmt.Errorf("distribution: event %q: id: already used by a %s event: %w", e.ID, prev.Type, ErrConflict)
+	}
+	return e, &prev, nil
 }
 
 // eventCustomer finds (or creates) e's customer.
@@ -107,7 +177,7 @@ func (m *Manager) eventCustomer(ctx context.Context, e *Event) (customer.Custome
 // processEvent applies a stored event from a host: summaries, segment
 // changes, then the matching distributions; it marks the event processed.
 // Each step may be repeated (after a crash) without effect.
-func (m *Manager) processEvent(ctx context.Context, e Event, c customer.Customer) error {
+func (m *Manager) processEvent(ctx context.Context, e Event, c customer.Customer, since time.Time) error {
 	changed := false
 	var err error
 	switch {
@@ -136,7 +206,7 @@ func (m *Manager) processEvent(ctx context.Context, e Event, c customer.Customer
 		}
 		m.segmentChanged(ctx, changes, e.ID)
 	}
-	if err := m.dispatch(ctx, &e, c.ID); err != nil {
+	if err := m.dispatch(ctx, &e, c.ID, since); err != nil {
 		return err
 	}
 	if err := m.store.MarkEventProcessed(ctx, e.ID, m.clock.Now()); err != nil {
@@ -145,19 +215,77 @@ func (m *Manager) processEvent(ctx context.Context, e Event, c customer.Customer
 	return nil
 }
 
-// dispatch sends every distribution e matches to customer custID, through
-// the pipeline, one delivery per distribution and channel (trigger key:
-// the event id).
-func (m *Manager) dispatch(ctx context.Context, e *Event, custID string) error {
-	matches := m.triggers.match(e)
-	if len(matches) == 0 {
-		return nil
+// ReasonNotActive is the reason of an event's delivery canceled because
+// its distribution was paused (or changed) by another call or replica
+// while the event was being matched.
+const ReasonNotActive = "distribution not active"
+
+// dispatch sends every active distribution e matches to customer custID,
+// through the pipeline, one delivery per distribution and channel
+// (trigger key: the event id). The trigger index is made current as of
+// since (when handling began) before matching, and again after the
+// deliveries are recorded: a distribution paused meanwhile gets its new
+// deliveries canceled (ReasonNotActive) and sends nothing, one activated
+// meanwhile is matched too.
+func (m *Manager) dispatch(ctx context.Context, e *Event, custID string, since time.Time) error {
+	if err := m.triggers.fresh(ctx, since); err != nil {
+		return fmt.Errorf("distribution: event %q: %w", e.ID, err)
 	}
-	now := m.clock.Now()
-	var batch []Delivery
+	recorded := map[string][]Delivery{} // distribution id -> its deliveries of e
+	var matches []*autoEntry
+	for round := 0; ; round++ {
+		matches = m.triggers.match(e)
+		var batch []Delivery
+		now := m.clock.Now()
+		for _, en := range matches {
+			if _, ok := recorded[en.d.ID]; !ok {
+				batch = append(batch, newDeliveries(en.d, custID, e.ID, now)...)
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := m.record(ctx, e, batch, recorded); err != nil {
+			return err
+		}
+		if round > 0 {
+			break // matched twice: what was activated meanwhile is in
+		}
+		// Read the store again, after the deliveries were written.
+		if err := m.triggers.fresh(ctx, time.Now()); err != nil {
+			return fmt.Errorf("distribution: event %q: %w", e.ID, err)
+		}
+	}
+	for id, dls := range recorded {
+		if m.triggers.active(id, 0) {
+			continue
+		}
+		for _, dl := range dls {
+			if dl.State != DeliveryScheduled {
+				continue
+			}
+			dl.State, dl.Reason, dl.UpdatedAt = DeliveryCanceled, ReasonNotActive, m.clock.Now()
+			if err := m.store.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil && !errors.Is(err, ErrConflict) {
+				return fmt.Errorf("distribution: event %q: canceling delivery %s: %w", e.ID, dl.ID, err)
+			}
+		}
+		m.log.InfoContext(ctx, "distribution no longer active; its deliveries of the event canceled", "distribution", id, "event", e.ID)
+	}
+	sendCtx := context.WithoutCancel(ctx)
 	for _, en := range matches {
-		batch = append(batch, newDeliveries(en.d, custID, e.ID, now)...)
+		pl := en.plan.withEvent(e)
+		for _, dl := range recorded[en.d.ID] {
+			if _, err := m.pipe.deliver(sendCtx, pl, dl, deliverOpts{}); err != nil {
+				m.log.ErrorContext(ctx, "delivery step failed; it stays scheduled", "delivery", dl.ID, "event", e.ID, "err", err)
+			}
+		}
 	}
+	return nil
+}
+
+// record inserts batch (e's deliveries) and adds them, as stored, to
+// recorded by distribution.
+func (m *Manager) record(ctx context.Context, e *Event, batch []Delivery, recorded map[string][]Delivery) error {
 	n, err := m.store.InsertDeliveries(ctx, batch)
 	if err != nil {
 		return fmt.Errorf("distribution: event %q: recording deliveries: %w", e.ID, err)
@@ -169,17 +297,8 @@ func (m *Manager) dispatch(ctx context.Context, e *Event, custID string) error {
 			}
 		}
 	}
-	sendCtx := context.WithoutCancel(ctx)
-	i := 0
-	for _, en := range matches {
-		pl := en.plan.withEvent(e)
-		for range en.d.Channels {
-			dl := batch[i]
-			i++
-			if _, err := m.pipe.deliver(sendCtx, pl, dl, deliverOpts{}); err != nil {
-				m.log.ErrorContext(ctx, "delivery step failed; it stays scheduled", "delivery", dl.ID, "event", e.ID, "err", err)
-			}
-		}
+	for _, dl := range batch {
+		recorded[dl.DistributionID] = append(recorded[dl.DistributionID], dl)
 	}
 	return nil
 }
@@ -189,9 +308,18 @@ func (m *Manager) dispatch(ctx context.Context, e *Event, custID string) error {
 // id of the event behind the change ("" for a profile write or a sync),
 // which makes the segment event's id deterministic.
 func (m *Manager) segmentChanged(ctx context.Context, changes []segment.Change, cause string) {
+	since := time.Now()
+	fresh := false
 	for _, ch := range changes {
 		if !ch.Emit {
 			continue
+		}
+		if !fresh {
+			if err := m.triggers.fresh(ctx, since); err != nil {
+				m.log.ErrorContext(ctx, "segment events not handled", "err", err)
+				return
+			}
+			fresh = true
 		}
 		typ := ch.EventType()
 		seg := &EventSegment{ID: ch.SegmentID}
@@ -206,43 +334,44 @@ func (m *Manager) segmentChanged(ctx context.Context, changes []segment.Change, 
 			id = cause + "/" + typ + "/" + ch.SegmentID
 		}
 		e := Event{ID: id, Type: typ, CustomerID: ch.CustomerID, ResolvedCustomerID: ch.CustomerID, At: m.clock.Now(), Segment: seg}
-		if err := m.handleInternal(ctx, e); err != nil {
+		if err := m.handleInternal(ctx, e, since); err != nil {
 			m.log.ErrorContext(ctx, "handling a segment event", "event", id, "customer", ch.CustomerID, "segment", ch.SegmentID, "err", err)
 		}
 	}
 }
 
-// handleInternal stores and dispatches an event the Manager made.
-func (m *Manager) handleInternal(ctx context.Context, e Event) error {
+// handleInternal stores an event the Manager made, claimed, and
+// processes it (a repeat of a processed one does nothing).
+func (m *Manager) handleInternal(ctx context.Context, e Event, since time.Time) error {
+	now := m.clock.Now()
+	e.ClaimedBy, e.ClaimedUntil = m.replica, now.Add(eventLease)
 	inserted, err := m.store.InsertEvent(ctx, e)
 	if err != nil {
 		return err
 	}
 	if !inserted {
-		prev, err := m.store.GetEvent(ctx, e.ID)
-		if err != nil {
-			return err
+		err := m.resumeEvent(ctx, e.ID, since, false)
+		if errors.Is(err, ErrEventInProgress) {
+			return nil // another replica handles it
 		}
-		if !prev.ProcessedAt.IsZero() {
-			return nil
-		}
-		e = prev
-	}
-	if err := m.dispatch(ctx, &e, e.ResolvedCustomerID); err != nil {
 		return err
 	}
-	return m.store.MarkEventProcessed(ctx, e.ID, m.clock.Now())
+	return m.runClaimed(ctx, e, since)
 }
 
 // emitPublication queues customer.publication.succeeded for a code the
 // pipeline published, when some active distribution listens. It is the
 // pipeline's emit: the event is stored and processed by a JobEvent,
 // never inside the send that published the code.
-func (m *Manager) emitPublication(ctx context.Context, dl *Delivery, pub Publication) {
+func (m *Manager) emitPublication(ctx context.Context, dl *Delivery, pub Publication, since time.Time) {
 	e := Event{ID: "publication:" + pub.ID, Type: EventPublication, CustomerID: dl.CustomerID, ResolvedCustomerID: dl.CustomerID,
 		At:          m.clock.Now(),
 		Voucher:     &EventVoucher{Code: pub.Code, CampaignID: pub.CampaignID, Campaign: pub.CampaignName},
 		Publication: &EventPublished{ID: pub.ID, DistributionID: pub.DistributionID}}
+	if err := m.triggers.fresh(ctx, since); err != nil {
+		m.log.ErrorContext(ctx, "publication event not queued", "event", e.ID, "err", err)
+		return
+	}
 	if !m.triggers.listens(&e) {
 		return
 	}
@@ -269,35 +398,127 @@ func (m *Manager) enqueue(ctx context.Context, e Event) error {
 	return m.sched.Schedule(ctx, eventJob(e.ID, m.clock.Now()))
 }
 
-// runEvent runs a JobEvent: it resumes the event with id unless it is
-// processed already. Every step is idempotent, so an event a crash
-// interrupted is finished without sending anything twice.
+// runEvent runs a JobEvent: it claims the stored event id and processes
+// it, unless it is processed already or another replica holds it (then
+// the job comes back when that claim lapses).
 func (m *Manager) runEvent(ctx context.Context, id string) error {
-	e, err := m.store.GetEvent(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	err := m.resumeEvent(ctx, id, time.Now(), false)
+	if errors.Is(err, ErrEventInProgress) || errors.Is(err, ErrNotFound) {
 		return nil
 	}
-	if err != nil || !e.ProcessedAt.IsZero() {
-		return err
-	}
-	return m.resume(ctx, e)
+	return err
 }
 
-// resume processes stored event e again from the start.
-func (m *Manager) resume(ctx context.Context, e Event) error {
+// resumeEvent claims the stored event id and processes it again from the
+// start (every step is idempotent). A processed event is left alone; one
+// another replica holds fails with ErrEventInProgress, after scheduling
+// its take-over when the claim lapses unless sync (the caller reports
+// it).
+func (m *Manager) resumeEvent(ctx context.Context, id string, since time.Time, sync bool) error {
+	now := m.clock.Now()
+	e, ok, err := m.store.ClaimEvent(ctx, id, m.replica, now, now.Add(eventLease))
+	if err != nil {
+		return fmt.Errorf("distribution: event %q: %w", id, err)
+	}
+	if !e.ProcessedAt.IsZero() {
+		return nil
+	}
+	if !ok {
+		if !sync {
+			if err := m.sched.Schedule(ctx, eventJob(id, e.ClaimedUntil)); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("distribution: event %q: claimed by %s until %s: %w", id, e.ClaimedBy, e.ClaimedUntil.Format(time.RFC3339), ErrEventInProgress)
+	}
+	return m.runClaimed(ctx, e, since)
+}
+
+// runClaimed processes event e, which this Manager holds a claim on: it
+// schedules a job at the claim's end (so another replica finishes e if
+// this one dies), renews the claim and moves that job while it works, and
+// cancels the job once e is processed.
+func (m *Manager) runClaimed(ctx context.Context, e Event, since time.Time) error {
+	if err := m.sched.Schedule(ctx, eventJob(e.ID, e.ClaimedUntil)); err != nil {
+		return fmt.Errorf("distribution: event %q: %w", e.ID, err)
+	}
+	stop := m.keepClaim(ctx, e.ID)
+	err := m.processStored(ctx, e, since)
+	stop()
+	if err != nil {
+		return err // the job takes it over when the claim lapses
+	}
+	return m.sched.Cancel(ctx, EventJobID(e.ID))
+}
+
+// keepClaim renews this Manager's claim on event id (and moves its job)
+// every third of the lease until the returned stop is called.
+func (m *Manager) keepClaim(ctx context.Context, id string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var renew func()
+	var mu sync.Mutex
+	var t Timer
+	renew = func() {
+		if ctx.Err() != nil {
+			return
+		}
+		now := m.clock.Now()
+		e, ok, err := m.store.ClaimEvent(ctx, id, m.replica, now, now.Add(eventLease))
+		switch {
+		case err != nil:
+			m.log.WarnContext(ctx, "renewing an event claim", "event", id, "err", err)
+		case !ok:
+			return // processed, or lost to another replica
+		default:
+			if err := m.sched.Schedule(ctx, eventJob(id, e.ClaimedUntil)); err != nil {
+				m.log.WarnContext(ctx, "moving an event's take-over job", "event", id, "err", err)
+			}
+		}
+		mu.Lock()
+		if ctx.Err() == nil {
+			t = m.clock.AfterFunc(eventLease/3, renew)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	t = m.clock.AfterFunc(eventLease/3, renew)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		cancel()
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// processStored processes stored event e (claimed) according to its kind.
+func (m *Manager) processStored(ctx context.Context, e Event, since time.Time) error {
 	if id, ok := strings.CutPrefix(e.ID, "existing:"); ok {
 		d, err := m.store.GetDistribution(ctx, id)
-		if err != nil || d.Status != StatusActive {
+		if err != nil {
 			return err
+		}
+		if d.Status != StatusActive {
+			return m.store.MarkEventProcessed(ctx, e.ID, m.clock.Now())
 		}
 		return m.sendExisting(ctx, d, e)
 	}
-	if e.Segment != nil || e.Publication != nil {
-		return m.handleInternal(ctx, e)
+	if e.Segment != nil || e.Publication != nil && e.ResolvedCustomerID != "" {
+		if err := m.dispatch(ctx, &e, e.ResolvedCustomerID, since); err != nil {
+			return err
+		}
+		return m.store.MarkEventProcessed(ctx, e.ID, m.clock.Now())
 	}
-	c, err := m.store.GetCustomer(ctx, e.ResolvedCustomerID)
+	var c customer.Customer
+	var err error
+	if e.ResolvedCustomerID == "" { // queued by EnqueueEvent for a customer to create
+		c, err = m.eventCustomer(ctx, &e)
+	} else {
+		c, err = m.store.GetCustomer(ctx, e.ResolvedCustomerID)
+	}
 	if err != nil {
 		return err
 	}
-	return m.processEvent(ctx, e, c)
+	e.ResolvedCustomerID = c.ID
+	return m.processEvent(ctx, e, c, since)
 }

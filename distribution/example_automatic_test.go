@@ -7,6 +7,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/store"
@@ -20,7 +21,7 @@ func ExampleManager_HandleEvent() {
 	srv := intercomtest.NewServer(intercomtest.Contacts(intercom.Contact{ID: "c1", ExternalID: "u1", Name: "Ann"}))
 	defer srv.Close()
 	m, err := distribution.NewManager(distribution.Config{
-		Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: distribution.NewFakeClock(time.Time{}),
+		Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: distributiontest.NewFakeClock(time.Time{}),
 	})
 	if err != nil {
 		fmt.Println(err)

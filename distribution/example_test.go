@@ -25,7 +25,7 @@ func ExampleManager_Send() {
 		intercom.Contact{ID: "c2", ExternalID: "u2", Name: "Bob"},
 	))
 	defer srv.Close()
-	clock := distribution.NewFakeClock(time.Time{})
+	clock := distributiontest.NewFakeClock(time.Time{})
 	m, err := distribution.NewManager(distribution.Config{
 		Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clock,
 	})

@@ -29,7 +29,7 @@ type env struct {
 	st    distribution.ManagerStore
 	mem   *store.Memory
 	srv   *intercomtest.Server
-	clk   *distribution.FakeClock
+	clk   *distributiontest.FakeClock
 	codes *distribution.Campaigns
 	m     *distribution.Manager
 
@@ -42,7 +42,7 @@ func newEnv(t *testing.T, contacts ...intercom.Contact) *env {
 	srv := intercomtest.NewServer(intercomtest.Contacts(contacts...))
 	t.Cleanup(srv.Close)
 	mem := store.NewMemory()
-	clk := distribution.NewFakeClock(time.Time{})
+	clk := distributiontest.NewFakeClock(time.Time{})
 	e := &env{t: t, ctx: context.Background(), st: mem, mem: mem, srv: srv, clk: clk,
 		codes: distribution.NewCampaigns(distribution.CampaignsConfig{Now: clk.Now})}
 	e.start(nil)

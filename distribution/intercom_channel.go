@@ -31,6 +31,15 @@ type intercomChannel struct {
 // Name implements Channel.
 func (ch *intercomChannel) Name() string { return ch.name }
 
+// Pace implements Pacer: it waits for the Intercom client's rate limit
+// (a Messenger without a Wait method is not paced).
+func (ch *intercomChannel) Pace(ctx context.Context) error {
+	if ch.ic.waiter == nil {
+		return nil
+	}
+	return ch.ic.waiter.Wait(ctx)
+}
+
 // Check implements Checker: the customer must have an Intercom contact;
 // for email, an email address and not be unsubscribed from emails.
 func (ch *intercomChannel) Check(ctx context.Context, c *customer.Customer) (string, error) {
@@ -59,6 +68,7 @@ func (ch *intercomChannel) Send(ctx context.Context, msg Message) (Receipt, erro
 		Body:        msg.Body,
 		FromAdminID: ch.adminID,
 		To:          intercom.Recipient{Role: ref.role, ID: ref.id},
+		Paced:       ch.ic.waiter != nil, // Pace took this call from the rate limit
 	}
 	if ch.typ == intercom.Email {
 		out.Subject, out.Template = msg.Subject, msg.Template
@@ -91,7 +101,7 @@ func classifyIntercom(err error) error {
 		if errors.As(err, &ie) && !ie.RateLimitReset.IsZero() {
 			after = time.Until(ie.RateLimitReset) // Intercom's wall-clock instant, whatever the Manager's Clock says
 		}
-		return TransientError(err, after)
+		return RateLimitedError(err, after)
 	case errors.Is(err, intercom.ErrNotFound):
 		return TransientError(err, 0)
 	case errors.Is(err, intercom.ErrInvalid), errors.Is(err, intercom.ErrUnauthorized),
@@ -119,7 +129,12 @@ type contactRef struct {
 // caches the answer. Concurrent lookups of one customer (its channels are
 // processed in parallel) share one request.
 type intercomContacts struct {
-	ms       intercom.Messenger
+	ms intercom.Messenger
+	// waiter is ms's rate limit when it can be waited on apart from the
+	// call (*intercom.Client can): the channel is then a Pacer.
+	waiter interface {
+		Wait(ctx context.Context) error
+	}
 	mu       sync.Mutex
 	by       map[string]contactRef     // customer id -> contact
 	inflight map[string]*contactLookup // customer id -> lookup under way
@@ -132,7 +147,10 @@ type contactLookup struct {
 }
 
 func newIntercomContacts(ms intercom.Messenger) *intercomContacts {
-	return &intercomContacts{ms: ms, by: map[string]contactRef{}, inflight: map[string]*contactLookup{}}
+	w, _ := ms.(interface {
+		Wait(ctx context.Context) error
+	})
+	return &intercomContacts{ms: ms, waiter: w, by: map[string]contactRef{}, inflight: map[string]*contactLookup{}}
 }
 
 func (ic *intercomContacts) forget(customerID string) {

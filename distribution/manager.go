@@ -12,6 +12,7 @@ import (
 
 	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/intercom"
+	"github.com/codedrop/codedrop/internal/ids"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -38,6 +39,7 @@ type Manager struct {
 	channels       map[string]Channel
 	adminID        string
 	replier        Replier
+	replica        string // Config.ReplicaID
 
 	delay       time.Duration
 	concurrency int
@@ -92,6 +94,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		clock:          cfg.Clock,
 		log:            cfg.Logger,
 		adminID:        cfg.AdminID,
+		replica:        cfg.ReplicaID,
 		delay:          or(cfg.ManualDelay, DefaultManualDelay),
 		concurrency:    or(cfg.Concurrency, DefaultConcurrency),
 		sendTimeout:    or(cfg.SendTimeout, DefaultSendTimeout),
@@ -104,6 +107,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
+	}
+	if m.replica = cfg.ReplicaID; m.replica == "" {
+		m.replica = ids.New("rep")
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -139,7 +145,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, configErr(field, "%s", msg)
 	}
 	m.policy = pol
-	m.triggers = newTriggers(m.channels, m.campaignLookup, m.log)
+	m.triggers = newTriggers(cfg.Store, m.channels, m.campaignLookup, m.log)
 	m.pipe = &pipeline{
 		ledger:      cfg.Store,
 		customers:   cfg.Store,
@@ -198,8 +204,10 @@ func (m *Manager) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("distribution: loading unfinished automatic work: %w", err)
 	}
+	if err := m.triggers.fresh(ctx, time.Now()); err != nil {
+		return err
+	}
 	m.segments = eng
-	m.triggers.load(ctx, active)
 	m.mu.Lock()
 	m.snap = snap
 	m.mu.Unlock()

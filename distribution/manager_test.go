@@ -12,7 +12,6 @@ import (
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
-	"github.com/codedrop/codedrop/internal/tmpl"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -374,9 +373,9 @@ func TestTemplateValidationAndPreview(t *testing.T) {
 	}
 	_, err := e.m.CreateDistribution(e.ctx, distribution.Distribution{Name: "pos", Audience: base.Audience,
 		Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "ab\n  {{x.y}}"}}})
-	var te *tmpl.Error
+	var te *distribution.TemplateError
 	if !errors.As(err, &te) || te.Line != 2 || te.Col != 3 {
-		t.Errorf("errors.As(*tmpl.Error) = %+v from %v, want line 2 column 3", te, err)
+		t.Errorf("errors.As(*TemplateError) = %+v from %v, want line 2 column 3", te, err)
 	}
 
 	d := base

@@ -59,8 +59,10 @@ type pipeline struct {
 	sched     Scheduler
 	clock     Clock
 	log       *slog.Logger
-	// emit hands a publication to the event queue (never inline).
-	emit func(ctx context.Context, dl *Delivery, pub Publication)
+	// emit hands a publication made at since (the wall clock's monotonic
+	// time, for the trigger index's freshness) to the event queue, never
+	// inline.
+	emit func(ctx context.Context, dl *Delivery, pub Publication, since time.Time)
 
 	// Optional batch capabilities of the store and the code source, used
 	// by fanout (nil: one call per delivery).
@@ -85,6 +87,7 @@ type ready struct {
 	subject, body string
 	h             hold
 	pub           *Publication
+	publishedAt   time.Time // wall clock, when pub was known
 	// insert is set for a row not stored yet (a reward): it is inserted
 	// when it moves to sending, and an outcome before that is not
 	// recorded.
@@ -233,7 +236,7 @@ func (p *pipeline) published(ctx context.Context, pl *plan, r *ready, pub Public
 		}
 		return nil, p.settle(ctx, r, DeliveryFailed, "publishing a code: "+err.Error())
 	}
-	r.pub, r.needsCode = &pub, false
+	r.pub, r.needsCode, r.publishedAt = &pub, false, time.Now()
 	r.dl.Code, r.dl.PublicationID = pub.Code, pub.ID
 	r.data.code, r.data.campaignName = pub.Code, pub.CampaignName
 	return r, nil
@@ -245,9 +248,15 @@ func (p *pipeline) render(pl *plan, r *ready) {
 	r.subject, r.body = pl.tpl[r.idx].render(&r.data, escapesHTML(pl.channels[r.idx]))
 }
 
-// send runs steps 4 to 6 for r: the ledger move to sending, the provider
-// call and the outcome. b batches the ledger writes of a fan-out (nil: one
-// write each).
+// maxRateLimited bounds how often in a row one delivery goes back from
+// sending for a provider's rate limit before it is retried like a
+// transient failure.
+const maxRateLimited = 5
+
+// send runs steps 4 to 6 for r: the ledger move to sending (after the
+// channel's rate limit lets the request through, for a Pacer), the
+// provider call and the outcome. b batches the ledger writes of a fan-out
+// (nil: one write each).
 func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) error {
 	keep := false // the message may have gone out: keep what admit counted
 	defer func() {
@@ -255,61 +264,107 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 			p.policy.release(ctx, r.h)
 		}
 		if r.pub != nil {
-			p.emit(ctx, &r.dl, *r.pub)
+			p.emit(ctx, &r.dl, *r.pub, r.publishedAt)
 		}
 	}()
-
-	// 4. Ledger: sending, before the provider call.
-	dl := r.dl
-	dl.State, dl.Attempts, dl.UpdatedAt = DeliverySending, dl.Attempts+1, p.clock.Now()
-	dl.NextAttemptAt, dl.Reason = time.Time{}, ""
-	var err error
-	switch {
-	case r.insert:
-		var n int
-		if n, err = p.ledger.InsertDeliveries(ctx, []Delivery{dl}); err == nil && n == 0 {
-			err = fmt.Errorf("delivery %s: recorded meanwhile: %w", dl.ID, ErrConflict)
+	ch := pl.channels[r.idx]
+	pacer, _ := ch.(Pacer)
+	for limited := 0; ; limited++ {
+		if pacer != nil {
+			if err := pacer.Pace(ctx); err != nil {
+				return fmt.Errorf("waiting for the channel's rate limit: %w", err) // it stays scheduled
+			}
 		}
-	case b != nil && b.sending != nil:
-		_, err = b.sending.do(ctx, dl)
-	default:
-		err = p.ledger.UpdateDelivery(ctx, dl, DeliveryScheduled)
-	}
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return nil // another worker took it: r.dl stays as it was
+
+		// 4. Ledger: sending, right before the provider call.
+		dl := r.dl
+		dl.State, dl.Attempts, dl.UpdatedAt = DeliverySending, dl.Attempts+1, p.clock.Now()
+		dl.NextAttemptAt, dl.Reason = time.Time{}, ""
+		var err error
+		switch {
+		case r.insert:
+			var n int
+			if n, err = p.ledger.InsertDeliveries(ctx, []Delivery{dl}); err == nil && n == 0 {
+				err = fmt.Errorf("delivery %s: recorded meanwhile: %w", dl.ID, ErrConflict)
+			}
+		case b != nil && b.sending != nil:
+			_, err = b.sending.do(ctx, dl)
+		default:
+			err = p.ledger.UpdateDelivery(ctx, dl, DeliveryScheduled)
 		}
-		return fmt.Errorf("marking sending: %w", err)
-	}
-	r.dl, r.insert = dl, false
+		if err != nil {
+			if errors.Is(err, ErrConflict) {
+				return nil // another worker took it: r.dl stays as it was
+			}
+			return fmt.Errorf("marking sending: %w", err)
+		}
+		r.dl, r.insert = dl, false
 
-	// 5. Send.
-	sctx, cancel := context.WithTimeout(ctx, p.sendTimeout)
-	rec, err := pl.channels[r.idx].Send(sctx, Message{Delivery: dl, Customer: &r.c, Subject: r.subject, Body: r.body,
-		Template: pl.d.Channels[r.idx].Template, Code: dl.Code})
-	cancel()
-	if err != nil {
-		keep = isAmbiguous(err)
-		return p.sendFailed(ctx, r, DeliverySending, err)
-	}
-	keep = true
-	if rec.pending {
-		return nil // sent; the provider confirms it later (confirm)
-	}
+		// 5. Send.
+		sctx, cancel := context.WithTimeout(ctx, p.sendTimeout)
+		rec, err := ch.Send(sctx, Message{Delivery: dl, Customer: &r.c, Subject: r.subject, Body: r.body,
+			Template: pl.d.Channels[r.idx].Template, Code: dl.Code})
+		cancel()
+		if err != nil {
+			if class, after := classify(err); class == RateLimited && limited < maxRateLimited {
+				if err := p.backOff(ctx, r, err, after); err != nil {
+					return err
+				}
+				continue // same worker, same place in line
+			}
+			keep = isAmbiguous(err)
+			return p.sendFailed(ctx, r, DeliverySending, err)
+		}
+		keep = true
+		if rec.pending {
+			return nil // sent; the provider confirms it later (ConfirmReward)
+		}
 
-	// 6. Ledger: sent.
-	dl.State, dl.ProviderMessageID, dl.Reason = DeliverySent, rec.ProviderMessageID, ""
-	dl.SentAt = p.clock.Now()
-	dl.UpdatedAt = dl.SentAt
-	r.dl = dl
-	if b != nil && b.sent != nil {
-		b.sent.add(dl) // written within sentDelay, and before the fan-out returns
+		// 6. Ledger: sent.
+		dl.State, dl.ProviderMessageID, dl.Reason = DeliverySent, rec.ProviderMessageID, ""
+		dl.SentAt = p.clock.Now()
+		dl.UpdatedAt = dl.SentAt
+		r.dl = dl
+		if b != nil && b.sent != nil {
+			b.sent.add(dl) // written within sentDelay, and before the fan-out returns
+			return nil
+		}
+		if err := p.ledger.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
+			return fmt.Errorf("recording sent message %q: %w", rec.ProviderMessageID, err)
+		}
 		return nil
 	}
+}
+
+// backOff moves r's row back from sending after the provider refused the
+// request for its rate limit (not an attempt), then waits after (a second
+// when zero) on the Manager's clock.
+func (p *pipeline) backOff(ctx context.Context, r *ready, cause error, after time.Duration) error {
+	dl := r.dl
+	dl.State, dl.Attempts, dl.UpdatedAt = DeliveryScheduled, dl.Attempts-1, p.clock.Now()
+	dl.Reason = "rate limited: " + cause.Error()
 	if err := p.ledger.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
-		return fmt.Errorf("recording sent message %q: %w", rec.ProviderMessageID, err)
+		return fmt.Errorf("moving a rate-limited delivery back: %w", err)
 	}
-	return nil
+	r.dl = dl
+	if after <= 0 {
+		after = time.Second
+	}
+	p.log.DebugContext(ctx, "rate limited; sending again", "delivery", dl.ID, "in", after)
+	return sleep(ctx, p.clock, after)
+}
+
+// sleep waits d on clock, or until ctx ends.
+func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+	done := make(chan struct{})
+	t := clock.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	}
 }
 
 // abandon gives back what prepare took for r, which is not sent now (the
@@ -318,7 +373,7 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 func (p *pipeline) abandon(ctx context.Context, r *ready) {
 	p.policy.release(ctx, r.h)
 	if r.pub != nil {
-		p.emit(ctx, &r.dl, *r.pub)
+		p.emit(ctx, &r.dl, *r.pub, r.publishedAt)
 	}
 }
 
@@ -351,7 +406,7 @@ func (p *pipeline) sendFailed(ctx context.Context, r *ready, from DeliveryState,
 	case class == Ambiguous && from == DeliverySending:
 		p.log.WarnContext(ctx, "send outcome unknown; not retried", "delivery", dl.ID, "err", err)
 		return p.move(ctx, r, from, DeliveryUnknown, err.Error())
-	case class == Transient && dl.Attempts < p.maxAttempts && !r.insert:
+	case (class == Transient || class == RateLimited) && dl.Attempts < p.maxAttempts && !r.insert:
 		if from == DeliveryScheduled {
 			dl.Attempts++ // a failed check counts as an attempt
 		}

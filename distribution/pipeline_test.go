@@ -289,3 +289,76 @@ func TestGiveReward(t *testing.T) {
 		t.Errorf("no conversation = %v", err)
 	}
 }
+
+// pacedChannel is a Pacer whose Pace waits for a token, and whose first
+// sends are refused for the provider's rate limit.
+type pacedChannel struct {
+	tokens chan struct{}
+	pacing chan string // a Pace began
+	refuse atomic.Int32
+	sent   atomic.Int32
+}
+
+func (c *pacedChannel) Name() string { return "paced" }
+
+func (c *pacedChannel) Pace(ctx context.Context) error {
+	select {
+	case c.pacing <- "":
+	default:
+	}
+	select {
+	case <-c.tokens:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *pacedChannel) Send(ctx context.Context, msg distribution.Message) (distribution.Receipt, error) {
+	if c.refuse.Add(-1) >= 0 {
+		return distribution.Receipt{}, distribution.RateLimitedError(errors.New("429 rate_limit_exceeded"), time.Second)
+	}
+	c.sent.Add(1)
+	return distribution.Receipt{ProviderMessageID: "p-" + msg.Delivery.ID}, nil
+}
+
+// A delivery is in sending only once the channel's rate limit let its
+// request through; a refusal for the rate limit moves it back, without
+// counting an attempt, and the same worker sends it again after the
+// provider's reset (not RetryDelay later).
+func TestPacedChannel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ch := &pacedChannel{tokens: make(chan struct{}, 4), pacing: make(chan string, 1)}
+	ch.refuse.Store(1)
+	e.start(func(c *distribution.Config) { c.Channels = []distribution.Channel{ch} })
+	e.customer(customer.Customer{SourceID: "u1", Name: "Ann"})
+	e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid},
+		Channels: []distribution.ChannelMessage{{Channel: "paced", Body: "hi"}}})
+	done := make(chan error, 1)
+	go func() { done <- e.m.HandleEvent(e.ctx, paidEvent("e1", "u1")) }()
+	<-ch.pacing // waiting for the rate limit
+	if dl := e.only("e1"); dl.State != distribution.DeliveryScheduled {
+		t.Fatalf("while waiting for the rate limit the delivery is %s, want scheduled", dl.State)
+	}
+	ch.tokens <- struct{}{} // the first request goes out, and is refused (429)
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if err := distributiontest.WaitUntil(ctx, e.m, func() bool {
+		return strings.HasPrefix(e.only("e1").Reason, "rate limited")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if dl := e.only("e1"); dl.State != distribution.DeliveryScheduled || dl.Attempts != 0 {
+		t.Fatalf("after the refusal: %+v, want scheduled again, no attempt counted", dl)
+	}
+	e.clk.Advance(time.Second) // the provider's reset, not RetryDelay
+	<-ch.pacing                // the same worker paces it again
+	ch.tokens <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if dl := e.only("e1"); dl.State != distribution.DeliverySent || dl.Attempts != 1 || ch.sent.Load() != 1 {
+		t.Errorf("delivery %+v (%d sends), want sent on its first counted attempt", dl, ch.sent.Load())
+	}
+}

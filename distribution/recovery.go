@@ -45,12 +45,14 @@ func (m *Manager) recover(ctx context.Context) error {
 	m.snap = snapshot{}
 	m.mu.Unlock()
 	for _, e := range snap.events {
-		if err := m.sched.Schedule(ctx, eventJob(e.ID, m.clock.Now())); err != nil {
+		if err := m.sched.Schedule(ctx, eventJob(e.ID, maxTime(m.clock.Now(), e.ClaimedUntil))); err != nil {
 			return fmt.Errorf("distribution: resuming event %s: %w", e.ID, err)
 		}
 	}
 	for _, w := range snap.waiting {
-		m.runBackground(ctx, func(ctx context.Context) { m.sendWaiting(ctx, w.distID, w.ids) })
+		if err := m.rearm(ctx, w.ids); err != nil {
+			return fmt.Errorf("distribution: re-arming the deliveries of %s: %w", w.distID, err)
+		}
 	}
 	ds, err := m.store.ListDistributions(ctx, StatusScheduled, StatusSending)
 	if err != nil {
@@ -151,6 +153,26 @@ func (m *Manager) sweep(ctx context.Context) error {
 		at = at.Add(bound)
 		m.log.InfoContext(ctx, "deliveries in sending may be in flight elsewhere; re-checking them later", "distribution", id, "at", at)
 		if err := m.sched.Schedule(ctx, recoverJob(id, at)); err != nil {
+			return err
+		}
+	}
+	return m.sweepEvents(ctx)
+}
+
+// sweepEvents queues again the events no live replica holds: unclaimed
+// ones accepted more than a lease ago (their job may have been lost, e.g.
+// a crash between storing and scheduling) and those whose claim lapsed.
+// Jobs are keyed by event, so queueing one twice is harmless.
+func (m *Manager) sweepEvents(ctx context.Context) error {
+	now := m.clock.Now()
+	for e, err := range m.store.UnprocessedEvents(ctx) {
+		if err != nil {
+			return err
+		}
+		if e.ClaimedBy == "" && e.At.Add(eventLease).After(now) || e.ClaimedUntil.After(now) {
+			continue
+		}
+		if err := m.sched.Schedule(ctx, eventJob(e.ID, now)); err != nil {
 			return err
 		}
 	}

@@ -120,7 +120,7 @@ func (m *Manager) ValidateReward(ctx context.Context, r *Reward) error {
 		return bad("Delivery", "%s needs a Replier to post replies (Config.Replier, or Config.Intercom set to an *intercom.Client)", r.Delivery)
 	}
 	if _, err := tmpl.Parse(r.Message, rewardTags); err != nil {
-		return fmt.Errorf("Message: %w (%w)", templateErr(err), ErrInvalid)
+		return templateError("Message", err)
 	}
 	if m.campaignLookup != nil {
 		c, err := m.campaignLookup.Campaign(ctx, r.Campaign)
@@ -308,7 +308,7 @@ func (m *Manager) ConfirmReward(ctx context.Context, r Reward, deliveryID string
 func (m *Manager) rewardPlan(r Reward, conv, admin string) (*plan, error) {
 	msg, err := tmpl.Parse(r.Message, rewardTags)
 	if err != nil {
-		return nil, fmt.Errorf("distribution: reward %q: Message: %w (%w)", r.ID, templateErr(err), ErrInvalid)
+		return nil, fmt.Errorf("distribution: reward %q: %w", r.ID, templateError("Message", err))
 	}
 	var ch Channel = cardChannel{}
 	if r.Delivery == RewardByReply {

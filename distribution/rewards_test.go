@@ -539,7 +539,7 @@ func TestRewardsSignature(t *testing.T) {
 	t.Parallel()
 	e := newRewardsEnv(t, []string{"S-1"}, nil)
 	body := intercomtest.CanvasCall{Admin: &intercom.Admin{ID: e.srv.AdminID()}, ConversationID: "524", Contact: &e.contact, ComponentID: "send:sorry",
-		CurrentCanvas: &intercom.Canvas{Content: &intercom.Content{}}}.JSON()
+		CurrentCanvas: &intercom.Canvas{Content: &intercom.CanvasContent{}}}.JSON()
 	for name, req := range map[string]func() *httptest.ResponseRecorder{
 		"unsigned": func() *httptest.ResponseRecorder {
 			r := intercomtest.CanvasRequest("/submit", rewardSecret, body)
@@ -785,7 +785,7 @@ func TestRewardsStoredCustomer(t *testing.T) {
 	submit := func(stored map[string]any) string {
 		t.Helper()
 		body := intercomtest.CanvasCall{Admin: &intercom.Admin{ID: e.srv.AdminID()}, ConversationID: "524", ComponentID: "send:sorry",
-			CurrentCanvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{&intercom.DividerComponent{}}}, StoredData: stored}}.JSON()
+			CurrentCanvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{&intercom.DividerComponent{}}}, StoredData: stored}}.JSON()
 		rec := httptest.NewRecorder()
 		e.app.SubmitHandler().ServeHTTP(rec, intercomtest.CanvasRequest("/submit", rewardSecret, body))
 		if rec.Code != 200 {

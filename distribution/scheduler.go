@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/codedrop/codedrop/internal/clock"
 )
 
 // Job kinds the Manager schedules.
@@ -51,7 +49,11 @@ type Scheduler interface {
 	Cancel(ctx context.Context, jobID string) error
 	// Run hands every due job to handle, concurrently, until ctx ends; it
 	// then waits for the handlers it started and returns ctx's error. A
-	// job is handed out once; handle's error is the handler's to log.
+	// job is handed out once, also when several Run loops (or replicas
+	// sharing a durable Scheduler's jobs) run at once; handle's error is
+	// the handler's to log. handle's context ends when ctx does. Once ctx
+	// has ended no job is handed out: due jobs wait for the next Run.
+	// Package distribution/schedulertest is the conformance suite.
 	Run(ctx context.Context, handle func(context.Context, Job) error) error
 }
 
@@ -68,6 +70,11 @@ type TimerScheduler struct {
 	running int    // handlers started by Run and not returned
 	notify  func() // see notifyOnChange
 	wake    chan struct{}
+}
+
+// atFuncer is the optional AtFunc method of a Clock (see Clock).
+type atFuncer interface {
+	AtFunc(at time.Time, f func()) Timer
 }
 
 type timerJob struct {
@@ -94,7 +101,7 @@ func (s *TimerScheduler) Schedule(ctx context.Context, job Job) error {
 	s.removeLocked(job.ID)
 	tj := &timerJob{job: job}
 	s.pending[job.ID] = tj
-	if at, ok := s.clock.(clock.AtFuncer); ok {
+	if at, ok := s.clock.(atFuncer); ok {
 		tj.timer = at.AtFunc(job.RunAt, func() { s.fire(tj) })
 	} else {
 		tj.timer = s.clock.AfterFunc(job.RunAt.Sub(s.clock.Now()), func() { s.fire(tj) })
@@ -111,6 +118,11 @@ func (s *TimerScheduler) fire(tj *timerJob) {
 	delete(s.pending, tj.job.ID)
 	s.due = append(s.due, tj.job)
 	s.mu.Unlock()
+	s.poke()
+}
+
+// poke wakes one waiting Run loop (or the next to wait).
+func (s *TimerScheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -188,6 +200,15 @@ func (s *TimerScheduler) Run(ctx context.Context, handle func(context.Context, J
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		// Never hand a job to a handler whose context has ended (also when
+		// the select below picked a wake-up over ctx.Done): it could not do
+		// its work and the job would be lost; it stays due for the next
+		// Run. The wake-up this loop may have taken goes back for another
+		// Run loop still running.
+		if err := ctx.Err(); err != nil {
+			s.poke()
+			return err
+		}
 		s.mu.Lock()
 		jobs := s.due
 		s.due = nil

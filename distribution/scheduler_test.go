@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,5 +65,39 @@ func TestTimerSchedulerQueuesJobsDueBeforeRun(t *testing.T) {
 	go s.Run(ctx, func(_ context.Context, j Job) error { ran <- j.ID; return nil })
 	if got := <-ran; got != "past" {
 		t.Fatalf("ran %q, want past", got)
+	}
+}
+
+// endingCtx is a context whose Done is closed while its first Err still
+// reports nil: a Run loop sees it end between its checks.
+type endingCtx struct {
+	context.Context
+	errs atomic.Int32
+}
+
+func (c *endingCtx) Err() error {
+	if c.errs.Add(1) == 1 {
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestTimerSchedulerEndingRunKeepsWakeUp: a Run loop whose context ends
+// while a wake-up is pending leaves the wake-up for another Run loop
+// (select picks the wake-up or ctx.Done at random: repeat).
+func TestTimerSchedulerEndingRunKeepsWakeUp(t *testing.T) {
+	t.Parallel()
+	for range 64 {
+		s := NewTimerScheduler(NewFakeClock(time.Time{}))
+		s.poke()
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		ctx := &endingCtx{Context: done}
+		if err := s.Run(ctx, func(context.Context, Job) error { return nil }); err != context.Canceled {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		if len(s.wake) != 1 {
+			t.Fatal("a Run loop that ended took a wake-up another loop needed")
+		}
 	}
 }

@@ -25,6 +25,12 @@ type Store interface {
 	// ListDistributions returns the distributions with one of statuses
 	// (all when none are given), oldest first.
 	ListDistributions(ctx context.Context, statuses ...Status) ([]Distribution, error)
+	// TriggersVersion returns a number that changes (grows) whenever a
+	// CreateDistribution or UpdateDistribution of an automatic
+	// distribution commits. A Manager compares it with the version of
+	// its cached trigger index, so an activation, pause or update made by
+	// any replica governs every replica at once.
+	TriggersVersion(ctx context.Context) (int64, error)
 
 	// CreateConsent inserts c; a taken ID fails with ErrConflict, a
 	// taken Name with ErrNameTaken.

@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -65,7 +66,7 @@ func compileChannels(d *Distribution) ([]compiled, error) {
 		}{{"subject", ch.Subject, &out[i].subject}, {"body", ch.Body, &out[i].body}} {
 			t, err := tmpl.Parse(f.src, known)
 			if err != nil {
-				return nil, fmt.Errorf("channels[%d].%s: %w", i, f.name, err)
+				return nil, templateError(fmt.Sprintf("channels[%d].%s", i, f.name), err)
 			}
 			if d.Campaign == "" && !eventKinds[d.Trigger.Event].voucher {
 				for _, tag := range t.Tags() {
@@ -161,10 +162,59 @@ func (c compiled) render(r *renderData, escapeBody bool) (subject, body string) 
 	return subject, c.body.String(r.lookup, escapeBody)
 }
 
-// TemplateError reports a template syntax error or an unknown tag with its
-// line and column; read it with errors.As. It wraps ErrInvalid.
-type TemplateError = tmpl.Error
+// TemplateError reports a syntax error or an unknown tag in one of a
+// distribution's templates, with its position. CreateDistribution,
+// UpdateDistribution and every other call that validates templates return
+// it (wrapped); read it with errors.As:
+//
+//	var te *distribution.TemplateError
+//	if errors.As(err, &te) {
+//		// highlight te.Field at te.Line, te.Col
+//	}
+//
+// It wraps ErrInvalid.
+type TemplateError struct {
+	// Field names the template: "channels[1].body" or
+	// "channels[0].subject".
+	Field string
+	// Pos is the byte offset of the offending tag or character in the
+	// template.
+	Pos int
+	// Line is the 1-based line of Pos.
+	Line int
+	// Col is the 1-based column of Pos, counted in characters.
+	Col int
+	// Tag is the text of the offending tag between its braces, trimmed;
+	// empty when the error is not in a tag (an unclosed "{{").
+	Tag string
+	// Msg says what is wrong: "unknown tag", "unclosed {{"...
+	Msg string
+}
 
-// templateErr returns a template parse error as the package's error
-// (errors.As finds a *TemplateError in it).
-func templateErr(err error) error { return err }
+// Error returns "channels[0].body: line 1, column 4: unknown tag in
+// {{customer.nam}}" (without the field when Field is empty, the tag part
+// when Tag is).
+func (e *TemplateError) Error() string {
+	var b strings.Builder
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	fmt.Fprintf(&b, "line %d, column %d: %s", e.Line, e.Col, e.Msg)
+	if e.Tag != "" {
+		b.WriteString(" in {{" + e.Tag + "}}")
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrInvalid.
+func (e *TemplateError) Unwrap() error { return ErrInvalid }
+
+// templateError names field in err, a tmpl.Parse error, as a
+// *TemplateError when it is one.
+func templateError(field string, err error) error {
+	var te *tmpl.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	return &TemplateError{Field: field, Pos: te.Pos, Line: te.Line, Col: te.Col, Tag: te.Tag, Msg: te.Msg}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/codedrop/codedrop/segment"
 )
@@ -168,10 +169,20 @@ func (ix *autoIndex) match(e *Event) []*autoEntry {
 	return out
 }
 
+// triggerSource is what the trigger index reads of the store.
+type triggerSource interface {
+	TriggersVersion(ctx context.Context) (int64, error)
+	ListDistributions(ctx context.Context, statuses ...Status) ([]Distribution, error)
+}
+
 // triggers is the Manager's index of the active automatic distributions:
-// which ones an event matches, without scanning them all. Safe for
-// concurrent use.
+// which ones an event matches, without scanning them all. It is a cache of
+// the store, never the reason a send happens after a pause or an event is
+// dropped: fresh reads the store's TriggersVersion and reloads the index
+// when another replica (or this one) changed an automatic distribution.
+// Safe for concurrent use.
 type triggers struct {
+	src       triggerSource
 	channels  map[string]Channel
 	campaigns campaignLookup // nil: campaign names are not resolved
 	log       *slog.Logger
@@ -180,10 +191,100 @@ type triggers struct {
 	all  map[string]*autoEntry // active automatic distributions by id
 	seen map[string]int        // distribution id -> order first seen
 	idx  atomic.Pointer[autoIndex]
+
+	// Freshness (guarded by mu): the store's version the index reflects,
+	// when the last good version read started (real time), and the read
+	// in flight.
+	version   int64
+	loaded    bool
+	lastStart time.Time
+	flight    *versionRead
 }
 
-func newTriggers(channels map[string]Channel, campaigns campaignLookup, log *slog.Logger) *triggers {
-	return &triggers{channels: channels, campaigns: campaigns, log: log, all: map[string]*autoEntry{}, seen: map[string]int{}}
+// versionRead is one read of the store's version, shared by the callers
+// that wait for it.
+type versionRead struct {
+	start time.Time
+	done  chan struct{}
+	err   error
+}
+
+func newTriggers(src triggerSource, channels map[string]Channel, campaigns campaignLookup, log *slog.Logger) *triggers {
+	return &triggers{src: src, channels: channels, campaigns: campaigns, log: log, all: map[string]*autoEntry{}, seen: map[string]int{}}
+}
+
+// fresh makes the index reflect the store as of a moment after since (the
+// wall clock's monotonic time at which the caller's work began): it
+// reads the store's version (one read, started after since, serves every
+// caller whose work began before it) and reloads the index when the
+// version moved. An event handled after Activate returned is thus always
+// matched against that activation, whichever replica made it.
+func (t *triggers) fresh(ctx context.Context, since time.Time) error {
+	for {
+		t.mu.Lock()
+		if t.loaded && t.lastStart.After(since) {
+			t.mu.Unlock()
+			return nil
+		}
+		if f := t.flight; f != nil {
+			t.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if f.start.After(since) {
+				return f.err
+			}
+			continue // it began too early for us: read again
+		}
+		f := &versionRead{start: time.Now(), done: make(chan struct{})}
+		t.flight = f
+		t.mu.Unlock()
+		f.err = t.refresh(ctx, f.start)
+		t.mu.Lock()
+		t.flight = nil
+		t.mu.Unlock()
+		close(f.done)
+		return f.err
+	}
+}
+
+// refresh reads the store's version and reloads the index when it moved.
+func (t *triggers) refresh(ctx context.Context, start time.Time) error {
+	v, err := t.src.TriggersVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("distribution: reading the triggers version: %w", err)
+	}
+	t.mu.Lock()
+	same := t.loaded && v == t.version
+	t.mu.Unlock()
+	if !same {
+		ds, err := t.src.ListDistributions(ctx, StatusActive)
+		if err != nil {
+			return fmt.Errorf("distribution: loading automatic distributions: %w", err)
+		}
+		t.load(ctx, ds)
+	}
+	t.mu.Lock()
+	if !t.loaded || v >= t.version {
+		t.version = v
+	}
+	t.loaded = true
+	if start.After(t.lastStart) {
+		t.lastStart = start
+	}
+	t.mu.Unlock()
+	return nil
+}
+
+// active reports whether distribution id is active in the index, at
+// revision rev or later.
+func (t *triggers) active(id string, rev int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.all[id]
+	return ok && e.d.Revision >= rev
 }
 
 // match returns the active distributions e matches, oldest first.
@@ -195,71 +296,104 @@ func (t *triggers) listens(e *Event) bool {
 	return ix.has(e.Type) && len(ix.match(e)) > 0
 }
 
-// index adds d to the index when it is an active automatic distribution
-// and removes it otherwise.
-func (t *triggers) index(ctx context.Context, d Distribution) {
-	var e *autoEntry
-	if d.Mode == Automatic && d.Status == StatusActive {
-		pl, err := newPlan(d.Clone(), t.channels)
-		if err != nil {
-			t.log.ErrorContext(ctx, "automatic distribution does not compile; not indexed", "distribution", d.ID, "err", err)
-		} else {
-			e = &autoEntry{d: pl.d, plan: pl}
-			if cid := d.Trigger.CampaignID; cid != "" {
-				e.keys = []string{cid}
-				if t.campaigns != nil {
-					if c, err := t.campaigns.Campaign(ctx, cid); err == nil && c.Name != cid {
-						e.keys = append(e.keys, c.Name)
-					}
-				}
+// entry compiles d into an index entry (nil when d is not an active
+// automatic distribution, or does not compile).
+func (t *triggers) entry(ctx context.Context, d Distribution) *autoEntry {
+	if d.Mode != Automatic || d.Status != StatusActive {
+		return nil
+	}
+	pl, err := newPlan(d.Clone(), t.channels)
+	if err != nil {
+		t.log.ErrorContext(ctx, "automatic distribution does not compile; not indexed", "distribution", d.ID, "err", err)
+		return nil
+	}
+	e := &autoEntry{d: pl.d, plan: pl}
+	if cid := d.Trigger.CampaignID; cid != "" {
+		e.keys = []string{cid}
+		if t.campaigns != nil {
+			if c, err := t.campaigns.Campaign(ctx, cid); err == nil && c.Name != cid {
+				e.keys = append(e.keys, c.Name)
 			}
 		}
 	}
+	return e
+}
+
+// index adds d to the index when it is an active automatic distribution
+// and removes it otherwise (this replica's own changes, at once; fresh
+// catches everyone's).
+func (t *triggers) index(ctx context.Context, d Distribution) {
+	e := t.entry(ctx, d)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	seq, ok := t.seen[d.ID]
-	if !ok {
-		seq = len(t.seen)
-		t.seen[d.ID] = seq
+	if cur, ok := t.all[d.ID]; ok && cur.d.Revision > d.Revision {
+		return // the index already holds a newer revision
 	}
-	if e == nil {
-		if _, ok := t.all[d.ID]; !ok {
-			return
-		}
-		delete(t.all, d.ID)
-	} else {
-		e.seq = seq
-		t.all[d.ID] = e
+	if !t.putLocked(d.ID, e) {
+		return
 	}
 	t.idx.Store(buildIndex(t.all))
 }
 
-// load indexes the active automatic distributions in ds and drops the
-// indexed ones ds does not hold.
-func (t *triggers) load(ctx context.Context, ds []Distribution) {
-	fresh := map[string]bool{}
-	for _, d := range ds {
-		fresh[d.ID] = true
-		t.index(ctx, d)
+// putLocked sets (or, for a nil e, removes) the entry of id; it reports
+// whether the index changed.
+func (t *triggers) putLocked(id string, e *autoEntry) bool {
+	seq, ok := t.seen[id]
+	if !ok {
+		seq = len(t.seen)
+		t.seen[id] = seq
 	}
-	t.mu.Lock()
-	var stale []string
-	for id := range t.all {
-		if !fresh[id] {
-			stale = append(stale, id)
+	if e == nil {
+		if _, ok := t.all[id]; !ok {
+			return false
 		}
+		delete(t.all, id)
+		return true
+	}
+	e.seq = seq
+	t.all[id] = e
+	return true
+}
+
+// load makes the index hold exactly the active automatic distributions in
+// ds, compiling only those that are new or changed.
+func (t *triggers) load(ctx context.Context, ds []Distribution) {
+	t.mu.Lock()
+	have := make(map[string]int64, len(t.all))
+	for id, e := range t.all {
+		have[id] = e.d.Revision
 	}
 	t.mu.Unlock()
-	for _, id := range stale {
-		t.index(ctx, Distribution{ID: id}) // not active: removed
+	entries := map[string]*autoEntry{}
+	for _, d := range ds {
+		if rev, ok := have[d.ID]; ok && rev == d.Revision {
+			continue // unchanged
+		}
+		entries[d.ID] = t.entry(ctx, d)
+	}
+	keep := make(map[string]bool, len(ds))
+	for _, d := range ds {
+		keep[d.ID] = d.Mode == Automatic && d.Status == StatusActive
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := false
+	for id, e := range entries {
+		changed = t.putLocked(id, e) || changed
+	}
+	for id := range t.all {
+		if !keep[id] {
+			changed = t.putLocked(id, nil) || changed
+		}
+	}
+	if changed || t.idx.Load() == nil {
+		t.idx.Store(buildIndex(t.all))
 	}
 }
 
-// ReloadTriggers rebuilds the event index from the Store. A Manager keeps
-// the index of its own Activate, Pause, UpdateDistribution and Cancel
-// calls current; when several replicas share a Store, call it on the
-// others after such a change (or periodically) so they match events
-// against the same distributions.
+// ReloadTriggers reloads the event index from the Store. It is no longer
+// needed for correctness: before matching an event, every Manager checks
+// the store's TriggersVersion and reloads what another replica changed.
 func (m *Manager) ReloadTriggers(ctx context.Context) error {
 	if err := m.init(ctx); err != nil {
 		return err

@@ -254,32 +254,34 @@ type CanvasResponse struct {
 	// call the app's Messenger initialize URL with them and insert the
 	// resulting card into the conversation reply.
 	CardCreationOptions map[string]any `json:"card_creation_options,omitempty"`
-	// Event marks the app's work as done (EventCompleted).
-	Event *Event `json:"event,omitempty"`
+	// Event marks the app's work as done (CanvasCompleted()).
+	Event *CanvasEvent `json:"event,omitempty"`
 }
 
-// Event is a response's event; Intercom accepts only EventCompleted.
-type Event struct {
+// CanvasEvent is a Canvas Kit response's event; Intercom accepts only
+// CanvasEventCompleted.
+type CanvasEvent struct {
 	Type string `json:"type"`
 }
 
-// EventCompleted is the only event type Intercom accepts.
-const EventCompleted = "completed"
+// CanvasEventCompleted is the only canvas event type Intercom accepts.
+const CanvasEventCompleted = "completed"
 
-// Completed returns the completed event.
-func Completed() *Event { return &Event{Type: EventCompleted} }
+// CanvasCompleted returns the completed event, which closes an Inbox app's
+// flow (CanvasResponse.Event).
+func CanvasCompleted() *CanvasEvent { return &CanvasEvent{Type: CanvasEventCompleted} }
 
 // Canvas is what a Canvas Kit app shows: content (or, for Messenger live
 // canvases, a content URL) and data Intercom sends back with the next
 // request.
 type Canvas struct {
-	Content    *Content       `json:"content,omitempty"`
+	Content    *CanvasContent `json:"content,omitempty"`
 	ContentURL string         `json:"content_url,omitempty"`
 	StoredData map[string]any `json:"stored_data,omitempty"`
 }
 
-// Content is a canvas's list of components.
-type Content struct {
+// CanvasContent is a canvas's list of components.
+type CanvasContent struct {
 	Components []Component `json:"components"`
 }
 
@@ -293,23 +295,26 @@ type Component interface {
 	ComponentType() string
 }
 
-// Action is what a button, list item or select does when used.
-type Action struct {
-	// Type is ActionSubmit, ActionURL or ActionSheet (Messenger only).
+// CanvasAction is what a canvas's button, list item or select does when
+// used.
+type CanvasAction struct {
+	// Type is CanvasActionSubmit, CanvasActionURL or CanvasActionSheet
+	// (Messenger only).
 	Type string `json:"type"`
-	// URL is required for ActionURL and ActionSheet.
+	// URL is required for CanvasActionURL and CanvasActionSheet.
 	URL string `json:"url,omitempty"`
 }
 
-// The action types.
+// The canvas action types.
 const (
-	ActionSubmit = "submit"
-	ActionURL    = "url"
-	ActionSheet  = "sheet"
+	CanvasActionSubmit = "submit"
+	CanvasActionURL    = "url"
+	CanvasActionSheet  = "sheet"
 )
 
-// Submit returns a submit action.
-func Submit() *Action { return &Action{Type: ActionSubmit} }
+// SubmitAction returns a submit action: using the component calls the
+// app's submit URL with its id as component_id.
+func SubmitAction() *CanvasAction { return &CanvasAction{Type: CanvasActionSubmit} }
 
 // TextComponent shows text (Markdown links and bold render).
 type TextComponent struct {
@@ -326,9 +331,9 @@ type TextComponent struct {
 // ButtonComponent is a button; with a submit action it calls the submit
 // URL with its id as component_id.
 type ButtonComponent struct {
-	ID     string  `json:"id"`
-	Label  string  `json:"label"`
-	Action *Action `json:"action"`
+	ID     string        `json:"id"`
+	Label  string        `json:"label"`
+	Action *CanvasAction `json:"action"`
 	// Style is "primary" (default), "secondary" or "link".
 	Style    string `json:"style,omitempty"`
 	Disabled bool   `json:"disabled,omitempty"`
@@ -342,16 +347,16 @@ type ListComponent struct {
 
 // ListItem is one item of a ListComponent.
 type ListItem struct {
-	ID           string  `json:"id"`
-	Title        string  `json:"title"`
-	Subtitle     string  `json:"subtitle,omitempty"`
-	TertiaryText string  `json:"tertiary_text,omitempty"`
-	Image        string  `json:"image,omitempty"`
-	ImageWidth   int     `json:"image_width,omitempty"`
-	ImageHeight  int     `json:"image_height,omitempty"`
-	RoundedImage bool    `json:"rounded_image,omitempty"`
-	Disabled     bool    `json:"disabled,omitempty"`
-	Action       *Action `json:"action,omitempty"`
+	ID           string        `json:"id"`
+	Title        string        `json:"title"`
+	Subtitle     string        `json:"subtitle,omitempty"`
+	TertiaryText string        `json:"tertiary_text,omitempty"`
+	Image        string        `json:"image,omitempty"`
+	ImageWidth   int           `json:"image_width,omitempty"`
+	ImageHeight  int           `json:"image_height,omitempty"`
+	RoundedImage bool          `json:"rounded_image,omitempty"`
+	Disabled     bool          `json:"disabled,omitempty"`
+	Action       *CanvasAction `json:"action,omitempty"`
 }
 
 // SelectOption is an option of a single-select or dropdown.
@@ -376,9 +381,9 @@ type SingleSelectComponent struct {
 	// Value is the selected option id.
 	Value string `json:"value,omitempty"`
 	// SaveState is "unsaved" (default), "saved" or "failed".
-	SaveState string  `json:"save_state,omitempty"`
-	Disabled  bool    `json:"disabled,omitempty"`
-	Action    *Action `json:"action,omitempty"`
+	SaveState string        `json:"save_state,omitempty"`
+	Disabled  bool          `json:"disabled,omitempty"`
+	Action    *CanvasAction `json:"action,omitempty"`
 }
 
 // DropdownComponent is a dropdown of 2 to 10 options; it submits
@@ -493,7 +498,7 @@ func (c *RawComponent) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes each component into its Go type by its "type";
 // unknown types become *RawComponent.
-func (c *Content) UnmarshalJSON(b []byte) error {
+func (c *CanvasContent) UnmarshalJSON(b []byte) error {
 	var w struct {
 		Components []json.RawMessage `json:"components"`
 	}
@@ -555,8 +560,8 @@ func (r *CanvasResponse) Validate() error {
 	} else {
 		problems = r.Canvas.problems("canvas", problems)
 	}
-	if r.Event != nil && r.Event.Type != EventCompleted {
-		problems = append(problems, fmt.Sprintf("event.type: %q is not %q", r.Event.Type, EventCompleted))
+	if r.Event != nil && r.Event.Type != CanvasEventCompleted {
+		problems = append(problems, fmt.Sprintf("event.type: %q is not %q", r.Event.Type, CanvasEventCompleted))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: canvas response: %s", ErrInvalid, strings.Join(problems, "; "))
@@ -639,7 +644,7 @@ func componentProblems(at string, comp Component, p []string) []string {
 			add("."+field, "%q is not one of %s", v, strings.Join(allowed, ", "))
 		}
 	}
-	action := func(field string, a *Action, required bool) {
+	action := func(field string, a *CanvasAction, required bool) {
 		if a == nil {
 			if required {
 				add("."+field, "required")
@@ -647,8 +652,8 @@ func componentProblems(at string, comp Component, p []string) []string {
 			return
 		}
 		switch a.Type {
-		case ActionSubmit:
-		case ActionURL, ActionSheet:
+		case CanvasActionSubmit:
+		case CanvasActionURL, CanvasActionSheet:
 			if a.URL == "" {
 				add("."+field+".url", "required for a %s action", a.Type)
 			}

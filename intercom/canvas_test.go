@@ -53,7 +53,7 @@ func TestVerifyCanvasSignature(t *testing.T) {
 }
 
 func okCanvas(text string) *intercom.CanvasResponse {
-	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{&intercom.TextComponent{Text: text}}}}}
+	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{&intercom.TextComponent{Text: text}}}}}
 }
 
 func TestCanvasHandlerSignature(t *testing.T) {
@@ -138,7 +138,7 @@ func TestCanvasHandlerAppFailures(t *testing.T) {
 		},
 		"nil response": func(context.Context, *intercom.CanvasRequest) (*intercom.CanvasResponse, error) { return nil, nil },
 		"invalid canvas": func(context.Context, *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
-			return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{&intercom.DropdownComponent{ID: "d", Options: []intercom.SelectOption{{ID: "a", Text: "A"}}}}}}}, nil
+			return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{&intercom.DropdownComponent{ID: "d", Options: []intercom.SelectOption{{ID: "a", Text: "A"}}}}}}}, nil
 		},
 	} {
 		h, err := intercom.NewCanvasHandler(intercom.CanvasHandlerConfig{Secret: canvasSecret}, fn)
@@ -204,10 +204,10 @@ func TestParseCanvasRequest(t *testing.T) {
 			Admin:        &intercom.Admin{ID: "991267001", Name: "Ada Admin"},
 			Conversation: &intercom.Conversation{ID: "524"},
 			Contact:      &intercom.Contact{ID: "6329bd9ffe4e2e91dac76188", Role: intercom.RoleUser, ExternalID: "cust-1"},
-			CurrentCanvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{
+			CurrentCanvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{
 				&intercom.TextComponent{Text: "Pick one", Style: "header"},
 				&intercom.DropdownComponent{ID: "reward", Options: []intercom.SelectOption{{ID: "a", Text: "A"}, {ID: "b", Text: "B"}}},
-				&intercom.ButtonComponent{ID: "send", Label: "Send", Action: &intercom.Action{Type: "submit"}},
+				&intercom.ButtonComponent{ID: "send", Label: "Send", Action: &intercom.CanvasAction{Type: "submit"}},
 				&intercom.RawComponent{Type: "checkbox", JSON: json.RawMessage(`{"type": "checkbox", "id": "x", "option": [{"type": "option", "id": "o", "text": "O"}]}`)},
 			}}, StoredData: map[string]any{"customer_id": "cus_1"}},
 			ComponentID: "send",
@@ -221,7 +221,7 @@ func TestParseCanvasRequest(t *testing.T) {
 		}},
 		{"wrapped current_canvas, app_id", wrappedCurrentCanvas, &intercom.CanvasRequest{
 			WorkspaceID:   "legacy1",
-			CurrentCanvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{&intercom.SpacerComponent{Size: "m"}}}, StoredData: map[string]any{"k": 1.0}},
+			CurrentCanvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{&intercom.SpacerComponent{Size: "m"}}}, StoredData: map[string]any{"k": 1.0}},
 			StoredData:    map[string]any{"top": true},
 		}},
 	}
@@ -271,16 +271,16 @@ func TestCanvasCallContactKeys(t *testing.T) {
 func TestCanvasJSON(t *testing.T) {
 	t.Parallel()
 	resp := &intercom.CanvasResponse{
-		Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{
+		Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{
 			&intercom.TextComponent{Text: "Hi", Style: "header"},
-			&intercom.ListComponent{Items: []intercom.ListItem{{ID: "i1", Title: "T", Action: intercom.Submit()}}},
+			&intercom.ListComponent{Items: []intercom.ListItem{{ID: "i1", Title: "T", Action: intercom.SubmitAction()}}},
 			&intercom.SingleSelectComponent{ID: "s", Options: []intercom.SelectOption{{ID: "a", Text: "A"}, {ID: "b", Text: "B"}}, Value: "a"},
 			&intercom.DropdownComponent{ID: "d", Label: "L", Options: []intercom.SelectOption{{ID: "a", Text: "A"}, {ID: "b", Text: "B"}}},
 			&intercom.DividerComponent{},
 			&intercom.SpacerComponent{Size: "s"},
-			&intercom.ButtonComponent{ID: "go", Label: "Go", Action: intercom.Submit()},
+			&intercom.ButtonComponent{ID: "go", Label: "Go", Action: intercom.SubmitAction()},
 		}}, StoredData: map[string]any{"k": "v"}},
-		Event: intercom.Completed(),
+		Event: intercom.CanvasCompleted(),
 	}
 	if err := resp.Validate(); err != nil {
 		t.Fatal(err)
@@ -318,7 +318,7 @@ func TestCanvasValidate(t *testing.T) {
 		return out
 	}
 	canvas := func(cs ...intercom.Component) *intercom.CanvasResponse {
-		return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: cs}}}
+		return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: cs}}}
 	}
 	tests := []struct {
 		name string
@@ -333,15 +333,15 @@ func TestCanvasValidate(t *testing.T) {
 		{"text required", canvas(&intercom.DividerComponent{}, &intercom.TextComponent{}), "components[1].text: required"},
 		{"text style", canvas(&intercom.TextComponent{Text: "x", Style: "bold"}), `components[0].style: "bold" is not one of`},
 		{"button action", canvas(&intercom.ButtonComponent{ID: "b", Label: "B"}), "components[0].action: required"},
-		{"url action", canvas(&intercom.ButtonComponent{ID: "b", Label: "B", Action: &intercom.Action{Type: "url"}}), "components[0].action.url: required"},
+		{"url action", canvas(&intercom.ButtonComponent{ID: "b", Label: "B", Action: &intercom.CanvasAction{Type: "url"}}), "components[0].action.url: required"},
 		{"list empty", canvas(&intercom.ListComponent{}), "components[0].items: at least one item"},
 		{"spacer size", canvas(&intercom.SpacerComponent{Size: "xxl"}), "components[0].size"},
-		{"duplicate ids", canvas(&intercom.ButtonComponent{ID: "b", Label: "B", Action: intercom.Submit()}, &intercom.ButtonComponent{ID: "b", Label: "C", Action: intercom.Submit()}), `components[1].id: "b" repeats components[0]`},
+		{"duplicate ids", canvas(&intercom.ButtonComponent{ID: "b", Label: "B", Action: intercom.SubmitAction()}, &intercom.ButtonComponent{ID: "b", Label: "C", Action: intercom.SubmitAction()}), `components[1].id: "b" repeats components[0]`},
 		{"no content", &intercom.CanvasResponse{Canvas: &intercom.Canvas{}}, "canvas.content: required"},
 		{"no canvas", &intercom.CanvasResponse{}, "canvas: required"},
 		{"content too large", canvas(&intercom.TextComponent{Text: strings.Repeat("x", intercom.MaxCanvasBytes)}), "canvas.content: 65"},
-		{"stored data too large", &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{&intercom.DividerComponent{}}}, StoredData: map[string]any{"k": strings.Repeat("x", intercom.MaxCanvasBytes)}}}, "canvas.stored_data: 65"},
-		{"event type", &intercom.CanvasResponse{Canvas: canvas(&intercom.DividerComponent{}).Canvas, Event: &intercom.Event{Type: "done"}}, `event.type: "done"`},
+		{"stored data too large", &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{&intercom.DividerComponent{}}}, StoredData: map[string]any{"k": strings.Repeat("x", intercom.MaxCanvasBytes)}}}, "canvas.stored_data: 65"},
+		{"event type", &intercom.CanvasResponse{Canvas: canvas(&intercom.DividerComponent{}).Canvas, Event: &intercom.CanvasEvent{Type: "done"}}, `event.type: "done"`},
 	}
 	for _, tt := range tests {
 		err := tt.resp.Validate()

@@ -210,6 +210,9 @@ type request struct {
 	// replayable: repeating the request after it may have reached
 	// Intercom is harmless (reads, searches, idempotent writes).
 	replayable bool
+	// paced: the caller took this call from the rate limit (Client.Wait):
+	// the first attempt does not wait, and a 429 is returned, not retried.
+	paced bool
 }
 
 func newRequest(method, path string, body any) (*request, error) {
@@ -231,8 +234,10 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("intercom: %s %s: %w", r.method, r.path, err)
 		}
-		if err := c.wait(ctx); err != nil {
-			return fmt.Errorf("intercom: %s %s: waiting for the rate limiter: %w", r.method, r.path, err)
+		if attempt > 0 || !r.paced {
+			if err := c.wait(ctx); err != nil {
+				return fmt.Errorf("intercom: %s %s: waiting for the rate limiter: %w", r.method, r.path, err)
+			}
 		}
 		body, status, hdr, err := c.roundTrip(ctx, r)
 		if err != nil {
@@ -270,15 +275,15 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 		switch {
 		case status == http.StatusTooManyRequests:
 			// Intercom refused the call without performing it: safe to repeat.
-			if attempt >= c.maxRetries {
+			if !apiErr.RateLimitReset.IsZero() && apiErr.RateLimitReset.After(c.now()) {
+				c.pause(apiErr.RateLimitReset)
+			}
+			if attempt >= c.maxRetries || r.paced {
 				return apiErr
 			}
 			wait := c.backoff(attempt)
-			if !apiErr.RateLimitReset.IsZero() {
-				if until := apiErr.RateLimitReset.Sub(c.now()); until > 0 {
-					wait = min(until, time.Minute)
-					c.pause(apiErr.RateLimitReset)
-				}
+			if until := apiErr.RateLimitReset.Sub(c.now()); !apiErr.RateLimitReset.IsZero() && until > 0 {
+				wait = min(until, time.Minute)
 			}
 			c.log.DebugContext(ctx, "intercom: rate limited; waiting", "method", r.method, "path", r.path, "wait", wait)
 			if serr := c.sleep(ctx, wait); serr != nil {
@@ -388,6 +393,19 @@ func (c *Client) backoff(attempt int) time.Duration {
 	d := 200 * time.Millisecond << min(attempt, 6)
 	d = min(d, 10*time.Second)
 	return d/2 + rand.N(d/2+1)
+}
+
+// Wait blocks until the client's rate limit (its limiter and any pause
+// Intercom's headers asked for) allows one more call, and takes that call
+// from the budget. A caller that must know when its request can actually
+// be in flight (a delivery ledger that records "sending" right before the
+// call) waits here first, then sends with Message.Paced set, so the call
+// is not counted twice. It returns ctx's error if ctx ends first.
+func (c *Client) Wait(ctx context.Context) error {
+	if err := c.wait(ctx); err != nil {
+		return fmt.Errorf("intercom: waiting for the rate limiter: %w", err)
+	}
+	return nil
 }
 
 // wait blocks until the rate limiter and any header-driven pause allow a call.

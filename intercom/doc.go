@@ -45,13 +45,24 @@
 // SourceID, custom attributes and tags -> metadata, metadata.source =
 // "Intercom", the contact id and role under MetaIntercomID and
 // MetaIntercomRole). Client.SyncContacts walks every contact page into a
-// CustomerWriter in batches; WebhookHandler keeps customers current.
+// CustomerWriter in batches; WebhookHandler keeps customers current from
+// contact notifications with the same mapping (WebhookConfig.Customers).
 //
 // # Connect and webhooks
 //
 // OAuth provides the start and callback handlers of Intercom's OAuth flow
 // with a signed, browser-bound state. WebhookHandler verifies
-// X-Hub-Signature and hands contact topics to the host as ContactEvent.
+// X-Hub-Signature, counts each notification (WebhookConfig.Meter), drops
+// repeats, writes contact topics to WebhookConfig.Customers (creates,
+// updates, unsubscribes and tag changes as upserts, deletions as deletes;
+// an older notification never overwrites a newer one) and hands them to
+// the host as ContactEvent. With WebhookConfig.Store (store.Memory,
+// store/postgres) the de-duplication and the per-contact order are shared
+// by every replica; handled ids are kept DefaultWebhookRetention (7 days).
+// distribution.Manager.WebhookConfig wires all of it to a Manager:
+//
+//	h, err := intercom.NewWebhookHandler(m.WebhookConfig(clientSecret))
+//	mux.Handle("/webhooks/intercom", h)
 //
 // # Canvas Kit apps
 //
@@ -60,13 +71,16 @@
 // current canvas, input values, stored data, card creation options);
 // CanvasResponse, Canvas and the components (TextComponent,
 // ButtonComponent, ListComponent, SingleSelectComponent,
-// DropdownComponent, DividerComponent, SpacerComponent) build the answer,
-// and Validate checks Canvas Kit's rules (2 to 10 options, 64 KB of
+// DropdownComponent, DividerComponent, SpacerComponent, in a
+// CanvasContent; SubmitAction for their CanvasAction, CanvasCompleted for
+// the CanvasEvent that ends a flow) build the answer, and Validate checks Canvas Kit's rules (2 to 10 options, 64 KB of
 // content and of stored data). NewCanvasHandler serves one Canvas Kit URL:
 // it checks X-Body-Signature (hex HMAC-SHA256 of the raw body keyed with
 // the client secret, constant time) before anything else and answers 401
 // when it is missing or wrong. Package distribution's RewardsApp is built
-// on it.
+// on it. The former names Event, Content, Action, Completed and Submit
+// are deprecated aliases of CanvasEvent, CanvasContent, CanvasAction,
+// CanvasCompleted and SubmitAction.
 //
 // Package intercom/intercomtest provides an in-memory Intercom server and a
 // FakeMessenger for tests and examples.

@@ -16,9 +16,9 @@ func ExampleNewCanvasHandler() {
 	h, _ := intercom.NewCanvasHandler(intercom.CanvasHandlerConfig{Secret: "client-secret"},
 		func(ctx context.Context, req *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
 			return &intercom.CanvasResponse{Canvas: &intercom.Canvas{
-				Content: &intercom.Content{Components: []intercom.Component{
+				Content: &intercom.CanvasContent{Components: []intercom.Component{
 					&intercom.TextComponent{Text: "Hello " + req.Contact.Name, Style: "header"},
-					&intercom.ButtonComponent{ID: "go", Label: "Go", Action: intercom.Submit()},
+					&intercom.ButtonComponent{ID: "go", Label: "Go", Action: intercom.SubmitAction()},
 				}},
 				StoredData: map[string]any{"conversation": req.ConversationID()},
 			}}, nil

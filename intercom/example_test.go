@@ -98,3 +98,36 @@ func ExampleNewWebhookHandler() {
 	// 200
 	// 401
 }
+
+// Handlers that share a WebhookStore (store.Memory or store/postgres in a
+// host; a MemoryWebhookStore here) handle a notification once, whichever
+// replica Intercom delivers it to.
+func ExampleWebhookStore() {
+	shared := &intercom.MemoryWebhookStore{}
+	var replicas []*intercom.WebhookHandler
+	for i := range 2 {
+		h, err := intercom.NewWebhookHandler(intercom.WebhookConfig{
+			Secret: "client-secret",
+			Store:  shared,
+			OnContact: func(ctx context.Context, ev intercom.ContactEvent) error {
+				fmt.Println("replica", i, "handles", ev.Notification.ID)
+				return nil
+			},
+		})
+		if err != nil {
+			panic(err)
+		}
+		replicas = append(replicas, h)
+	}
+	body := intercomtest.Notification("notif_1", "contact.user.updated",
+		intercom.Contact{ID: "c1", Role: intercom.RoleUser, ExternalID: "user-42", Name: "Ann"})
+	for _, h := range replicas {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, intercomtest.WebhookRequest("/webhooks/intercom", "client-secret", body))
+		fmt.Println(w.Code)
+	}
+	// Output:
+	// replica 0 handles notif_1
+	// 200
+	// 200
+}

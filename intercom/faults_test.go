@@ -34,6 +34,16 @@ func TestFaults(t *testing.T) {
 		_, err := c.SendMessage(ctx, intercom.Message{Type: intercom.InApp, Body: "code", FromAdminID: srv.AdminID(), To: intercom.Recipient{Role: intercom.RoleUser, ID: ann.ID}})
 		return err
 	}
+	// pacedSend waits for the rate limit first (Client.Wait), as a
+	// delivery ledger does, then sends with Paced.
+	pacedSend := func(ctx context.Context, c *intercom.Client, srv *intercomtest.Server) error {
+		if err := c.Wait(ctx); err != nil {
+			return err
+		}
+		_, err := c.SendMessage(ctx, intercom.Message{Type: intercom.InApp, Body: "code", FromAdminID: srv.AdminID(),
+			To: intercom.Recipient{Role: intercom.RoleUser, ID: ann.ID}, Paced: true})
+		return err
+	}
 	get := func(ctx context.Context, c *intercom.Client, _ *intercomtest.Server) error {
 		_, err := c.GetContact(ctx, ann.ID)
 		return err
@@ -53,6 +63,7 @@ func TestFaults(t *testing.T) {
 		{"send: timeout waiting for the answer", intercomtest.Fault{Path: "/messages", Latency: time.Hour}, send, true, []error{intercom.ErrAmbiguous, context.DeadlineExceeded}, 0, 1},
 		{"send: 429 burst is waited out", intercomtest.Fault{Path: "/messages", Status: 429, Times: 2}, send, false, nil, 1, 3},
 		{"send: 429 beyond retries", intercomtest.Fault{Path: "/messages", Status: 429, Times: 10}, send, false, []error{intercom.ErrRateLimited}, 0, 4},
+		{"paced send: 429 returned at once", intercomtest.Fault{Path: "/messages", Status: 429}, pacedSend, false, []error{intercom.ErrRateLimited}, 0, 1},
 		{"get: 5xx retried", intercomtest.Fault{Path: "/contacts/", Status: 502, Times: 2}, get, false, nil, 0, 3},
 		{"get: dropped connection retried", intercomtest.Fault{Path: "/contacts/", Drop: true}, get, false, nil, 0, 2},
 		{"get: 5xx beyond retries", intercomtest.Fault{Path: "/contacts/", Status: 500, Times: 10}, get, false, nil, 0, 4},
@@ -195,5 +206,33 @@ func TestRateLimitBurst(t *testing.T) {
 				t.Logf("%d/%d sent, %d 429s, %v virtual time", ok, n, srv.Stats().RateLimited, time.Since(start))
 			})
 		})
+	}
+}
+
+// A paced send does not take a second call from the rate limit: with a
+// budget of one call a minute, Wait takes it and SendMessage goes out at
+// once (waiting again would block for a minute).
+func TestPacedSendDoesNotWaitTwice(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t)
+	cfg := srv.Config()
+	cfg.RateLimit = intercom.RateLimit{PerMinute: 1}
+	c, err := intercom.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMessage(ctx, intercom.Message{Type: intercom.InApp, Body: "code", FromAdminID: srv.AdminID(),
+		To: intercom.Recipient{Role: intercom.RoleUser, ID: ann.ID}, Paced: true}); err != nil {
+		t.Fatalf("paced send = %v, want sent without waiting", err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := c.Wait(short); err == nil {
+		t.Error("a second Wait got a call the budget does not have")
 	}
 }

@@ -111,6 +111,7 @@ func (c *Client) SendMessage(ctx context.Context, msg Message) (SentMessage, err
 	if err != nil {
 		return SentMessage{}, err
 	}
+	req.paced = msg.Paced
 	var resp messageResponse
 	if err := c.do(ctx, req, &resp); err != nil {
 		return SentMessage{}, err

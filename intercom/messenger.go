@@ -54,6 +54,11 @@ type Message struct {
 	To Recipient
 	// CreateConversationWithoutContactReply opens the conversation at once.
 	CreateConversationWithoutContactReply bool
+	// Paced says the caller already took this call from the rate limit
+	// with Client.Wait: SendMessage sends at once, and returns a 429 (an
+	// error matching ErrRateLimited, with RateLimitReset) instead of
+	// waiting and retrying, so the caller decides when to try again.
+	Paced bool
 }
 
 // Recipient names a contact by Intercom id and role (an empty Role is

@@ -12,147 +12,39 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/codedrop/codedrop/customer"
 )
 
-// Notification is Intercom's webhook envelope (type notification_event).
-type Notification struct {
-	// ID is the notification id ("notif_..."), unique per event; repeated
-	// deliveries carry the same id.
-	ID               string
-	Topic            string
-	AppID            string
-	CreatedAt        time.Time
-	FirstSentAt      time.Time
-	DeliveryAttempts int
-	// Item is data.item, the raw JSON of the object the event is about.
-	Item json.RawMessage
-}
-
-type wireNotification struct {
-	Type             string `json:"type"`
-	ID               string `json:"id"`
-	Topic            string `json:"topic"`
-	AppID            string `json:"app_id"`
-	CreatedAt        int64  `json:"created_at"`
-	FirstSentAt      int64  `json:"first_sent_at"`
-	DeliveryAttempts int    `json:"delivery_attempts"`
-	Data             struct {
-		Item json.RawMessage `json:"item"`
-	} `json:"data"`
-}
-
-// ContactEventKind says what happened to a contact.
-type ContactEventKind int
-
-// The contact event kinds.
-const (
-	// ContactChanged: created, updated, signed up, email added or changed,
-	// unsubscribed, archived or unarchived; Contact is the new state.
-	ContactChanged ContactEventKind = iota + 1
-	// ContactDeleted: the contact is gone; Contact has its id (and
-	// external_id when Intercom sent it).
-	ContactDeleted
-	// ContactTagAdded and ContactTagRemoved: Tag was attached to or
-	// removed from Contact.
-	ContactTagAdded
-	ContactTagRemoved
-)
-
-// String returns the kind's name.
-func (k ContactEventKind) String() string {
-	switch k {
-	case ContactChanged:
-		return "changed"
-	case ContactDeleted:
-		return "deleted"
-	case ContactTagAdded:
-		return "tag_added"
-	case ContactTagRemoved:
-		return "tag_removed"
-	}
-	return fmt.Sprintf("ContactEventKind(%d)", int(k))
-}
-
-// ContactEvent is a contact.* webhook notification, decoded.
-type ContactEvent struct {
-	Notification Notification
-	Kind         ContactEventKind
-	Contact      Contact
-	// Tag is set for ContactTagAdded and ContactTagRemoved.
-	Tag *Tag
-}
-
-// Customer returns the customer update the event implies
-// (ContactToCustomer of the contact; for a tag event the tag is added to or
-// removed from the contact's tags first). For ContactDeleted use
-// SourceID(e.Contact) to find the customer to delete.
-func (e ContactEvent) Customer() customer.Customer {
-	c := e.Contact
-	if e.Tag != nil {
-		tags := make([]Tag, 0, len(c.Tags)+1)
-		for _, t := range c.Tags {
-			if t.ID != e.Tag.ID {
-				tags = append(tags, t)
-			}
-		}
-		if e.Kind == ContactTagAdded {
-			tags = append(tags, *e.Tag)
-		}
-		c.Tags = tags
-	}
-	return ContactToCustomer(c)
-}
-
-// ParseContactEvent decodes a contact.* notification. It reports false for
-// other topics.
-func ParseContactEvent(n Notification) (ContactEvent, bool, error) {
-	if !strings.HasPrefix(n.Topic, "contact.") {
-		return ContactEvent{}, false, nil
-	}
-	ev := ContactEvent{Notification: n, Kind: ContactChanged}
-	switch {
-	case n.Topic == "contact.deleted":
-		ev.Kind = ContactDeleted
-	case strings.HasSuffix(n.Topic, ".tag.created"):
-		ev.Kind = ContactTagAdded
-	case strings.HasSuffix(n.Topic, ".tag.deleted"):
-		ev.Kind = ContactTagRemoved
-	}
-	if ev.Kind == ContactTagAdded || ev.Kind == ContactTagRemoved {
-		var item struct {
-			Tag     *Tag        `json:"tag"`
-			Contact wireContact `json:"contact"`
-		}
-		if err := json.Unmarshal(n.Item, &item); err != nil {
-			return ContactEvent{}, true, fmt.Errorf("%w: webhook %s (%s): data.item: %w", ErrInvalid, n.ID, n.Topic, err)
-		}
-		if item.Tag == nil || item.Tag.ID == "" || item.Contact.ID == "" {
-			return ContactEvent{}, true, fmt.Errorf("%w: webhook %s (%s): data.item needs a tag and a contact", ErrInvalid, n.ID, n.Topic)
-		}
-		ev.Tag, ev.Contact = item.Tag, item.Contact.contact()
-		return ev, true, nil
-	}
-	var w wireContact
-	if err := json.Unmarshal(n.Item, &w); err != nil {
-		return ContactEvent{}, true, fmt.Errorf("%w: webhook %s (%s): data.item: %w", ErrInvalid, n.ID, n.Topic, err)
-	}
-	if w.ID == "" {
-		return ContactEvent{}, true, fmt.Errorf("%w: webhook %s (%s): data.item has no contact id", ErrInvalid, n.ID, n.Topic)
-	}
-	ev.Contact = w.contact()
-	return ev, true, nil
-}
-
-// WebhookConfig configures a WebhookHandler.
+// WebhookConfig configures a WebhookHandler. Secret is required, and at
+// least one of Customers, OnContact and OnNotification.
 type WebhookConfig struct {
 	// Secret is the key of the X-Hub-Signature HMAC: the app's
 	// client_secret (or a legacy subscription's hub_secret). Required.
 	Secret string
+	// Customers, when set, keeps customers current from contact
+	// notifications (see [WebhookHandler]): distribution.Manager
+	// implements it, so segment memberships and entered/left triggers
+	// follow. OnContact, when also set, runs after it.
+	Customers WebhookCustomers
+	// Store shares de-duplication and contact ordering between the
+	// replicas of a host (store.Memory and store/postgres implement it).
+	// nil keeps both in this process: the last RememberIDs notification
+	// ids, and a [MemoryWebhookStore] for contact ordering.
+	Store WebhookStore
+	// Meter, when set, counts every notification that passes the
+	// signature check as one inbound call (distribution.Manager's
+	// CountInbound; see distribution.Manager.WebhookConfig). An error
+	// matching ErrInboundLimit answers 429 and the notification is not
+	// handled; any other error answers 500.
+	Meter InboundMeter
+	// Tags, when set, names the tags of contacts whose inline tags carry
+	// only ids, as SyncContacts does (a *Client implements it; the names
+	// are cached and listed again at most once a minute when an unknown
+	// id shows up). nil: such tags are recorded by id.
+	Tags TagLister
 	// OnContact receives contact.* notifications. An error answers 500, so
 	// Intercom delivers the notification again.
 	OnContact func(ctx context.Context, ev ContactEvent) error
@@ -162,8 +54,15 @@ type WebhookConfig struct {
 	// MaxBodyBytes bounds the request body. Default 1 MiB.
 	MaxBodyBytes int64
 	// RememberIDs is how many handled notification ids are remembered to
-	// drop repeated deliveries. Default 10,000.
+	// drop repeated deliveries when Store is nil. Default 10,000.
 	RememberIDs int
+	// Retention is how long Store remembers handled notification ids and
+	// deleted contacts; default DefaultWebhookRetention (7 days). The
+	// handler prunes older records at most once an hour, after handling a
+	// notification (see [WebhookHandler.Prune]).
+	Retention time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 	// Logger receives rejected deliveries and host errors. Default: discard.
 	Logger *slog.Logger
 }
@@ -172,16 +71,59 @@ type WebhookConfig struct {
 // HEAD request Intercom sends to validate the URL, verifies X-Hub-Signature
 // (HMAC-SHA1 of the raw body, compared in constant time; a missing or bad
 // signature gets 401 and never reaches the host), bounds the body, decodes
-// the notification_event envelope and drops notification ids it has
-// already handled. It is safe for concurrent use.
+// the notification_event envelope, counts it (Config.Meter) and drops
+// notification ids it has already handled. It is safe for concurrent use.
+//
+// # De-duplication
+//
+// With Config.Store, a notification is claimed in the store before it is
+// handled ([WebhookStore.ClaimNotification]), so the handlers of every
+// replica sharing the store handle it once: a repeat of a handled one
+// answers 200, one being handled elsewhere answers 503 with Retry-After
+// (so Intercom delivers it again later, in case that handler dies; its
+// claim lapses after WebhookClaimLease). A failed handling forgets the
+// claim and answers 500, so Intercom's redelivery is handled. Handled ids
+// are kept for Config.Retention (7 days by default: Intercom gives up on
+// an endpoint after 7 days of errors) and pruned lazily. Without a Store
+// the last RememberIDs ids are remembered in memory.
+//
+// # Customers
+//
+// With Config.Customers, contact notifications become customer writes
+// with the mapping of SyncContacts ([ContactToCustomer]; source_id is the
+// contact's external_id or "intercom:" + its id; metadata.source is
+// "Intercom"; merged into the stored customer):
+//
+//   - contact.user.created/updated, contact.lead.created/updated/signed_up,
+//     contact.email.updated, contact.unsubscribed and every other contact
+//     topic carrying a contact: an upsert of the contact;
+//   - contact.*.tag.created / .tag.deleted: the tag's name is added to or
+//     removed from the stored customer's intercom_tags (the rest of the
+//     customer is left as stored);
+//   - contact.deleted (and contact.user.deleted, contact.lead.deleted): the
+//     customer is deleted (found by external_id, by the source_id it was
+//     last written under, or as "intercom:" + id).
+//
+// Notifications about one contact apply in order: each carries a version
+// (the contact's updated_at, else the notification's created_at), and one
+// older than the newest applied is dropped (answered 200), under a lock
+// on the contact that the store holds across replicas
+// ([WebhookStore.UpdateContactState]), so two replicas handling two
+// notifications of one contact cannot go backwards. A deleted contact
+// stays deleted: later notifications about it are dropped. A notification
+// with no version at all is applied as it comes.
 type WebhookHandler struct {
-	cfg WebhookConfig
-	log *slog.Logger
+	cfg      WebhookConfig
+	log      *slog.Logger
+	now      func() time.Time
+	contacts WebhookStore // Store, or a MemoryWebhookStore for contact ordering
+	tags     tagCache
 
-	mu    sync.Mutex
-	state map[string]bool // id -> done (false: in flight)
-	ring  []string        // done ids, oldest first, for eviction
-	next  int
+	mu        sync.Mutex
+	state     map[string]bool // without Store: id -> done (false: in flight)
+	ring      []string        // done ids, oldest first, for eviction
+	next      int
+	lastPrune time.Time
 }
 
 // NewWebhookHandler returns a handler for cfg.
@@ -189,8 +131,11 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.Secret == "" {
 		return nil, errors.New("intercom: WebhookConfig.Secret is required")
 	}
-	if cfg.OnContact == nil && cfg.OnNotification == nil {
-		return nil, errors.New("intercom: WebhookConfig needs OnContact or OnNotification")
+	if cfg.OnContact == nil && cfg.OnNotification == nil && cfg.Customers == nil {
+		return nil, errors.New("intercom: WebhookConfig needs Customers, OnContact or OnNotification")
+	}
+	if cfg.Retention < 0 {
+		return nil, fmt.Errorf("intercom: WebhookConfig.Retention %v is negative", cfg.Retention)
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -198,11 +143,21 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.RememberIDs <= 0 {
 		cfg.RememberIDs = 10000
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultWebhookRetention
 	}
-	return &WebhookHandler{cfg: cfg, log: log, state: map[string]bool{}, ring: make([]string, cfg.RememberIDs)}, nil
+	h := &WebhookHandler{cfg: cfg, log: cfg.Logger, now: cfg.Now, contacts: cfg.Store}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.contacts == nil {
+		h.contacts = &MemoryWebhookStore{}
+		h.state, h.ring = map[string]bool{}, make([]string, cfg.RememberIDs)
+	}
+	return h, nil
 }
 
 // VerifySignature reports whether header (an X-Hub-Signature value,
@@ -265,13 +220,39 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	n := Notification{ID: wn.ID, Topic: wn.Topic, AppID: wn.AppID, CreatedAt: unixTime(wn.CreatedAt),
 		FirstSentAt: unixTime(wn.FirstSentAt), DeliveryAttempts: wn.DeliveryAttempts, Item: wn.Data.Item}
-	if !h.begin(n.ID) {
-		w.WriteHeader(http.StatusOK) // a repeat: already handled or in flight
+	ctx := r.Context()
+	if h.cfg.Meter != nil {
+		if err := h.cfg.Meter.CountInbound(ctx); err != nil {
+			if errors.Is(err, ErrInboundLimit) {
+				h.log.WarnContext(ctx, "intercom webhook: inbound call limit reached; notification not handled", "id", n.ID, "topic", n.Topic, "err", err)
+				http.Error(w, "inbound call limit reached", http.StatusTooManyRequests)
+				return
+			}
+			h.log.ErrorContext(ctx, "intercom webhook: counting the call failed", "id", n.ID, "err", err)
+			http.Error(w, "notification not processed", http.StatusInternalServerError)
+			return
+		}
+	}
+	switch claim, err := h.begin(ctx, n.ID); {
+	case err != nil:
+		h.log.ErrorContext(ctx, "intercom webhook: claiming the notification failed", "id", n.ID, "err", err)
+		http.Error(w, "notification not processed", http.StatusInternalServerError)
+		return
+	case claim == AlreadyHandled:
+		w.WriteHeader(http.StatusOK) // a repeat
+		return
+	case claim == InFlight:
+		if h.cfg.Store == nil {
+			w.WriteHeader(http.StatusOK) // in flight in this process, which answers for it
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(WebhookClaimLease/time.Second)))
+		http.Error(w, "notification is being handled", http.StatusServiceUnavailable)
 		return
 	}
-	if err := h.dispatch(r.Context(), n); err != nil {
-		h.end(n.ID, false)
-		h.log.ErrorContext(r.Context(), "intercom webhook: handler failed", "id", n.ID, "topic", n.Topic, "err", err)
+	if err := h.dispatch(ctx, n); err != nil {
+		h.end(ctx, n.ID, false)
+		h.log.ErrorContext(ctx, "intercom webhook: handler failed", "id", n.ID, "topic", n.Topic, "err", err)
 		status := http.StatusInternalServerError
 		if errors.Is(err, ErrInvalid) {
 			status = http.StatusBadRequest
@@ -279,18 +260,27 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "notification not processed", status)
 		return
 	}
-	h.end(n.ID, true)
+	h.end(ctx, n.ID, true)
 	w.WriteHeader(http.StatusOK)
+	h.maybePrune(ctx)
 }
 
 func (h *WebhookHandler) dispatch(ctx context.Context, n Notification) error {
-	if h.cfg.OnContact != nil {
+	if h.cfg.OnContact != nil || h.cfg.Customers != nil {
 		ev, ok, err := ParseContactEvent(n)
 		if err != nil {
 			return err
 		}
 		if ok {
-			return h.cfg.OnContact(ctx, ev)
+			if h.cfg.Customers != nil {
+				if err := h.syncContact(ctx, ev); err != nil {
+					return err
+				}
+			}
+			if h.cfg.OnContact != nil {
+				return h.cfg.OnContact(ctx, ev)
+			}
+			return nil
 		}
 	}
 	if h.cfg.OnNotification != nil {
@@ -299,20 +289,80 @@ func (h *WebhookHandler) dispatch(ctx context.Context, n Notification) error {
 	return nil
 }
 
-// begin claims id; false when it is done or in flight.
-func (h *WebhookHandler) begin(id string) bool {
+// begin claims id in the Store, or in this process without one.
+func (h *WebhookHandler) begin(ctx context.Context, id string) (ClaimResult, error) {
+	if h.cfg.Store != nil {
+		return h.cfg.Store.ClaimNotification(ctx, id, h.now(), WebhookClaimLease)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, seen := h.state[id]; seen {
-		return false
+	if done, seen := h.state[id]; seen {
+		if done {
+			return AlreadyHandled, nil
+		}
+		return InFlight, nil
 	}
 	h.state[id] = false
-	return true
+	return Claimed, nil
 }
 
-// end records the outcome: a success is remembered (evicting the oldest
-// remembered id), a failure forgotten so a redelivery is processed.
-func (h *WebhookHandler) end(id string, ok bool) {
+// end records the outcome: a success is remembered, a failure forgotten so
+// a redelivery is processed.
+func (h *WebhookHandler) end(ctx context.Context, id string, ok bool) {
+	if h.cfg.Store != nil {
+		if err := h.cfg.Store.FinishNotification(context.WithoutCancel(ctx), id, ok, h.now()); err != nil {
+			// A handled id not recorded as such: a redelivery after the
+			// lease is handled again (the writes are idempotent).
+			h.log.ErrorContext(ctx, "intercom webhook: recording the outcome failed", "id", id, "handled", ok, "err", err)
+		}
+		return
+	}
+	h.endLocal(id, ok)
+}
+
+// Prune makes Config.Store forget what is older than Config.Retention
+// (handled notification ids, lapsed claims, deleted contacts) and returns
+// how many records it removed. The handler calls it at most once an hour
+// by itself; a host may call it on its own schedule too. Without a Store
+// it does nothing.
+func (h *WebhookHandler) Prune(ctx context.Context) (int, error) {
+	if h.cfg.Store == nil {
+		return 0, nil
+	}
+	n, err := h.cfg.Store.PruneWebhookState(ctx, h.now().Add(-h.cfg.Retention))
+	if err != nil {
+		return n, fmt.Errorf("intercom: pruning webhook state: %w", err)
+	}
+	return n, nil
+}
+
+// pruneEvery is how often the handler prunes the Store by itself.
+const pruneEvery = time.Hour
+
+func (h *WebhookHandler) maybePrune(ctx context.Context) {
+	if h.cfg.Store == nil {
+		return
+	}
+	now := h.now()
+	h.mu.Lock()
+	due := h.lastPrune.IsZero() || now.Sub(h.lastPrune) >= pruneEvery
+	if due {
+		h.lastPrune = now
+	}
+	h.mu.Unlock()
+	if !due {
+		return
+	}
+	if n, err := h.Prune(context.WithoutCancel(ctx)); err != nil {
+		h.log.ErrorContext(ctx, "intercom webhook: pruning failed", "err", err)
+	} else if n > 0 {
+		h.log.DebugContext(ctx, "intercom webhook: pruned old state", "records", n)
+	}
+}
+
+// endLocal records the outcome without a Store: a success is remembered
+// (evicting the oldest remembered id), a failure forgotten.
+func (h *WebhookHandler) endLocal(id string, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !ok {

@@ -10,7 +10,9 @@
 // ids), [AutoUpdate] (a rule; membership changes are emitted as
 // [EventEntered] and [EventLeft]) or [Passive] (a rule; no events). Rule
 // segments are Syncing until every customer has been checked against the
-// rule, then Synced.
+// rule, then Synced; while syncing, SyncChecked of SyncTotal customers
+// have been checked (stored after every batch, so every replica sees the
+// progress).
 //
 // # Engine
 //
@@ -24,6 +26,7 @@
 //	res, err := eng.Sync(ctx, seg.ID, progress)       // checks every customer, in batches
 //	changes, err := eng.CustomerChanged(ctx, stored)  // after each upsert: one Match per rule segment
 //	changes, err = eng.CustomerDeleted(ctx, id)
+//	seg, changed, err := eng.Update(ctx, seg)         // new name, rule or type; Sync again when changed
 //	res, err = eng.Resync(ctx, progress)              // periodically: rules relative to now
 //	ex, err := eng.Explain(ctx, seg.ID, c)            // why is (or isn't) c in the segment?
 //

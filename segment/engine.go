@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/codedrop/codedrop/customer"
@@ -26,7 +27,9 @@ type Config struct {
 	// Customers is scanned by full syncs (required). store.Memory
 	// implements both Store and customer.Store. When it also implements
 	// [FilterPusher] (store/postgres does), the sync of a Filter segment
-	// asks it for the matching customers instead of scanning them all.
+	// asks it for the matching customers instead of scanning them all;
+	// when it implements [CustomerCounter] (both do), a sync's SyncTotal
+	// is known from the start.
 	Customers customer.Store
 	// Evaluator compiles rules; nil means DefaultEvaluator{} (no metadata
 	// schema).
@@ -47,7 +50,8 @@ type Config struct {
 // customers.
 //
 // The owner of the store (distribution.Manager) calls it: [Engine.Create]
-// then [Engine.Sync] for a new segment, [Engine.CustomerChanged] after every
+// then [Engine.Sync] for a new segment, [Engine.Update] (then Sync when it
+// reports a change) to edit one, [Engine.CustomerChanged] after every
 // customer write, [Engine.CustomerDeleted] after a delete, and
 // [Engine.Resync] periodically for rules that depend on the time. Each
 // returns or reports the membership changes it persisted; changes with Emit
@@ -57,11 +61,15 @@ type Config struct {
 // while a sync runs is handled by CustomerChanged and the sync leaves that
 // customer alone. Several engines sharing one database (several replicas)
 // must route syncs and customer changes of one segment through one engine
-// (or accept that a concurrent sync may briefly undo a change).
+// (or accept that a concurrent sync may briefly undo a change). Each
+// engine compiles the rules it knows: [Engine.Refresh] brings them in line
+// with segments created, updated or deleted through the others, and
+// [Engine.Sync] always syncs the stored definition.
 type Engine struct {
 	store     Store
 	customers customer.Store
-	pusher    FilterPusher // non-nil when Customers implements it and the evaluator allows pushdown
+	pusher    FilterPusher    // non-nil when Customers implements it and the evaluator allows pushdown
+	counter   CustomerCounter // non-nil when Customers implements it
 	eval      Evaluator
 	now       func() time.Time
 	log       *slog.Logger
@@ -75,12 +83,20 @@ type Engine struct {
 	// memMu serializes membership writes of syncs and customer changes, so
 	// a sync batch never overwrites a fresher customer change.
 	memMu sync.Mutex
+
+	gens      atomic.Uint64 // the last rule.gen handed out
+	refreshMu sync.Mutex
+	refreshed time.Time // the last Refresh (or NewEngine's load), by the engine's clock
 }
 
 type rule struct {
 	seg     Segment // ID, Type, SyncedAt are what the engine reads
 	m       Matcher
 	timeDep bool
+	// gen identifies the compiled rule: a copy with new sync fields keeps
+	// it, a new rule (Update, Refresh) gets a new one, and a sync started
+	// with another gen is superseded.
+	gen uint64
 }
 
 type syncState struct {
@@ -127,6 +143,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	if p, ok := cfg.Customers.(FilterPusher); ok && schemaless(e.eval) {
 		e.pusher = p
 	}
+	e.counter, _ = cfg.Customers.(CustomerCounter)
 	for s, err := range e.store.Segments(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("segment: load segments: %w", err)
@@ -141,6 +158,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		e.rules[s.ID] = r
 	}
 	e.relist()
+	e.refreshed = e.now()
 	return e, nil
 }
 
@@ -179,7 +197,7 @@ func (e *Engine) compile(s Segment) (*rule, error) {
 		timeDep = td.TimeDependent()
 	}
 	s.CustomerIDs = nil
-	return &rule{seg: s, m: m, timeDep: timeDep}, nil
+	return &rule{seg: s, m: m, timeDep: timeDep, gen: e.gens.Add(1)}, nil
 }
 
 // relist rebuilds e.list from e.rules; e.mu must be held for writing.
@@ -322,7 +340,8 @@ type SyncResult struct {
 
 // Sync checks every customer against a rule segment, in batches, and
 // persists the membership changes. The segment is Syncing until every
-// customer has been checked, then Synced. progress (may be nil) is called
+// customer has been checked, then Synced; its progress (SyncChecked of
+// SyncTotal) is stored after each batch. progress (may be nil) is called
 // after each batch with that batch's changes. Changes of a segment's first
 // sync have Emit false (the initial members did not "enter"); later syncs
 // emit as usual for auto-update segments. Members whose customer no longer
@@ -337,37 +356,53 @@ type SyncResult struct {
 //
 // Syncing a static segment only marks it Synced. Syncing a segment that is
 // already being synced fails with ErrConflict. If ctx ends, Sync returns
-// ctx's error and the segment stays Syncing (see [Engine.Unsynced]).
+// ctx's error and the segment stays Syncing (see [Engine.Unsynced]). If
+// [Engine.Update] changes the segment's rule or type meanwhile, Sync stops
+// at its next batch with an error matching [ErrSuperseded]; the segment
+// stays Syncing for the caller to sync again.
 func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress)) (SyncResult, error) {
-	e.mu.RLock()
-	r := e.rules[id]
-	e.mu.RUnlock()
-	if r == nil {
-		s, err := e.store.GetSegment(ctx, id)
-		if err != nil {
-			return SyncResult{}, err
-		}
-		if !s.Type.IsRule() {
-			return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
-		}
-		// Created through another engine (another replica): adopt it.
-		if r, err = e.compile(s); err != nil {
-			return SyncResult{}, fmt.Errorf("segment %s: %w", id, err)
-		}
-		e.mu.Lock()
-		if cur := e.rules[id]; cur != nil {
-			r = cur
-		} else {
-			e.rules[id] = r
-			e.relist()
-		}
-		e.mu.Unlock()
+	// The stored definition rules: another engine (replica) may have
+	// created or changed the segment.
+	e.memMu.Lock()
+	r, err := e.refreshOne(ctx, id)
+	e.memMu.Unlock()
+	if err != nil {
+		return SyncResult{}, err
+	}
+	if r == nil { // a static segment
+		return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
+	}
+	total, err := e.countCustomers(ctx)
+	if err != nil {
+		return SyncResult{}, err
 	}
 	if err := e.store.SetSyncStatus(ctx, id, Syncing, e.now()); err != nil {
 		return SyncResult{}, err
 	}
-	res, err := e.syncRules(ctx, []*rule{r}, progress)
+	if err := e.store.SetSyncProgress(ctx, id, 0, total); err != nil {
+		return SyncResult{}, err
+	}
+	res, err := e.syncRules(ctx, []*rule{r}, func(p SyncProgress) error {
+		if err := e.store.SetSyncProgress(ctx, id, p.Checked, max(total, p.Checked)); err != nil {
+			return fmt.Errorf("segment %s: sync progress: %w", id, err)
+		}
+		if progress != nil {
+			progress(p)
+		}
+		return nil
+	})
 	if err != nil {
+		return res, err
+	}
+	// Mark it synced unless Update replaced the rule meanwhile: under
+	// memMu, which Update holds while it stores the new rule.
+	e.memMu.Lock()
+	defer e.memMu.Unlock()
+	if !e.current(r) {
+		return res, fmt.Errorf("segment %s: %w", id, ErrSuperseded)
+	}
+	done := max(total, res.Checked)
+	if err := e.store.SetSyncProgress(ctx, id, done, done); err != nil {
 		return res, err
 	}
 	at := e.now()
@@ -404,11 +439,17 @@ func (e *Engine) Resync(ctx context.Context, progress func(SyncProgress)) (SyncR
 	if len(rs) == 0 {
 		return SyncResult{}, nil
 	}
-	return e.syncRules(ctx, rs, progress)
+	return e.syncRules(ctx, rs, func(p SyncProgress) error {
+		if progress != nil {
+			progress(p)
+		}
+		return nil
+	})
 }
 
-// syncRules checks every customer against rs and persists the changes.
-func (e *Engine) syncRules(ctx context.Context, rs []*rule, progress func(SyncProgress)) (SyncResult, error) {
+// syncRules checks every customer against rs and persists the changes,
+// calling onBatch after each batch; an error from onBatch stops it.
+func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncProgress) error) (SyncResult, error) {
 	// Register first, so a customer change from now on is seen as touched.
 	e.mu.Lock()
 	states := make([]*syncState, len(rs))
@@ -468,10 +509,7 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, progress func(SyncPr
 				res.Left++
 			}
 		}
-		if progress != nil {
-			progress(SyncProgress{Checked: res.Checked, Changes: changes})
-		}
-		return nil
+		return onBatch(SyncProgress{Checked: res.Checked, Changes: changes})
 	}
 	var customers iter.Seq2[customer.Customer, error]
 	if len(rs) == 1 && e.pusher != nil && rs[0].seg.Filter != nil && !rs[0].timeDep {
@@ -547,12 +585,19 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, progress func(SyncPr
 }
 
 // apply persists a batch of sync changes, leaving out customers that a
-// concurrent CustomerChanged has handled, and returns what it persisted.
+// concurrent CustomerChanged has handled and rules that Update replaced,
+// and returns what it persisted. When every rule was replaced it fails
+// with ErrSuperseded.
 func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, batch []Change) ([]Change, error) {
 	e.memMu.Lock()
 	defer e.memMu.Unlock()
 	var out []Change
+	live := 0
 	for i, r := range rs {
+		if !e.current(r) {
+			continue
+		}
+		live++
 		var add, remove []string
 		for _, c := range batch {
 			if c.SegmentID != r.seg.ID || states[i].touched[c.CustomerID] {
@@ -575,6 +620,9 @@ func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, bat
 				return nil, fmt.Errorf("segment %s: remove members: %w", r.seg.ID, err)
 			}
 		}
+	}
+	if live == 0 {
+		return nil, fmt.Errorf("segment %s: %w", rs[0].seg.ID, ErrSuperseded)
 	}
 	return out, nil
 }

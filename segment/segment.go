@@ -111,6 +111,17 @@ type Segment struct {
 	// creation source ids are accepted too and resolved to ids).
 	CustomerIDs []string   `json:"customer_ids,omitempty"`
 	SyncStatus  SyncStatus `json:"sync_status"`
+	// SyncChecked and SyncTotal are a sync's progress: SyncChecked of
+	// SyncTotal customers have been checked against the rule, by the sync
+	// running now (SyncStatus Syncing) or by the last one (Synced). They
+	// are persisted after every batch, so every replica sees them.
+	// SyncTotal is the number of customers when the sync started (0 when
+	// the customer store cannot count them, see [CustomerCounter]); a sync
+	// that the store helps ([FilterPusher]) reads fewer customers and
+	// reaches SyncTotal when it ends. Both are 0 before a rule segment's
+	// first sync starts, and for static segments.
+	SyncChecked int `json:"sync_checked"`
+	SyncTotal   int `json:"sync_total"`
 	// SyncedAt is when the last full sync finished; zero before the first.
 	SyncedAt  time.Time `json:"synced_at,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
@@ -187,10 +198,24 @@ type Store interface {
 	// error wrapping ErrNotFound.
 	DeleteSegment(ctx context.Context, id string) error
 
+	// UpdateSegment replaces the definition of the stored segment s.ID
+	// with s's: Name, Type, Filter, Expression, CustomerIDs and UpdatedAt.
+	// When s.SyncStatus is set it also replaces the sync fields
+	// (SyncStatus, SyncChecked, SyncTotal, SyncedAt), in the same write;
+	// when it is empty they are left as stored. ID and CreatedAt are kept;
+	// memberships are left as they are. A Filter must come back as given:
+	// the same conditions in the same order (Filter.String equal). A
+	// missing segment fails with ErrNotFound.
+	UpdateSegment(ctx context.Context, s Segment) error
+
 	// SetSyncStatus sets a segment's SyncStatus and UpdatedAt to at; when
 	// status is Synced it also sets SyncedAt to at. A missing segment
 	// fails with ErrNotFound.
 	SetSyncStatus(ctx context.Context, id string, status SyncStatus, at time.Time) error
+
+	// SetSyncProgress sets a segment's SyncChecked and SyncTotal (nothing
+	// else, not even UpdatedAt). A missing segment fails with ErrNotFound.
+	SetSyncProgress(ctx context.Context, id string, checked, total int) error
 
 	// AddMembers makes the customers members of the segment. Ids already
 	// members are left as they are. A missing segment fails with

@@ -10,6 +10,7 @@ import (
 
 	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -41,6 +42,8 @@ type Memory struct {
 	dist  distMemory    // distributions, consents, deliveries (memory_distribution.go)
 	auto  autoMemory    // events, summaries, usage, send log (memory_automation.go)
 	codes *codes.Memory // campaigns and publications (memory_codes.go); its own lock
+
+	hooks intercom.MemoryWebhookStore // webhook de-duplication and contact order (memory_webhook.go)
 }
 
 // NewMemory returns an empty in-memory store. It provides codes too
@@ -285,6 +288,16 @@ func (m *Memory) sortCustomers() {
 		push(id)
 	}
 	m.custOrder, m.custNew, m.custDead = merged, nil, 0
+}
+
+// CountCustomers implements segment.CustomerCounter.
+func (m *Memory) CountCustomers(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.cust), nil
 }
 
 // Customers implements customer.Store. Customers come in ascending ID

@@ -100,9 +100,31 @@ func (m *Memory) MarkEventProcessed(ctx context.Context, id string, at time.Time
 	}
 	c := e.Clone()
 	c.ProcessedAt = at
+	c.ClaimedBy, c.ClaimedUntil = "", time.Time{}
 	a.events[id] = &c
 	delete(a.unproc, id)
 	return nil
+}
+
+// ClaimEvent implements distribution.EventStore.
+func (m *Memory) ClaimEvent(ctx context.Context, id, owner string, now, until time.Time) (distribution.Event, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return distribution.Event{}, false, err
+	}
+	a := &m.auto
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.events[id]
+	if !ok {
+		return distribution.Event{}, false, fmt.Errorf("event %q: %w", id, distribution.ErrNotFound)
+	}
+	if !e.ProcessedAt.IsZero() || e.ClaimedBy != "" && e.ClaimedBy != owner && e.ClaimedUntil.After(now) {
+		return e.Clone(), false, nil
+	}
+	c := e.Clone()
+	c.ClaimedBy, c.ClaimedUntil = owner, until
+	a.events[id] = &c
+	return c.Clone(), true, nil
 }
 
 // UnprocessedEvents implements distribution.EventStore.

@@ -18,6 +18,7 @@ type distMemory struct {
 	dists    map[string]*distribution.Distribution
 	distList []string          // ids in creation order
 	distName map[string]string // name -> id
+	triggers int64             // TriggersVersion
 
 	consents    map[string]*distribution.Consent
 	consentList []string
@@ -98,6 +99,7 @@ func (m *Memory) CreateDistribution(ctx context.Context, d distribution.Distribu
 	}
 	c := d.Clone()
 	c.Revision = 1
+	s.bumpTriggers(&c)
 	s.dists[d.ID] = &c
 	s.distList = append(s.distList, d.ID)
 	s.distName[d.Name] = d.ID
@@ -140,10 +142,29 @@ func (m *Memory) UpdateDistribution(ctx context.Context, d distribution.Distribu
 	}
 	c := d.Clone()
 	c.Revision = cur.Revision + 1
+	s.bumpTriggers(&c)
 	delete(s.distName, cur.Name)
 	s.distName[c.Name] = c.ID
 	s.dists[d.ID] = &c
 	return c.Revision, nil
+}
+
+// bumpTriggers moves the triggers version when d is automatic (s.mu held).
+func (s *distMemory) bumpTriggers(d *distribution.Distribution) {
+	if d.Mode == distribution.Automatic {
+		s.triggers++
+	}
+}
+
+// TriggersVersion implements distribution.Store.
+func (m *Memory) TriggersVersion(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s := &m.dist
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.triggers, nil
 }
 
 // ListDistributions implements distribution.Store.

@@ -126,6 +126,44 @@ func (m *Memory) SetSyncStatus(ctx context.Context, id string, status segment.Sy
 	return nil
 }
 
+// UpdateSegment implements segment.Store.
+func (m *Memory) UpdateSegment(ctx context.Context, s segment.Segment) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, err := m.getSegment(s.ID)
+	if err != nil {
+		return err
+	}
+	c := *cur // stored values are replaced, never changed in place
+	c.Name, c.Type, c.Filter, c.Expression = s.Name, s.Type, s.Filter, s.Expression
+	c.CustomerIDs, c.UpdatedAt = slices.Clone(s.CustomerIDs), s.UpdatedAt
+	if s.SyncStatus != "" {
+		c.SyncStatus, c.SyncChecked, c.SyncTotal, c.SyncedAt = s.SyncStatus, s.SyncChecked, s.SyncTotal, s.SyncedAt
+	}
+	m.segments[s.ID] = &c
+	return nil
+}
+
+// SetSyncProgress implements segment.Store.
+func (m *Memory) SetSyncProgress(ctx context.Context, id string, checked, total int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, err := m.getSegment(id)
+	if err != nil {
+		return err
+	}
+	c := *s
+	c.SyncChecked, c.SyncTotal = checked, total
+	m.segments[id] = &c
+	return nil
+}
+
 // AddMembers implements segment.Store.
 func (m *Memory) AddMembers(ctx context.Context, segmentID string, customerIDs []string) error {
 	if err := ctx.Err(); err != nil {

@@ -16,3 +16,5 @@ type Store interface {
 }
 
 var _ Store = (*Memory)(nil)
+
+var _ segment.CustomerCounter = (*Memory)(nil)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
@@ -39,7 +40,7 @@ func run(ctx context.Context, out io.Writer) error {
 	))
 	defer srv.Close()
 	// A fake clock makes the run (and its output) the same every time.
-	clock := distribution.NewFakeClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
+	clock := distributiontest.NewFakeClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	m, err := distribution.NewManager(distribution.Config{
 		Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clock,
 	})

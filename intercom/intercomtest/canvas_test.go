@@ -29,18 +29,18 @@ func TestInbox(t *testing.T) {
 		return h
 	}
 	canvas := func(cs ...intercom.Component) *intercom.Canvas {
-		return &intercom.Canvas{Content: &intercom.Content{Components: cs}, StoredData: map[string]any{"step": "1"}}
+		return &intercom.Canvas{Content: &intercom.CanvasContent{Components: cs}, StoredData: map[string]any{"step": "1"}}
 	}
 	app := intercomtest.CanvasApp{
 		Secret: secret,
 		Initialize: handler(func(ctx context.Context, req *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
 			return &intercom.CanvasResponse{Canvas: canvas(
 				&intercom.DropdownComponent{ID: "pick", Options: []intercom.SelectOption{{ID: "a", Text: "A"}, {ID: "b", Text: "B"}}, Value: "a"},
-				&intercom.ButtonComponent{ID: "go", Label: "Go", Action: intercom.Submit()})}, nil
+				&intercom.ButtonComponent{ID: "go", Label: "Go", Action: intercom.SubmitAction()})}, nil
 		}),
 		Submit: handler(func(ctx context.Context, req *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
 			return &intercom.CanvasResponse{Canvas: canvas(&intercom.TextComponent{Text: "picked " + req.Input("pick")}),
-				CardCreationOptions: map[string]any{"pick": req.Input("pick")}, Event: intercom.Completed()}, nil
+				CardCreationOptions: map[string]any{"pick": req.Input("pick")}, Event: intercom.CanvasCompleted()}, nil
 		}),
 		MessengerInitialize: handler(func(ctx context.Context, req *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
 			return &intercom.CanvasResponse{Canvas: canvas(&intercom.TextComponent{Text: "card " + req.CardCreationOptions["pick"].(string)})}, nil

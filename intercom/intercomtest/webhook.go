@@ -14,12 +14,19 @@ import (
 // topic and data.item = item. An intercom.Contact item is rendered as
 // Intercom's contact object; anything else is marshaled as is.
 func Notification(id, topic string, item any) []byte {
+	return NotificationAt(id, topic, item, time.Now())
+}
+
+// NotificationAt is Notification with created_at (and first_sent_at) at
+// the given time: a notification's created_at orders those whose item has
+// no updated_at (tag changes, deletions).
+func NotificationAt(id, topic string, item any, at time.Time) []byte {
 	if c, ok := item.(intercom.Contact); ok {
 		item = contactJSON(&c)
 	}
 	b, err := json.Marshal(map[string]any{
 		"type": "notification_event", "id": id, "topic": topic, "app_id": "testapp1",
-		"created_at": time.Now().Unix(), "first_sent_at": time.Now().Unix(), "delivery_attempts": 1,
+		"created_at": at.Unix(), "first_sent_at": at.Unix(), "delivery_attempts": 1,
 		"data": map[string]any{"type": "notification_event_data", "item": item},
 	})
 	if err != nil {

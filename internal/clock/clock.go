@@ -1,7 +1,10 @@
 // Package clock holds the clock implementations shared by codedrop's
 // packages: the system clock and a fake clock that tests advance by hand.
-// Package distribution re-exports both (distribution.Clock,
-// distribution.NewFakeClock) so hosts never import this package.
+// Hosts never import it: distribution.Clock is the interface they see,
+// distribution.SystemClock the real clock and distributiontest.FakeClock
+// the fake one (a wrapper of Fake). Timer is an alias of an unnamed
+// interface type, identical to distribution.Timer, so the clocks here
+// satisfy distribution.Clock without importing package distribution.
 package clock
 
 import (
@@ -19,12 +22,10 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a pending AfterFunc call.
-type Timer interface {
-	// Stop prevents the call if it has not happened yet and reports
-	// whether it did so.
-	Stop() bool
-}
+// Timer is a pending AfterFunc call: Stop prevents the call if it has not
+// happened yet and reports whether it did so. It is an alias of an unnamed
+// type so that it is identical to distribution.Timer.
+type Timer = interface{ Stop() bool }
 
 // System is the real clock.
 type System struct{}

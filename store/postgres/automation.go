@@ -28,9 +28,9 @@ func (s *Store) InsertEvent(ctx context.Context, e distribution.Event) (bool, er
 	if err != nil {
 		return false, fmt.Errorf("event %q: %w", e.ID, err)
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO events (id, type, doc, customer_metadata, customer_metadata_types, processed_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.Type, doc, meta, types, ts(e.ProcessedAt))
+	tag, err := s.pool.Exec(ctx, `INSERT INTO events (id, type, doc, customer_metadata, customer_metadata_types, processed_at, claimed_by, claimed_until)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.Type, doc, meta, types, ts(e.ProcessedAt), e.ClaimedBy, ts(e.ClaimedUntil))
 	if err != nil {
 		return false, ctxErr(ctx, fmt.Errorf("event %q: %w", e.ID, err))
 	}
@@ -48,20 +48,22 @@ func encodeEvent(e distribution.Event) (doc, meta, types []byte, err error) {
 		c.Metadata = nil
 		e.Customer = &c
 	}
-	e.ProcessedAt = time.Time{} // the processed_at column
+	e.ProcessedAt = time.Time{} // the processed_at, claimed_by and claimed_until columns
+	e.ClaimedBy, e.ClaimedUntil = "", time.Time{}
 	doc, err = json.Marshal(e)
 	return doc, meta, types, err
 }
 
-const eventCols = `doc, customer_metadata, customer_metadata_types, processed_at`
+const eventCols = `doc, customer_metadata, customer_metadata_types, processed_at, coalesce(claimed_by, ''), claimed_until`
 
 func scanEvent(row pgx.Row) (distribution.Event, error) {
 	var (
 		e                distribution.Event
 		doc, meta, types []byte
-		processed        *time.Time
+		processed, until *time.Time
+		claimedBy        string
 	)
-	if err := row.Scan(&doc, &meta, &types, &processed); err != nil {
+	if err := row.Scan(&doc, &meta, &types, &processed, &claimedBy, &until); err != nil {
 		return e, err
 	}
 	if err := json.Unmarshal(doc, &e); err != nil {
@@ -77,6 +79,7 @@ func scanEvent(row pgx.Row) (distribution.Event, error) {
 		}
 	}
 	e.ProcessedAt = fromTS(processed)
+	e.ClaimedBy, e.ClaimedUntil = claimedBy, fromTS(until)
 	return e, nil
 }
 
@@ -100,7 +103,7 @@ func (s *Store) MarkEventProcessed(ctx context.Context, id string, at time.Time)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE events SET processed_at = $2 WHERE id = $1`, id, ts(at))
+	tag, err := s.pool.Exec(ctx, `UPDATE events SET processed_at = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $1`, id, ts(at))
 	if err != nil {
 		return ctxErr(ctx, fmt.Errorf("event %q: %w", id, err))
 	}
@@ -108,6 +111,25 @@ func (s *Store) MarkEventProcessed(ctx context.Context, id string, at time.Time)
 		return fmt.Errorf("event %q: %w", id, distribution.ErrNotFound)
 	}
 	return nil
+}
+
+// ClaimEvent implements distribution.EventStore: one conditional UPDATE,
+// so of two concurrent claims at most one succeeds.
+func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now, until time.Time) (distribution.Event, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return distribution.Event{}, false, err
+	}
+	e, err := scanEvent(s.pool.QueryRow(ctx, `UPDATE events SET claimed_by = $2, claimed_until = $4
+		WHERE id = $1 AND processed_at IS NULL AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until <= $3)
+		RETURNING `+eventCols, id, owner, now, until))
+	if err == nil {
+		return e, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return distribution.Event{}, false, ctxErr(ctx, fmt.Errorf("event %q: claiming: %w", id, err))
+	}
+	e, err = s.GetEvent(ctx, id) // processed, claimed by another, or missing
+	return e, false, err
 }
 
 // UnprocessedEvents implements distribution.EventStore. It streams in

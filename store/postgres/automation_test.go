@@ -13,6 +13,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/store/postgres"
@@ -160,7 +161,7 @@ func TestAutomaticDistributionOnPostgres(t *testing.T) {
 	codes := postgres.NewCodes(pool, nil)
 	m, err := distribution.NewManager(distribution.Config{
 		Store: st, Codes: codes, Intercom: srv.Client(), AdminID: srv.AdminID(),
-		Clock:         distribution.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
+		Clock:         distributiontest.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
 		FrequencyCaps: []distribution.FrequencyCap{{Max: 5, Window: 24 * time.Hour}},
 		Limits:        distribution.Limits{Messages: distribution.Limit{Max: 10, Period: distribution.PeriodDay}},
 	})

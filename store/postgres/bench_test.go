@@ -13,6 +13,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store"
@@ -118,7 +119,7 @@ func BenchmarkReimportCSVMemory(b *testing.B) {
 // Intercom customers.
 type fanoutEnv struct {
 	m    *distribution.Manager
-	clk  *distribution.FakeClock
+	clk  *distributiontest.FakeClock
 	srv  *intercomtest.Server
 	d    distribution.Distribution
 	stop func()
@@ -131,7 +132,7 @@ func benchFanout(b *testing.B, pg bool) {
 	var cpu cpuMeter
 	for range b.N {
 		b.StopTimer()
-		clk := distribution.NewFakeClock(time.Time{})
+		clk := distributiontest.NewFakeClock(time.Time{})
 		cfg := distribution.Config{Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clk, Concurrency: benchN(b, distribution.DefaultConcurrency, "CODEDROP_BENCH_CONCURRENCY")}
 		var codes interface {
 			CreateCampaign(context.Context, distribution.Campaign) (distribution.Campaign, error)

@@ -79,6 +79,9 @@ func (s *Store) CreateDistribution(ctx context.Context, d distribution.Distribut
 			d.ID, d.Name, string(d.Status), ts(d.SendAt), string(doc)); err != nil {
 			return err
 		}
+		if err := bumpTriggers(ctx, tx, &d); err != nil {
+			return err
+		}
 		return syncSendJob(ctx, tx, &d)
 	})
 	switch code, cons := pgCode(err); {
@@ -132,6 +135,9 @@ func (s *Store) UpdateDistribution(ctx context.Context, d distribution.Distribut
 			}
 			return fmt.Errorf("distribution %s: revision %d is stale (stored %d): %w", d.ID, want, stored, distribution.ErrConflict)
 		}
+		if err := bumpTriggers(ctx, tx, &d); err != nil {
+			return err
+		}
 		return syncSendJob(ctx, tx, &d)
 	})
 	if code, cons := pgCode(err); code == uniqueViolation && cons == "distributions_name_key" {
@@ -141,6 +147,24 @@ func (s *Store) UpdateDistribution(ctx context.Context, d distribution.Distribut
 		return 0, ctxErr(ctx, err)
 	}
 	return d.Revision, nil
+}
+
+// bumpTriggers moves the triggers version in tx when d is automatic: the
+// row lock makes writers of automatic distributions take turns, so the
+// version a reader sees covers every write committed before it.
+func bumpTriggers(ctx context.Context, tx pgx.Tx, d *distribution.Distribution) error {
+	if d.Mode != distribution.Automatic {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE triggers_version SET v = v + 1`)
+	return err
+}
+
+// TriggersVersion implements distribution.Store.
+func (s *Store) TriggersVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT v FROM triggers_version`).Scan(&v)
+	return v, ctxErr(ctx, err)
 }
 
 // ListDistributions implements distribution.Store.

@@ -42,6 +42,10 @@
 // (pgxpool.Config.ConnConfig.RuntimeParams["search_path"], or
 // "?search_path=..." in the DSN) to use another schema than public.
 //
+// A host that manages its schema with its own tool takes the same SQL
+// from [Migrations] (an fs.FS of the NNNN_name.sql files) and applies
+// the files in order instead of calling Migrate.
+//
 // # Tables
 //
 // customers: id (text, primary key, "C" collation so that ORDER BY id is
@@ -53,9 +57,11 @@
 // that restore the Go types of dates, datetimes and geopoints), consents
 // (jsonb), timezone, summary (jsonb), created_at, updated_at.
 //
-// segments: id, name, type, filter (jsonb, Voucherify filter), expression,
-// customer_ids (text[], static segments), sync_status, synced_at,
-// created_at, updated_at. segment_members: (segment_id, customer_id)
+// segments: id, name, type, filter (json, not jsonb: the Voucherify filter
+// keeps its key order, so its conditions come back as written),
+// expression, customer_ids (text[], static segments), sync_status,
+// sync_checked and sync_total (a sync's progress, written after every
+// batch), synced_at, created_at, updated_at. segment_members: (segment_id, customer_id)
 // primary key, index on (customer_id, segment_id); rows go with their
 // segment (ON DELETE CASCADE). Members need not be stored customers.
 //
@@ -112,6 +118,18 @@
 // one customer are serialized across replicas (the customer need not be
 // a stored one). Records stay after their windows pass;
 // [Store.PruneSendLog] deletes old ones.
+//
+// webhook_notifications (intercom.WebhookStore): id (primary key),
+// claimed_until (the lease of an in-flight claim), handled_at. A claim is
+// one INSERT ... ON CONFLICT DO UPDATE ... WHERE, so of several replicas
+// receiving one notification one handles it. intercom_contacts:
+// contact_id (primary key), updated_at (the newest version applied),
+// source_id, deleted_at. UpdateContactState holds the contact's row
+// locked in a transaction while its callback writes the customer, so the
+// notifications of one contact apply one at a time across replicas; at
+// most half of the pool's connections are held so. PruneWebhookState
+// deletes handled ids, lapsed claims and deleted contacts older than the
+// retention (the webhook handler calls it hourly).
 //
 // # Scheduling
 //

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,4 +42,31 @@ func Example() {
 		return
 	}
 	go m.Run(ctx) //nolint:errcheck // runs until ctx ends
+}
+
+// A host that manages its schema with its own migration tool takes the
+// SQL files from Migrations and applies them in name order, instead of
+// calling Migrate.
+func ExampleMigrations() {
+	names, err := fs.Glob(postgres.Migrations(), "*.sql")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, name := range names {
+		sql, err := fs.ReadFile(postgres.Migrations(), name)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(name, len(sql) > 0) // hand sql to the tool
+	}
+	fmt.Println("schema version", postgres.SchemaVersion())
+	// Output:
+	// 0001_init.sql true
+	// 0002_automation.sql true
+	// 0003_segment_sync.sql true
+	// 0004_webhooks.sql true
+	// 0005_replicas.sql true
+	// schema version 5
 }

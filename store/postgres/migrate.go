@@ -60,6 +60,22 @@ func SchemaVersion() int {
 	return ms[len(ms)-1].version
 }
 
+// Migrations returns the embedded SQL migrations that [Migrate] applies:
+// files named NNNN_name.sql at the root of the returned file system,
+// applied in ascending NNNN order, each meant to run in one transaction.
+// It is for hosts that manage their schema with their own tool (goose,
+// golang-migrate, Atlas, a release pipeline): copy or embed the files and
+// apply them in order, and do not call Migrate on that database (Migrate
+// records what it applied in its own schema_migrations table and would
+// run them again). [SchemaVersion] is the number of the last one.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic("postgres: embedded migrations: " + err.Error()) // the directory is embedded; cannot happen
+	}
+	return sub
+}
+
 // Migrate brings the schema (the connection's current_schema(), normally
 // "public", or the first schema of search_path) up to [SchemaVersion]. It
 // is idempotent and safe to call from several replicas at once: each

@@ -17,6 +17,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store/postgres"
@@ -248,7 +249,7 @@ func TestCountdownSurvivesRestartAndCrossReplicaCancel(t *testing.T) {
 	srv := newIntercom(t, 2)
 	st := postgres.New(pool)
 	seedCustomers(t, st, 2)
-	clk := distribution.NewFakeClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	clk := distributiontest.NewFakeClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	codes := postgres.NewCodes(pool, nil)
 	camp, err := codes.CreateCampaign(ctx, distribution.Campaign{Name: "c"})
 	if err != nil {

@@ -47,7 +47,7 @@ type SchedulerConfig struct {
 	// clock. Give it the Manager's Config.Clock: the Manager drops a send
 	// job handed out before its own clock says the distribution is due.
 	// Replicas sharing a database need synchronized clocks. Tests pass a
-	// distribution.FakeClock; polling still uses real time.
+	// distributiontest.FakeClock; polling still uses real time.
 	Clock distribution.Clock
 	// Logger receives claim and lease errors; default: discarded.
 	Logger *slog.Logger

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/store/postgres"
 )
 
@@ -55,7 +56,7 @@ func TestSchedulerDurable(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	ctx := context.Background()
-	clk := distribution.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clk := distributiontest.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := postgres.SchedulerConfig{PollInterval: 20 * time.Millisecond, Clock: clk, Logger: slog.Default()}
 	before, err := postgres.NewScheduler(pool, cfg)
 	if err != nil {
@@ -161,7 +162,7 @@ func TestSchedulerLeaseExpiry(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	ctx := context.Background()
-	clk := distribution.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clk := distributiontest.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := postgres.SchedulerConfig{PollInterval: 20 * time.Millisecond, Clock: clk, Lease: time.Minute}
 	dead, _ := postgres.NewScheduler(pool, cfg)
 	if err := dead.Schedule(ctx, distribution.Job{ID: "x", Kind: "k", RunAt: clk.Now()}); err != nil {

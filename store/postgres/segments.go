@@ -12,7 +12,7 @@ import (
 	"github.com/codedrop/codedrop/segment"
 )
 
-const segmentCols = `id, name, type, filter, expression, customer_ids, sync_status, synced_at, created_at, updated_at`
+const segmentCols = `id, name, type, filter, expression, customer_ids, sync_status, sync_checked, sync_total, synced_at, created_at, updated_at`
 
 func scanSegment(row pgx.Row) (segment.Segment, error) {
 	var (
@@ -20,7 +20,7 @@ func scanSegment(row pgx.Row) (segment.Segment, error) {
 		filter   []byte
 		syncedAt *time.Time
 	)
-	if err := row.Scan(&s.ID, &s.Name, &s.Type, &filter, &s.Expression, &s.CustomerIDs, &s.SyncStatus, &syncedAt, &s.CreatedAt, &s.UpdatedAt); err != nil {
+	if err := row.Scan(&s.ID, &s.Name, &s.Type, &filter, &s.Expression, &s.CustomerIDs, &s.SyncStatus, &s.SyncChecked, &s.SyncTotal, &syncedAt, &s.CreatedAt, &s.UpdatedAt); err != nil {
 		return s, err
 	}
 	if len(filter) > 0 {
@@ -58,8 +58,9 @@ func (s *Store) CreateSegment(ctx context.Context, sg segment.Segment) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO segments (`+segmentCols+`) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)`,
-		sg.ID, sg.Name, string(sg.Type), nullJSON(filter), sg.Expression, ids, string(sg.SyncStatus), ts(sg.SyncedAt), ts0(sg.CreatedAt), ts0(sg.UpdatedAt))
+	_, err := s.pool.Exec(ctx, `INSERT INTO segments (`+segmentCols+`) VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		sg.ID, sg.Name, string(sg.Type), nullJSON(filter), sg.Expression, ids, string(sg.SyncStatus), sg.SyncChecked, sg.SyncTotal,
+		ts(sg.SyncedAt), ts0(sg.CreatedAt), ts0(sg.UpdatedAt))
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return fmt.Errorf("segment %q already exists: %w", sg.ID, segment.ErrConflict)
 	}

@@ -26,6 +26,10 @@ type Store struct {
 	// customers: set when a batch written straight in found one, cleared
 	// when a batch looked up first found none.
 	lookupFirst atomic.Bool
+	// contactSlots bounds the transactions UpdateContactState holds open
+	// to half the pool, so that the writes its callbacks make always find
+	// a connection (webhooks.go).
+	contactSlots chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -34,7 +38,7 @@ var _ store.Store = (*Store)(nil)
 // tables are found through the connections' search_path. The Store
 // provides codes through a [Codes] on the same pool ([Store.Codes]).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, codes: NewCodes(pool, nil)}
+	return &Store{pool: pool, codes: NewCodes(pool, nil), contactSlots: make(chan struct{}, max(1, pool.Config().MaxConns/2))}
 }
 
 // Pool returns the pool the Store uses.

@@ -78,6 +78,10 @@ func runSegments(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("Update", func(t *testing.T) { t.Parallel(); testSegmentUpdate(t, newStore) })
+	t.Run("SyncProgress", func(t *testing.T) { t.Parallel(); testSegmentSyncProgress(t, newStore) })
+	t.Run("FilterRoundTrip", func(t *testing.T) { t.Parallel(); testSegmentFilterRoundTrip(t, newStore) })
+
 	t.Run("Errors", func(t *testing.T) {
 		st := newStore(t)
 		if err := st.CreateSegment(ctx, rule("seg_1")); err != nil {

@@ -27,6 +27,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Automation", func(t *testing.T) { runAutomation(t, newStore) })
 	t.Run("Batch", func(t *testing.T) { runBatch(t, newStore) })
 	t.Run("Codes", func(t *testing.T) { runCodes(t, newStore) })
+	t.Run("Webhooks", func(t *testing.T) { runWebhooks(t, newStore) })
+	t.Run("Replicas", func(t *testing.T) { runReplicas(t, newStore) })
 }
 
 // runCodes runs codes/codestest against a store that provides codes
