@@ -178,6 +178,12 @@ func TestBrowser(t *testing.T) {
 	if err != nil || imgs != 0 {
 		t.Errorf("%d img elements on the page (%v)", imgs, err)
 	}
+	// Every page loads with no script error or CSP violation.
+	for _, path := range []string{"/", "/automatic", "/segments", "/usage", "/distributions/" + f.auto.ID + "/edit"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(chromedp.CSS(`main h1`))); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
 	for _, p := range problems() {
 		t.Error(p)
 	}

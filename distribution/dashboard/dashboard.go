@@ -159,8 +159,10 @@ func (h *Handler) routes() {
 	mux.HandleFunc("POST /distributions/{id}/activate", h.activate)
 	mux.HandleFunc("POST /distributions/{id}/pause", h.pause)
 	mux.HandleFunc("GET /automatic", h.automatic)
+	mux.HandleFunc("GET /segments", h.segments)
 	mux.HandleFunc("GET /usage", h.usage)
 	mux.HandleFunc("GET /api/live", h.live)
+	mux.HandleFunc("GET /api/segments", h.liveSegments)
 	mux.HandleFunc("GET /static/{file}", h.static)
 	h.mux = mux
 }

@@ -1,8 +1,9 @@
 // Package dashboard is a web UI for a distribution.Manager that a host
 // mounts in its own admin: an http.Handler rendered on the server with
 // html/template, its script and styles embedded, readable without
-// JavaScript (the script only keeps countdowns and statuses live by
-// polling a small JSON endpoint).
+// JavaScript (the script only keeps countdowns, statuses and sync
+// progress live by polling two small JSON endpoints, /api/live and
+// /api/segments).
 //
 // # Pages
 //
@@ -17,6 +18,8 @@
 //     and Activate / Pause for an automatic one.
 //   - Automatic (/automatic): the automatic distributions with their
 //     trigger, Activate and Pause.
+//   - Segments (/segments): type, rule, sync status with the progress of a
+//     running sync, member count, and the distributions that use each.
 //   - Usage (/usage): outbound messages against the webhook limit and
 //     calls from Intercom against the API limit (Manager.Usage).
 //

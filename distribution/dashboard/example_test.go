@@ -13,6 +13,7 @@ import (
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/dashboard"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/store"
 )
 
@@ -24,7 +25,7 @@ type userKey struct{}
 // host's session middleware; Authorize checks what the middleware found.
 func Example() {
 	ctx := context.Background()
-	clock := distribution.NewFakeClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	clock := distributiontest.NewFakeClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	m, err := distribution.NewManager(distribution.Config{Store: store.NewMemory(), Clock: clock,
 		Channels: []distribution.Channel{logChannel{}}})
 	if err != nil {

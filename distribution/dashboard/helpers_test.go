@@ -35,7 +35,7 @@ type fixture struct {
 	t   *testing.T
 	ctx context.Context
 	srv *intercomtest.Server
-	clk *distribution.FakeClock
+	clk *distributiontest.FakeClock
 	m   *distribution.Manager
 	h   *dashboard.Handler
 
@@ -60,7 +60,7 @@ func newFixture(t *testing.T, cfg dashboard.Config) *fixture {
 		intercom.Contact{ExternalID: "u3", Name: xssName, Email: "x@example.com", Role: intercom.RoleUser},
 	))
 	t.Cleanup(f.srv.Close)
-	f.clk = distribution.NewFakeClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	f.clk = distributiontest.NewFakeClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	m, err := distribution.NewManager(distribution.Config{
 		Store: store.NewMemory(), Intercom: f.srv.Client(), AdminID: f.srv.AdminID(), Clock: f.clk,
 	})

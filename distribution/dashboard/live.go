@@ -59,8 +59,14 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, it)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(struct {
+	writeJSON(w, struct {
 		Distributions []liveItem `json:"distributions"`
 	}{items})
+}
+
+// writeJSON writes v as JSON (HTML characters escaped, as the encoder
+// does by default).
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
 }

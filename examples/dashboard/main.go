@@ -59,7 +59,7 @@ func run(ctx context.Context, addr string, out io.Writer) error {
 
 	// A fake clock lets the finished distribution skip its ten minutes;
 	// afterwards it follows the real time, so the countdown runs live.
-	clock := distribution.NewFakeClock(time.Now().Add(-distribution.DefaultManualDelay - time.Minute))
+	clock := distributiontest.NewFakeClock(time.Now().Add(-distribution.DefaultManualDelay - time.Minute))
 	m, err := distribution.NewManager(distribution.Config{
 		Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID(), Clock: clock,
 		Limits: distribution.Limits{
@@ -117,7 +117,7 @@ func run(ctx context.Context, addr string, out io.Writer) error {
 }
 
 // seed adds the customers, the segment, a campaign and the distributions.
-func seed(ctx context.Context, m *distribution.Manager, clock *distribution.FakeClock) error {
+func seed(ctx context.Context, m *distribution.Manager, clock *distributiontest.FakeClock) error {
 	for _, c := range []customer.Customer{
 		{SourceID: "u-1001", Name: "Ann Kowalska", Email: "ann@example.com"},
 		{SourceID: "u-1002", Name: "Bob Nowak"}, // no email: his email is skipped

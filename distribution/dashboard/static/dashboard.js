@@ -85,8 +85,45 @@
       .catch(function () {});
   }
 
+  // Segments: sync status and progress; a finished sync reloads the page.
+  function applySegment(s) {
+    var changed = false;
+    Array.prototype.forEach.call(byData("data-sync", s.id), function (el) {
+      if (el.textContent !== s.sync_status) { changed = true; }
+    });
+    if (s.progress) {
+      Array.prototype.forEach.call(byData("data-sync-progress", s.id), function (el) {
+        el.textContent = s.progress;
+      });
+      Array.prototype.forEach.call(byData("data-sync-bar", s.id), function (el) {
+        el.setAttribute("width", String(s.width));
+      });
+    }
+    if (typeof s.members === "number") {
+      Array.prototype.forEach.call(byData("data-members", s.id), function (el) {
+        el.textContent = String(s.members);
+      });
+    }
+    return changed;
+  }
+
+  function pollSegments() {
+    fetch(base + "/api/segments", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (j) {
+        if (!j) { return; }
+        var reload = false;
+        j.segments.forEach(function (s) { reload = applySegment(s) || reload; });
+        if (reload) { window.location.reload(); }
+      })
+      .catch(function () {});
+  }
+
   if (Object.keys(deadlines).length > 0 || document.querySelector("[data-status]")) {
     setInterval(tick, 250);
     setInterval(poll, pollMS);
+  }
+  if (document.querySelector("[data-sync]")) {
+    setInterval(pollSegments, pollMS);
   }
 })();
