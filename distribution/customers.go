@@ -216,3 +216,9 @@ func (m *Manager) SegmentMembers(ctx context.Context, id string) ([]string, erro
 	}
 	return out, nil
 }
+
+// CountSegmentMembers returns how many members a segment has; the store
+// counts them, so none is read (the dashboard shows it per segment).
+func (m *Manager) CountSegmentMembers(ctx context.Context, id string) (int, error) {
+	return m.store.CountMembers(ctx, id)
+}
