@@ -20,41 +20,26 @@ func (m *Manager) Activate(ctx context.Context, id string) (Distribution, error)
 		return Distribution{}, err
 	}
 	defer m.act.begin()()
-	var (
-		d       Distribution
-		waiting []string
-		changed bool
-	)
-	err := retryStale(ctx, "activate "+id, func() error {
-		var err error
-		if d, err = m.store.GetDistribution(ctx, id); err != nil {
-			return err
-		}
+	var waiting []string
+	d, changed, err := m.transition(ctx, id, "activate", StatusActive, func(d *Distribution) (bool, error) {
 		if d.Mode != Automatic {
-			return fmt.Errorf("distribution %s: a manual distribution is sent (Send), not activated: %w", id, ErrConflict)
+			return false, fmt.Errorf("distribution %s: a manual distribution is sent (Send), not activated: %w", id, ErrConflict)
 		}
 		switch d.Status {
 		case StatusActive:
-			return nil
+			return true, nil
 		case StatusDraft, StatusPaused:
 		default:
-			return fmt.Errorf("distribution %s: cannot activate: it is %s: %w", id, d.Status, ErrConflict)
+			return false, fmt.Errorf("distribution %s: cannot activate: it is %s: %w", id, d.Status, ErrConflict)
 		}
-		if err := m.validate(ctx, &d); err != nil {
-			return err
+		if err := m.validate(ctx, d); err != nil {
+			return false, err
 		}
 		// Deliveries deferred while it was paused (taken before events
 		// can add new ones, which their own calls send).
-		if waiting, err = m.scheduledDeliveries(ctx, id); err != nil {
-			return err
-		}
-		d.Status, d.UpdatedAt = StatusActive, m.clock.Now()
-		rev, err := m.casDistribution(ctx, d)
-		if err != nil {
-			return fmt.Errorf("distribution %s: %w", id, err)
-		}
-		d.Revision, changed = rev, true
-		return nil
+		var err error
+		waiting, err = m.scheduledDeliveries(ctx, id)
+		return false, err
 	})
 	if err != nil || !changed {
 		return d, err
@@ -107,27 +92,16 @@ func (m *Manager) Pause(ctx context.Context, id string) (Distribution, error) {
 		return Distribution{}, err
 	}
 	defer m.act.begin()()
-	var d Distribution
-	err := retryStale(ctx, "pause "+id, func() error {
-		var err error
-		if d, err = m.store.GetDistribution(ctx, id); err != nil {
-			return err
-		}
+	d, _, err := m.transition(ctx, id, "pause", StatusPaused, func(d *Distribution) (bool, error) {
 		switch {
 		case d.Mode != Automatic:
-			return fmt.Errorf("distribution %s: only automatic distributions pause: %w", id, ErrConflict)
+			return false, fmt.Errorf("distribution %s: only automatic distributions pause: %w", id, ErrConflict)
 		case d.Status == StatusPaused:
-			return nil
+			return true, nil
 		case d.Status != StatusActive:
-			return fmt.Errorf("distribution %s: cannot pause: it is %s: %w", id, d.Status, ErrConflict)
+			return false, fmt.Errorf("distribution %s: cannot pause: it is %s: %w", id, d.Status, ErrConflict)
 		}
-		d.Status, d.UpdatedAt = StatusPaused, m.clock.Now()
-		rev, err := m.casDistribution(ctx, d)
-		if err != nil {
-			return err
-		}
-		d.Revision = rev
-		return nil
+		return false, nil
 	})
 	if err != nil {
 		return Distribution{}, err

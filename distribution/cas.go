@@ -41,3 +41,29 @@ func retryStale(ctx context.Context, what string, attempt func() error) error {
 	}
 	return fmt.Errorf("distribution: %s: the distribution changed concurrently %d times in a row; try again: %w", what, maxCASAttempts, ErrConflict)
 }
+
+// transition moves distribution id to status to by compare-and-set and
+// returns it as stored. check looks at the stored distribution first: an
+// error refuses the move; same true leaves it unchanged (returned with
+// changed false). Lost races are retried (retryStale); op names the
+// operation in errors.
+func (m *Manager) transition(ctx context.Context, id, op string, to Status, check func(d *Distribution) (same bool, err error)) (d Distribution, changed bool, err error) {
+	err = retryStale(ctx, op+" "+id, func() error {
+		var err error
+		if d, err = m.store.GetDistribution(ctx, id); err != nil {
+			return err
+		}
+		same, err := check(&d)
+		if err != nil || same {
+			return err
+		}
+		d.Status, d.UpdatedAt = to, m.clock.Now()
+		rev, err := m.casDistribution(ctx, d)
+		if err != nil {
+			return fmt.Errorf("distribution %s: %w", id, err)
+		}
+		d.Revision, changed = rev, true
+		return nil
+	})
+	return d, changed, err
+}

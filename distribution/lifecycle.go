@@ -349,22 +349,8 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Distribution, error) {
 		return Distribution{}, err
 	}
 	defer m.act.begin()()
-	var d Distribution
-	err := retryStale(ctx, "cancel "+id, func() error {
-		var err error
-		if d, err = m.store.GetDistribution(ctx, id); err != nil {
-			return err
-		}
-		if err := editable(d, "cancel"); err != nil {
-			return err
-		}
-		d.Status, d.UpdatedAt = StatusCanceled, m.clock.Now()
-		rev, err := m.casDistribution(ctx, d)
-		if err != nil {
-			return err
-		}
-		d.Revision = rev
-		return nil
+	d, _, err := m.transition(ctx, id, "cancel", StatusCanceled, func(d *Distribution) (bool, error) {
+		return false, editable(*d, "cancel")
 	})
 	if err != nil {
 		return Distribution{}, err

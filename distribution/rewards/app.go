@@ -25,10 +25,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -216,7 +214,7 @@ func (a *App) picker(ctx context.Context, req *intercom.CanvasRequest, note stri
 		r := eligible[0]
 		comps = append(comps,
 			&intercom.TextComponent{Text: rewardTitle(r)},
-			&intercom.ButtonComponent{ID: rewardSendPfx + r.ID, Label: "Send " + r.Name, Action: intercom.Submit()})
+			&intercom.ButtonComponent{ID: rewardSendPfx + r.ID, Label: "Send " + r.Name, Action: intercom.SubmitAction()})
 	case n <= intercom.MaxSelectOptions:
 		opts := make([]intercom.SelectOption, n)
 		for i, r := range eligible {
@@ -224,11 +222,11 @@ func (a *App) picker(ctx context.Context, req *intercom.CanvasRequest, note stri
 		}
 		comps = append(comps,
 			&intercom.DropdownComponent{ID: rewardPicker, Label: "Reward", Options: opts, Value: opts[0].ID},
-			&intercom.ButtonComponent{ID: rewardSend, Label: "Send reward", Action: intercom.Submit()})
+			&intercom.ButtonComponent{ID: rewardSend, Label: "Send reward", Action: intercom.SubmitAction()})
 	default:
 		items := make([]intercom.ListItem, n)
 		for i, r := range eligible {
-			items[i] = intercom.ListItem{ID: rewardSendPfx + r.ID, Title: r.Name, Subtitle: r.Label, Action: intercom.Submit()}
+			items[i] = intercom.ListItem{ID: rewardSendPfx + r.ID, Title: r.Name, Subtitle: r.Label, Action: intercom.SubmitAction()}
 		}
 		comps = append(comps, &intercom.ListComponent{Items: items})
 	}
@@ -237,36 +235,9 @@ func (a *App) picker(ctx context.Context, req *intercom.CanvasRequest, note stri
 			&intercom.TextComponent{Text: "Not available: " + strings.Join(refused, "; "), Style: "muted"})
 	}
 	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{
-		Content:    &intercom.Content{Components: comps},
+		Content:    &intercom.CanvasContent{Components: comps},
 		StoredData: map[string]any{storedCustomer: c.ID},
 	}}, nil
-}
-
-func rewardTitle(r *distribution.Reward) string {
-	if r.Label == "" {
-		return r.Name
-	}
-	return r.Name + " — " + r.Label
-}
-
-func displayName(c *customer.Customer) string {
-	for _, s := range []string{c.Name, c.Email, c.SourceID, c.ID} {
-		if s != "" {
-			return s
-		}
-	}
-	return "customer"
-}
-
-func customerLine(c *customer.Customer) string {
-	parts := []string{"Customer " + c.SourceID}
-	if c.SourceID == "" {
-		parts[0] = "Customer " + c.ID
-	}
-	if c.Email != "" {
-		parts = append(parts, c.Email)
-	}
-	return strings.Join(parts, " · ")
 }
 
 // key is the ledger key of reward r for customer custID in conversation conv.
@@ -288,102 +259,6 @@ func (a *App) consentProblem(ctx context.Context, r *distribution.Reward, c *cus
 		}
 	}
 	return why
-}
-
-// customerOf resolves the request's contact to a customer: by external id
-// (= source_id), by the "intercom:<id>" source id of a contact without
-// one, or by the Intercom id a contacts sync keeps in metadata
-// (intercom.MetaIntercomID); else by the customer id the app stored in the
-// canvas. A canvas explains an unknown customer.
-func (a *App) customerOf(ctx context.Context, req *intercom.CanvasRequest) (customer.Customer, *intercom.CanvasResponse, error) {
-	ct := req.Contact
-	if ct == nil {
-		ct = req.User
-	}
-	if ct != nil {
-		c, err := a.findContact(ctx, ct)
-		if err == nil {
-			return c, nil, nil
-		}
-		if !errors.Is(err, customer.ErrNotFound) {
-			return customer.Customer{}, nil, err
-		}
-		who := ct.Name
-		if who == "" {
-			who = ct.Email
-		}
-		if who == "" {
-			who = "contact " + ct.ID
-		}
-		msg := fmt.Sprintf("%s is not a known customer (no customer with source_id %q or Intercom id %q). Import or sync the customer first.", who, ct.ExternalID, ct.ID)
-		if ct.ExternalID == "" {
-			msg = fmt.Sprintf("%s is not a known customer (no external id, and no customer with Intercom id %q). Import or sync the customer first.", who, ct.ID)
-		}
-		return customer.Customer{}, errorCanvas("Customer unknown", msg, false), nil
-	}
-	if id, _ := req.StoredData[storedCustomer].(string); id != "" {
-		c, err := a.m.Customer(ctx, id)
-		if err == nil {
-			return c, nil, nil
-		}
-		if !errors.Is(err, customer.ErrNotFound) {
-			return customer.Customer{}, nil, err
-		}
-	}
-	return customer.Customer{}, errorCanvas("Customer unknown", "This conversation has no contact that is a known customer.", false), nil
-}
-
-func (a *App) findContact(ctx context.Context, ct *intercom.Contact) (customer.Customer, error) {
-	if ct.ExternalID != "" {
-		c, err := a.m.Customer(ctx, ct.ExternalID)
-		if !errors.Is(err, customer.ErrNotFound) {
-			return c, err
-		}
-	}
-	if ct.ID == "" {
-		return customer.Customer{}, fmt.Errorf("contact without id: %w", customer.ErrNotFound)
-	}
-	c, err := a.m.Customer(ctx, intercom.ContactSourcePrefix+ct.ID)
-	if !errors.Is(err, customer.ErrNotFound) {
-		return c, err
-	}
-	// The Intercom id a contacts sync keeps in metadata: cached, else a
-	// scan of the customers (once per contact).
-	a.mu.Lock()
-	cached := a.byIntcID[ct.ID]
-	a.mu.Unlock()
-	if cached != "" {
-		c, err := a.m.Customer(ctx, cached)
-		if err == nil && c.Metadata[intercom.MetaIntercomID] == ct.ID {
-			return c, nil
-		}
-		if err != nil && !errors.Is(err, customer.ErrNotFound) {
-			return c, err
-		}
-	}
-	for c, err := range a.m.Customers(ctx, customer.ListOptions{}) {
-		if err != nil {
-			return customer.Customer{}, err
-		}
-		if id, _ := c.Metadata[intercom.MetaIntercomID].(string); id == ct.ID {
-			a.mu.Lock()
-			a.byIntcID[ct.ID] = c.ID
-			a.mu.Unlock()
-			return a.m.Customer(ctx, c.ID) // a copy of our own
-		}
-	}
-	return customer.Customer{}, fmt.Errorf("contact %s: %w", ct.ID, customer.ErrNotFound)
-}
-
-func errorCanvas(title, msg string, back bool) *intercom.CanvasResponse {
-	comps := []intercom.Component{
-		&intercom.TextComponent{Text: title, Style: "header"},
-		&intercom.TextComponent{Text: msg, Style: "error"},
-	}
-	if back {
-		comps = append(comps, &intercom.ButtonComponent{ID: rewardBack, Label: "Back", Action: intercom.Submit(), Style: "secondary"})
-	}
-	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: comps}}}
 }
 
 func (a *App) submit(ctx context.Context, req *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
@@ -471,53 +346,12 @@ func (a *App) answer(ctx context.Context, r *distribution.Reward, c *customer.Cu
 	}
 }
 
-// already answers a click on a reward that was sent (or is being sent).
-func (a *App) already(r *distribution.Reward, c *customer.Customer, dl distribution.Delivery) *intercom.CanvasResponse {
-	switch dl.State {
-	case distribution.DeliverySent:
-		return doneCanvas(r, c, dl.Code, "Already sent in this conversation; no new code was published.")
-	case distribution.DeliverySending:
-		if r.Delivery == distribution.RewardByCard {
-			resp := doneCanvas(r, c, dl.Code, "A card with this code was already added to this conversation.")
-			resp.Canvas.Content.Components = append(resp.Canvas.Content.Components,
-				&intercom.ButtonComponent{ID: rewardResend + r.ID, Label: "Insert the card again", Action: intercom.Submit(), Style: "secondary"})
-			resp.Event = nil
-			return resp
-		}
-		return errorCanvas("Being sent", fmt.Sprintf("%s with code %s is being sent to %s.", r.Name, dl.Code, displayName(c)), false)
-	case distribution.DeliveryUnknown:
-		return errorCanvas("Reply may have been sent", fmt.Sprintf("Code %s may have reached %s already (%s). Check the conversation.", dl.Code, displayName(c), dl.Reason), false)
-	default:
-		return errorCanvas("Not sent", fmt.Sprintf("%s was not sent (%s: %s).", r.Name, dl.State, dl.Reason), true)
-	}
-}
-
-// cardResponse asks Intercom to insert the Messenger card of dl.
-func cardResponse(r *distribution.Reward, c *customer.Customer, dl distribution.Delivery) *intercom.CanvasResponse {
-	resp := doneCanvas(r, c, dl.Code, "Added to the conversation as a card.")
-	resp.CardCreationOptions = map[string]any{"delivery_id": dl.ID}
-	return resp
-}
-
-func doneCanvas(r *distribution.Reward, c *customer.Customer, code, how string) *intercom.CanvasResponse {
-	return &intercom.CanvasResponse{
-		Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{
-			&intercom.TextComponent{Text: r.Name + " for " + displayName(c), Style: "header"},
-			&intercom.TextComponent{Text: "Code: **" + code + "**"},
-			&intercom.TextComponent{Text: how, Style: "muted"},
-			&intercom.DividerComponent{},
-			&intercom.ButtonComponent{ID: rewardBack, Label: "Back to rewards", Action: intercom.Submit(), Style: "secondary"},
-		}}},
-		Event: intercom.Completed(),
-	}
-}
-
 func (a *App) messengerInitialize(ctx context.Context, req *intercom.CanvasRequest) (*intercom.CanvasResponse, error) {
 	if resp, err := a.count(ctx); resp != nil || err != nil {
 		return resp, err
 	}
 	unavailable := func() *intercom.CanvasResponse {
-		return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{
+		return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{
 			&intercom.TextComponent{Text: "This reward is not available.", Style: "muted"},
 		}}}}
 	}
@@ -544,25 +378,9 @@ func (a *App) messengerInitialize(ctx context.Context, req *intercom.CanvasReque
 	} else if err != nil {
 		return nil, err
 	}
-	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.Content{Components: []intercom.Component{
+	return &intercom.CanvasResponse{Canvas: &intercom.Canvas{Content: &intercom.CanvasContent{Components: []intercom.Component{
 		&intercom.TextComponent{Text: htmlToText(res.Message)},
 		&intercom.SpacerComponent{Size: "s"},
 		&intercom.TextComponent{Text: res.Delivery.Code, Style: "header", Align: "center"},
 	}}}}, nil
-}
-
-var (
-	htmlBreak = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</div>|</li>`)
-	htmlBold  = regexp.MustCompile(`(?i)</?(b|strong)>`)
-	htmlTag   = regexp.MustCompile(`<[^>]*>`)
-)
-
-// htmlToText turns a rendered HTML message (values escaped) into a card's
-// text: line breaks for <br> and block ends, **bold** for <b> and
-// <strong>, other tags dropped, entities decoded.
-func htmlToText(s string) string {
-	s = htmlBreak.ReplaceAllString(s, "\n")
-	s = htmlBold.ReplaceAllString(s, "**")
-	s = htmlTag.ReplaceAllString(s, "")
-	return strings.TrimSpace(html.UnescapeString(s))
 }
