@@ -21,11 +21,12 @@ type FrequencyCap struct {
 	Channel string `json:"channel,omitempty"`
 }
 
-// ReasonFrequencyCapped starts the reason of a delivery skipped by a
-// frequency cap, followed by the cap ("frequency capped: 2 per 24h0m0s").
+// ReasonFrequencyCapped is the reason of a delivery skipped by a frequency
+// cap; its ReasonDetail is the cap reached ("2 per 24h0m0s", see
+// FrequencyCap.String).
 const ReasonFrequencyCapped = "frequency capped"
 
-// String describes the cap as skip reasons show it: "2 per 24h0m0s", with
+// String describes the cap as skip details show it: "2 per 24h0m0s", with
 // " on " and the channel for a per-channel cap.
 func (c FrequencyCap) String() string {
 	s := fmt.Sprintf("%d per %v", c.Max, c.Window)

@@ -6,7 +6,7 @@
 //	go m.Run(ctx)
 //	m.ImportCustomers(ctx, csvFile, customer.ImportOptions{})  // or UpsertCustomer, intercom.SyncContacts
 //	seg, _ := m.CreateSegment(ctx, segment.Segment{...})      // syncs in the background
-//	camp, _ := m.CreateCampaign(ctx, distribution.Campaign{Name: "Welcome", Code: distribution.CodeConfig{Pattern: "WELCOME-####"}})
+//	camp, _ := m.CreateCampaign(ctx, codes.Campaign{Name: "Welcome", Code: codes.CodeConfig{Pattern: "WELCOME-####"}})
 //	d, _ := m.CreateDistribution(ctx, distribution.Distribution{Audience: ..., Campaign: camp.ID, Channels: ...})
 //	d, _ = m.Send(ctx, d.ID)                                   // fires ManualDelay after the segment synced
 //
@@ -85,7 +85,8 @@
 // Sentinels for errors.Is: ErrNotFound, ErrConflict, ErrInvalid (the same
 // values in every codedrop package), ErrNameTaken (also ErrConflict),
 // ErrWindowClosed, ErrNoCodesLeft, ErrChannelNotFound, ErrNoCampaigns,
-// ErrLimitExceeded. Validation errors name the field; a template error is a *TemplateError
+// ErrLimitExceeded, ErrEventInProgress. Validation errors name the field; a
+// template error is a *TemplateError
 // with the field, line and column (errors.As). Channels classify
 // send errors with TransientError, AmbiguousError or PermanentError; read
 // the class back with errors.As on a *SendError:

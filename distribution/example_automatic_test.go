@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/distributiontest"
@@ -31,7 +32,7 @@ func ExampleManager_HandleEvent() {
 		fmt.Println(err)
 		return
 	}
-	camp, _ := m.CreateCampaign(ctx, distribution.Campaign{Name: "Thanks", Codes: []string{"THANKS-1", "THANKS-2"}})
+	camp, _ := m.CreateCampaign(ctx, codes.Campaign{Name: "Thanks", Codes: []string{"THANKS-1", "THANKS-2"}})
 	d, err := m.CreateDistribution(ctx, distribution.Distribution{
 		Name:     "Thank you for your order",
 		Mode:     distribution.Automatic,

@@ -9,20 +9,20 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/distribution/distributiontest"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store"
 )
 
-// until polls cond every millisecond, for up to ten seconds.
-func until(cond func() bool) bool {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return false
+// synced waits until segment id of m is synced (waking on m's changes,
+// not polling).
+func synced(ctx context.Context, m *distribution.Manager, id string) error {
+	return distributiontest.WaitUntil(ctx, m, func() bool {
+		s, err := m.Segment(ctx, id)
+		return err == nil && s.SyncStatus == segment.Synced
+	})
 }
 
 // exampleManager is a Manager on a memory store with three customers.
@@ -58,7 +58,8 @@ func sourceIDs(ctx context.Context, m *distribution.Manager, segID string) []str
 // triggers keep pointing at it), and the Voucherify filter comes back as
 // written.
 func ExampleManager_UpdateSegment() {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	m := exampleManager(ctx)
 	seg, err := m.CreateSegment(ctx, segment.Segment{Name: "From Intercom", Type: segment.AutoUpdate,
 		Filter: segment.MustParseFilter(`{"junction":"and","metadata.source":{"conditions":{"$is":["Intercom"]}}}`)})
@@ -66,7 +67,10 @@ func ExampleManager_UpdateSegment() {
 		fmt.Println(err)
 		return
 	}
-	until(func() bool { s, _ := m.Segment(ctx, seg.ID); return s.SyncStatus == segment.Synced })
+	if err := synced(ctx, m, seg.ID); err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println("before:", sourceIDs(ctx, m, seg.ID))
 
 	rule := `{"junction":"and","metadata.ltv":{"conditions":{"$more_than":[100]}},"metadata.source":{"conditions":{"$is_not":["Web"]}}}`
@@ -78,7 +82,10 @@ func ExampleManager_UpdateSegment() {
 		return
 	}
 	fmt.Println("status:", seg.SyncStatus)
-	until(func() bool { s, _ := m.Segment(ctx, seg.ID); return s.SyncStatus == segment.Synced })
+	if err := synced(ctx, m, seg.ID); err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println("after:", sourceIDs(ctx, m, seg.ID))
 	got, _ := m.Segment(ctx, seg.ID)
 	fmt.Println("filter unchanged:", got.Filter.String() == rule)
@@ -104,7 +111,8 @@ func ExampleManager_UpdateSegment() {
 // Segments lists every segment with its sync status and progress, as a
 // dashboard shows them.
 func ExampleManager_Segments() {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	m := exampleManager(ctx)
 	for _, s := range []segment.Segment{
 		{Name: "Big spenders", Type: segment.Passive, Expression: `metadata.ltv > 100`},
@@ -115,15 +123,10 @@ func ExampleManager_Segments() {
 			return
 		}
 	}
-	until(func() bool {
-		list, _ := m.Segments(ctx)
-		for _, s := range list {
-			if s.SyncStatus != segment.Synced {
-				return false
-			}
-		}
-		return true
-	})
+	if err := distributiontest.WaitIdle(ctx, m); err != nil { // both are synced
+		fmt.Println(err)
+		return
+	}
 	list, err := m.Segments(ctx)
 	if err != nil {
 		fmt.Println(err)
@@ -143,7 +146,8 @@ func ExampleManager_Segments() {
 // segments it matches); a repeated delivery is counted but not handled
 // twice.
 func ExampleManager_WebhookConfig() {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	m, err := distribution.NewManager(distribution.Config{Store: store.NewMemory()})
 	if err != nil {
 		fmt.Println(err)
@@ -151,7 +155,10 @@ func ExampleManager_WebhookConfig() {
 	}
 	seg, _ := m.CreateSegment(ctx, segment.Segment{Name: "From Intercom", Type: segment.AutoUpdate,
 		Filter: segment.MustParseFilter(`{"junction":"and","metadata.source":{"conditions":{"$is":["Intercom"]}}}`)})
-	until(func() bool { s, _ := m.Segment(ctx, seg.ID); return s.SyncStatus == segment.Synced })
+	if err := synced(ctx, m, seg.ID); err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	h, err := intercom.NewWebhookHandler(m.WebhookConfig("client-secret"))
 	if err != nil {

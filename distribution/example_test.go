@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/distributiontest"
@@ -48,7 +49,7 @@ func ExampleManager_Send() {
 	}
 	seg, _ := m.CreateSegment(ctx, segment.Segment{Name: "From Intercom", Type: segment.AutoUpdate,
 		Filter: segment.MustParseFilter(`{"junction":"and","metadata.source":{"conditions":{"$is":["Intercom"]}}}`)})
-	camp, _ := m.CreateCampaign(ctx, distribution.Campaign{Name: "Welcome", Codes: []string{"WELCOME-0001", "WELCOME-0002"}})
+	camp, _ := m.CreateCampaign(ctx, codes.Campaign{Name: "Welcome", Codes: []string{"WELCOME-0001", "WELCOME-0002"}})
 	d, err := m.CreateDistribution(ctx, distribution.Distribution{
 		Name:     "Welcome codes",
 		Audience: distribution.Audience{SegmentID: seg.ID},

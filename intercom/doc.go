@@ -77,7 +77,7 @@
 // content and of stored data). NewCanvasHandler serves one Canvas Kit URL:
 // it checks X-Body-Signature (hex HMAC-SHA256 of the raw body keyed with
 // the client secret, constant time) before anything else and answers 401
-// when it is missing or wrong. Package distribution's RewardsApp is built
+// when it is missing or wrong. Package distribution/rewards (the Rewards app) is built
 // on it. The former names Event, Content, Action, Completed and Submit
 // are deprecated aliases of CanvasEvent, CanvasContent, CanvasAction,
 // CanvasCompleted and SubmitAction.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/rewards"
@@ -24,7 +25,7 @@ func ExampleNew() {
 
 	m, _ := distribution.NewManager(distribution.Config{Store: store.NewMemory(), Intercom: srv.Client(), AdminID: srv.AdminID()})
 	m.UpsertCustomer(ctx, customer.Customer{SourceID: "cust-1", Name: "Jo"}, customer.UpsertOptions{})
-	camp, _ := m.CreateCampaign(ctx, distribution.Campaign{Name: "Sorry", Codes: []string{"SORRY-1", "SORRY-2"}})
+	camp, _ := m.CreateCampaign(ctx, codes.Campaign{Name: "Sorry", Codes: []string{"SORRY-1", "SORRY-2"}})
 
 	app, err := rewards.New(m, rewards.Config{
 		Secret: "client-secret", // the Intercom app's client secret

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/distributiontest"
@@ -69,7 +70,7 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	thanks, err := m.CreateCampaign(ctx, distribution.Campaign{Name: "Thanks", Codes: []string{"THANKS-A1", "THANKS-B2", "THANKS-C3", "THANKS-D4", "THANKS-E5"}})
+	thanks, err := m.CreateCampaign(ctx, codes.Campaign{Name: "Thanks", Codes: []string{"THANKS-A1", "THANKS-B2", "THANKS-C3", "THANKS-D4", "THANKS-E5"}})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/dashboard"
@@ -135,8 +136,8 @@ func seed(ctx context.Context, m *distribution.Manager, clock *distributiontest.
 	if err != nil {
 		return err
 	}
-	camp, err := m.CreateCampaign(ctx, distribution.Campaign{Name: "Welcome",
-		Code: distribution.CodeConfig{Pattern: "WELCOME-####", Charset: distribution.CharsetUppercase}})
+	camp, err := m.CreateCampaign(ctx, codes.Campaign{Name: "Welcome",
+		Code: codes.CodeConfig{Pattern: "WELCOME-####", Charset: codes.CharsetUppercase}})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
@@ -138,8 +139,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		Channels: []distribution.ChannelMessage{ch},
 	}
 	if o.codePattern != "" {
-		camp, err := m.CreateCampaign(ctx, distribution.Campaign{Name: "examples/intercom", Type: distribution.CampaignAutoUpdate,
-			Code: distribution.CodeConfig{Pattern: o.codePattern, Charset: "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"}})
+		camp, err := m.CreateCampaign(ctx, codes.Campaign{Name: "examples/intercom", Type: codes.AutoUpdate,
+			Code: codes.CodeConfig{Pattern: o.codePattern, Charset: "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"}})
 		if err != nil {
 			return fmt.Errorf("-code-pattern: %w", err)
 		}

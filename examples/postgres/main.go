@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/intercom"
@@ -100,11 +101,10 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 	if err != nil {
 		return err
 	}
-	codes := postgres.NewCodes(pool, nil)
+	st := postgres.New(pool) // also the code source: campaigns, codes and publications are rows
 	m, err := distribution.NewManager(distribution.Config{
-		Store:       postgres.New(pool),
+		Store:       st,
 		Scheduler:   sched,
-		Codes:       codes,
 		Intercom:    srv.Client(),
 		AdminID:     srv.AdminID(),
 		ManualDelay: delay,
@@ -131,9 +131,9 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 	if err != nil {
 		return err
 	}
-	camp, err := codes.CreateCampaign(ctx, distribution.Campaign{
+	camp, err := m.CreateCampaign(ctx, codes.Campaign{
 		Name: "Welcome",
-		Code: distribution.CodeConfig{Pattern: "WELCOME-####", Charset: distribution.CharsetUppercase},
+		Code: codes.CodeConfig{Pattern: "WELCOME-####", Charset: codes.CharsetUppercase},
 	})
 	if err != nil {
 		return err
@@ -192,7 +192,7 @@ func run(ctx context.Context, out io.Writer, dsn, schema string) error {
 	for _, msg := range msgs {
 		fmt.Fprintf(out, "  %-16s %-6s %s\n", names[msg.To.ID], msg.Type, codeIn(msg.Body))
 	}
-	pubs, err := codes.Publications(ctx, camp.ID)
+	pubs, err := st.Codes().Publications(ctx, camp.ID)
 	if err != nil {
 		return err
 	}

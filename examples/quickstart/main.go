@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/distributiontest"
@@ -83,9 +84,9 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	camp, err := m.CreateCampaign(ctx, distribution.Campaign{
+	camp, err := m.CreateCampaign(ctx, codes.Campaign{
 		Name: "Welcome",
-		Code: distribution.CodeConfig{Pattern: "WELCOME-####", Charset: distribution.CharsetUppercase},
+		Code: codes.CodeConfig{Pattern: "WELCOME-####", Charset: codes.CharsetUppercase},
 	})
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/distribution/rewards"
@@ -93,11 +94,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := m.UpsertCustomer(ctx, customer.Customer{SourceID: "cust-1", Name: "Jo Doe", Email: "jo@example.com"}, customer.UpsertOptions{}); err != nil {
 		return err
 	}
-	sorry, err := m.CreateCampaign(ctx, distribution.Campaign{Name: "Sorry", Codes: []string{"SORRY-0001", "SORRY-0002", "SORRY-0003"}})
+	sorry, err := m.CreateCampaign(ctx, codes.Campaign{Name: "Sorry", Codes: []string{"SORRY-0001", "SORRY-0002", "SORRY-0003"}})
 	if err != nil {
 		return err
 	}
-	thanks, err := m.CreateCampaign(ctx, distribution.Campaign{Name: "Thanks", Codes: []string{"THANKS-0001"}})
+	thanks, err := m.CreateCampaign(ctx, codes.Campaign{Name: "Thanks", Codes: []string{"THANKS-0001"}})
 	if err != nil {
 		return err
 	}

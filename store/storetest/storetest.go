@@ -9,6 +9,10 @@
 // newStore must return an empty store each time it is called; it may use
 // t.Cleanup to release it. A store that also provides codes (codes.Source
 // and codes.Registry) runs codes/codestest as the subtest Codes.
+//
+// store.Memory runs the suite this way in the store package's TestMemory
+// (store/memory_test.go); store/postgres runs it against PostgreSQL, each
+// call in a schema of its own.
 package storetest
 
 import (
