@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,13 @@ func eventJob(eventID string, at time.Time) Job {
 // over if that replica dies. Call again later to learn the outcome (nil
 // once processed).
 var ErrEventInProgress = errors.New("distribution: the event is being processed elsewhere")
+
+// claimant returns a new claim owner: this replica's id and a number of
+// its own, so that two calls processing one event on the same replica do
+// not share a claim (the second is told the event is in progress).
+func (m *Manager) claimant() string {
+	return m.replica + "/" + strconv.FormatUint(m.claims.Add(1), 36)
+}
 
 // eventLease is how long a replica's claim on an event holds without
 // renewal; the claim is renewed every third of it while the event is
@@ -97,7 +105,7 @@ func (m *Manager) runEvent(ctx context.Context, id string) error {
 // it).
 func (m *Manager) resumeEvent(ctx context.Context, id string, since time.Time, sync bool) error {
 	now := m.clock.Now()
-	e, ok, err := m.store.ClaimEvent(ctx, id, m.replica, now, now.Add(eventLease))
+	e, ok, err := m.store.ClaimEvent(ctx, id, m.claimant(), now, now.Add(eventLease))
 	if err != nil {
 		return fmt.Errorf("distribution: event %q: %w", id, err)
 	}
@@ -123,7 +131,7 @@ func (m *Manager) runClaimed(ctx context.Context, e Event, since time.Time) erro
 	if err := m.sched.Schedule(ctx, eventJob(e.ID, e.ClaimedUntil)); err != nil {
 		return fmt.Errorf("distribution: event %q: %w", e.ID, err)
 	}
-	stop := m.keepClaim(ctx, e.ID)
+	stop := m.keepClaim(ctx, e.ID, e.ClaimedBy)
 	err := m.processStored(ctx, e, since)
 	stop()
 	if err != nil {
@@ -132,9 +140,9 @@ func (m *Manager) runClaimed(ctx context.Context, e Event, since time.Time) erro
 	return m.sched.Cancel(ctx, EventJobID(e.ID))
 }
 
-// keepClaim renews this Manager's claim on event id (and moves its job)
-// every third of the lease until the returned stop is called.
-func (m *Manager) keepClaim(ctx context.Context, id string) (stop func()) {
+// keepClaim renews owner's claim on event id (and moves its job) every
+// third of the lease until the returned stop is called.
+func (m *Manager) keepClaim(ctx context.Context, id, owner string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var renew func()
 	var mu sync.Mutex
@@ -144,7 +152,7 @@ func (m *Manager) keepClaim(ctx context.Context, id string) (stop func()) {
 			return
 		}
 		now := m.clock.Now()
-		e, ok, err := m.store.ClaimEvent(ctx, id, m.replica, now, now.Add(eventLease))
+		e, ok, err := m.store.ClaimEvent(ctx, id, owner, now, now.Add(eventLease))
 		switch {
 		case err != nil:
 			m.log.WarnContext(ctx, "renewing an event claim", "event", id, "err", err)

@@ -39,7 +39,8 @@ type Manager struct {
 	channels       map[string]Channel
 	adminID        string
 	replier        Replier
-	replica        string // Config.ReplicaID
+	replica        string        // Config.ReplicaID
+	claims         atomic.Uint64 // numbers the event claims of this replica (claimant)
 
 	delay       time.Duration
 	concurrency int

@@ -170,3 +170,27 @@ func TestEnqueueEvent(t *testing.T) {
 		t.Errorf("customer u9 = %+v, %v; want created by the event", c, err)
 	}
 }
+
+// Two concurrent calls with one event id on the same Manager: one
+// processes it, the other is told it is in progress (nil once processed).
+func TestHandleEventTwiceAtOnceOnOneManager(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	gate := e.startGated()
+	e.intercomCustomer("u1", "Ann", "ann@example.com")
+	e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid},
+		Channels: []distribution.ChannelMessage{{Channel: "gate", Body: "paid"}}})
+	first := make(chan error, 1)
+	go func() { first <- e.m.HandleEvent(e.ctx, paidEvent("e1", "u1")) }()
+	<-gate.started // the first call is sending
+	if err := e.m.HandleEvent(e.ctx, paidEvent("e1", "u1")); !errors.Is(err, distribution.ErrEventInProgress) {
+		t.Errorf("second call while the first sends = %v, want ErrEventInProgress", err)
+	}
+	close(gate.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.HandleEvent(e.ctx, paidEvent("e1", "u1")); err != nil {
+		t.Errorf("call after it was processed = %v, want nil", err)
+	}
+}
