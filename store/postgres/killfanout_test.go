@@ -49,9 +49,10 @@ func TestKillFanningReplica(t *testing.T) {
 	seedCustomers(t, st, n)
 
 	// The countdown outlasts Send: Send's own Schedule of the send job
-	// (after the Store wrote it) must come before a replica claims it, or
-	// it hands the job to a second replica (see the report of #13).
-	setup := newReplica(t, pool, srv, replicaOpts{delay: 300 * time.Millisecond, noRun: true})
+	// (after the Store wrote it) comes before a replica claims it (else
+	// it hands the job to a second replica, which fans out too).
+	const delay = 300 * time.Millisecond
+	setup := newReplica(t, pool, srv, replicaOpts{delay: delay, noRun: true})
 	seg, err := setup.m.CreateSegment(ctx, segment.Segment{Name: "intercom", Type: segment.Passive, Filter: segment.MustParseFilter(intercomFilter)})
 	if err != nil {
 		t.Fatal(err)
@@ -70,20 +71,27 @@ func TestKillFanningReplica(t *testing.T) {
 	dir := t.TempDir()
 	reps := make([]*child, 3)
 	for i := range reps {
-		reps[i] = startChild(t, schema, srv, helperConfig{ReplicaID: fmt.Sprint("r", i+1), Lease: lease,
+		reps[i] = startChild(t, schema, srv, helperConfig{ReplicaID: fmt.Sprint("r", i+1), Lease: lease, ManualDelay: delay,
 			InterruptAfter: interruptAfter, SendTimeout: sendTimeout, RatePerMinute: perMinute, RateWindow: time.Second,
-			Journal: filepath.Join(dir, fmt.Sprint("r", i+1))})
+			Journal: filepath.Join(dir, fmt.Sprint("r", i+1)), Log: true})
 	}
 	if _, err := setup.m.Send(ctx, d.ID); err != nil {
 		t.Fatal(err)
 	}
 	var victim *child
+	deadline := time.Now().Add(time.Minute)
 	waitFor(t, "a replica to send a third of the messages", func() bool {
 		for _, r := range reps {
 			if r.front.messages.Load() >= int64(n/3) {
 				victim = r
 				return true
 			}
+		}
+		if time.Now().After(deadline) {
+			got, err := setup.m.Distribution(ctx, d.ID)
+			jobs, jerr := setup.sched.Pending(ctx)
+			t.Fatalf("no replica sent %d messages in a minute: messages %d, %d, %d; distribution %s %+v (%v); jobs %+v (%v)", n/3,
+				reps[0].front.messages.Load(), reps[1].front.messages.Load(), reps[2].front.messages.Load(), got.Status, got.Report, err, jobs, jerr)
 		}
 		return false
 	})

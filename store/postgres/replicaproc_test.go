@@ -61,7 +61,11 @@ type helperConfig struct {
 	ReplicaID string `json:"replica_id,omitempty"`
 	// Lease is the Scheduler's job lease; default 2s.
 	Lease time.Duration `json:"lease,omitempty"`
-	// InterruptAfter, SendTimeout and Concurrency are the Manager's.
+	// ManualDelay, InterruptAfter, SendTimeout and Concurrency are the
+	// Manager's. Replicas sharing a database should agree on them: a
+	// distribution sent through one replica may be armed by another
+	// (its recovery runs between Send's two writes) with its ManualDelay.
+	ManualDelay    time.Duration `json:"manual_delay,omitempty"`
 	InterruptAfter time.Duration `json:"interrupt_after,omitempty"`
 	SendTimeout    time.Duration `json:"send_timeout,omitempty"`
 	Concurrency    int           `json:"concurrency,omitempty"`
@@ -136,7 +140,7 @@ func runHelperReplica() error {
 	}
 	m, err := distribution.NewManager(distribution.Config{Store: postgres.New(pool), Intercom: ms, AdminID: os.Getenv(helperAdmin),
 		Codes: postgres.NewCodes(pool, nil), Scheduler: sched, ReplicaID: hc.ReplicaID, Logger: log,
-		InterruptAfter: hc.InterruptAfter, SendTimeout: hc.SendTimeout, Concurrency: hc.Concurrency})
+		ManualDelay: hc.ManualDelay, InterruptAfter: hc.InterruptAfter, SendTimeout: hc.SendTimeout, Concurrency: hc.Concurrency})
 	if err != nil {
 		return err
 	}
