@@ -114,10 +114,12 @@ type sentFlusher struct {
 	st   DeliveryBatchUpdater
 	in   chan Delivery
 	done chan struct{}
+	// sending, when set, is told when each delivery's write was tried.
+	sending *inFlight
 }
 
-func newSentFlusher(ctx context.Context, st DeliveryBatchUpdater, log *slog.Logger) *sentFlusher {
-	f := &sentFlusher{log: log, st: st, in: make(chan Delivery, sentBatch), done: make(chan struct{})}
+func newSentFlusher(ctx context.Context, st DeliveryBatchUpdater, log *slog.Logger, sending *inFlight) *sentFlusher {
+	f := &sentFlusher{log: log, st: st, in: make(chan Delivery, sentBatch), done: make(chan struct{}), sending: sending}
 	go f.loop(ctx)
 	return f
 }
@@ -171,6 +173,13 @@ func (f *sentFlusher) loop(ctx context.Context) {
 func (f *sentFlusher) write(ctx context.Context, ds []Delivery) {
 	if len(ds) == 0 {
 		return
+	}
+	if f.sending != nil {
+		defer func() {
+			for i := range ds {
+				f.sending.done(ds[i].ID)
+			}
+		}()
 	}
 	errs, err := f.st.UpdateDeliveries(ctx, ds, DeliverySending)
 	if err != nil {

@@ -125,7 +125,7 @@ func TestSentFlusherWritesEverythingByClose(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{0, 1, sentBatch, 3*sentBatch + 7} {
 		st := &fakeBatchStore{}
-		f := newSentFlusher(context.Background(), st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		f := newSentFlusher(context.Background(), st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		for i := range n {
 			f.add(Delivery{ID: DeliveryID(DeliveryKey{"d", string(rune('a' + i%26)), time.Duration(i).String(), "c"}), State: DeliverySent})
 		}

@@ -92,9 +92,11 @@ type Config struct {
 	// automatic, reward) may stay in sending before it is taken as
 	// interrupted by a crash and marked unknown (see Run); a younger one
 	// may be in flight on another replica and is re-checked when it
-	// reaches this age. Default: SendTimeout plus a minute (for the store
-	// writes around the call and clock differences between replicas). A
-	// single-process host may set it lower.
+	// reaches this age. A Manager never takes its own sends in flight as
+	// interrupted, however long they take. Default: SendTimeout plus a
+	// minute (for the store writes around the call and clock differences
+	// between replicas). A single-process host may set it lower; with
+	// several replicas it must exceed SendTimeout plus those writes.
 	InterruptAfter time.Duration
 	// ResyncInterval is how often Run re-checks time-relative segment
 	// rules; default DefaultResyncInterval.

@@ -255,7 +255,7 @@ func (p *pipeline) newRunBatch(ctx context.Context, concurrency int) *runBatch {
 			}
 			return make([]struct{}, len(qs)), errs
 		})
-		b.sent = newSentFlusher(ctx, st, p.log)
+		b.sent = newSentFlusher(ctx, st, p.log, &p.sending)
 	}
 	return b
 }

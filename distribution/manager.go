@@ -255,9 +255,9 @@ func (m *Manager) CreateCampaign(ctx context.Context, c Campaign) (Campaign, err
 //
 // Several replicas may share one Store, so a delivery found in sending is
 // taken as interrupted only once it has been in sending for longer than
-// Config.InterruptAfter (by the Manager's Clock): a younger one may be in
-// flight on another replica right now; it is re-checked by a JobRecover
-// job at that bound. This runs continuously, so the survivors of a
+// Config.InterruptAfter (by the Manager's Clock), and never while this
+// Manager sends it: a younger one may be in flight on another replica
+// right now; it is re-checked by a JobRecover job at that bound. This runs continuously, so the survivors of a
 // crashed replica resolve its sends. Several replicas need a durable
 // Scheduler that hands each job to one of them (store/postgres).
 func (m *Manager) Run(ctx context.Context) error {

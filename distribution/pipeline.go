@@ -73,6 +73,10 @@ type pipeline struct {
 	sendTimeout time.Duration
 	maxAttempts int
 	retryDelay  time.Duration
+
+	// sending holds the deliveries this pipeline has in sending, which
+	// the Manager's sweep leaves alone.
+	sending inFlight
 }
 
 // ready is a delivery that admit let through: what publish, render and
@@ -284,6 +288,7 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 		dl := r.dl
 		dl.State, dl.Attempts, dl.UpdatedAt = DeliverySending, dl.Attempts+1, p.clock.Now()
 		dl.NextAttemptAt, dl.Reason = time.Time{}, ""
+		p.sending.add(dl.ID) // until its outcome is written: see inFlight
 		var err error
 		switch {
 		case r.insert:
@@ -297,6 +302,7 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 			err = p.ledger.UpdateDelivery(ctx, dl, DeliveryScheduled)
 		}
 		if err != nil {
+			p.sending.done(dl.ID)
 			if errors.Is(err, ErrConflict) {
 				return nil // another worker took it: r.dl stays as it was
 			}
@@ -311,16 +317,21 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 		cancel()
 		if err != nil {
 			if class, after := classify(err); class == RateLimited && limited < maxRateLimited {
-				if err := p.backOff(ctx, r, err, after); err != nil {
+				err := p.backOff(ctx, r, err, after)
+				p.sending.done(dl.ID)
+				if err != nil {
 					return err
 				}
 				continue // same worker, same place in line
 			}
 			keep = isAmbiguous(err)
-			return p.sendFailed(ctx, r, DeliverySending, err)
+			err = p.sendFailed(ctx, r, DeliverySending, err)
+			p.sending.done(dl.ID)
+			return err
 		}
 		keep = true
 		if rec.pending {
+			p.sending.done(dl.ID)
 			return nil // sent; the provider confirms it later (ConfirmReward)
 		}
 
@@ -330,10 +341,12 @@ func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) er
 		dl.UpdatedAt = dl.SentAt
 		r.dl = dl
 		if b != nil && b.sent != nil {
-			b.sent.add(dl) // written within sentDelay, and before the fan-out returns
+			b.sent.add(dl) // written within sentDelay, and before the fan-out returns; then done
 			return nil
 		}
-		if err := p.ledger.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
+		err = p.ledger.UpdateDelivery(ctx, dl, DeliverySending)
+		p.sending.done(dl.ID)
+		if err != nil {
 			return fmt.Errorf("recording sent message %q: %w", rec.ProviderMessageID, err)
 		}
 		return nil

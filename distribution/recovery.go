@@ -205,11 +205,15 @@ func (m *Manager) recheckSending(ctx context.Context, j Job) error {
 }
 
 // interrupt turns the deliveries ds (found in sending) into unknown and
-// returns the distributions it changed.
+// returns the distributions it changed. A delivery this Manager is
+// sending itself is left to its send (see inFlight).
 func (m *Manager) interrupt(ctx context.Context, ds []Delivery) (map[string]bool, error) {
 	touched := map[string]bool{}
 	now := m.clock.Now()
 	for _, dl := range ds {
+		if m.pipe.sending.has(dl.ID) {
+			continue
+		}
 		dl.State, dl.Reason, dl.UpdatedAt = DeliveryUnknown, ReasonInterrupted, now
 		if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
 			if errors.Is(err, ErrConflict) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/codedrop/codedrop/distribution"
 )
@@ -53,16 +54,23 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []distribution.Delivery
 		details[i] = d.ReasonDetail
 	}
 	// WITH ORDINALITY keeps the batch order in seq (insertion order).
-	tag, err := s.pool.Exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
-		SELECT id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
-			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],
-			$10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::text[])
-			WITH ORDINALITY AS u(id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
-			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail, ord)
-		ORDER BY ord
-		ON CONFLICT (distribution_id, customer_id, trigger_key, channel) DO NOTHING`,
-		ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, created, updated, sent, details)
+	//
+	// ON CONFLICT covers the key only: a batch that races another one
+	// inserting the same deliveries (replicas resolving one audience)
+	// may instead meet the other's row in the id's index, a unique
+	// violation once that commits. The statement is then run again: the
+	// key conflict it finds now is DO NOTHING. An id that stays taken
+	// belongs to another key.
+	var (
+		tag pgconn.CommandTag
+		err error
+	)
+	for range 5 {
+		tag, err = s.insertDeliveries(ctx, ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, created, updated, sent, details)
+		if code, _ := pgCode(err); code != uniqueViolation && !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return 0, fmt.Errorf("deliveries: an id is taken by another key: %w", distribution.ErrConflict)
 	}
@@ -70,6 +78,19 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []distribution.Delivery
 		return 0, ctxErr(ctx, err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// insertDeliveries runs InsertDeliveries' statement once.
+func (s *Store) insertDeliveries(ctx context.Context, args ...any) (pgconn.CommandTag, error) {
+	return s.pool.Exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
+		SELECT id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
+			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],
+			$10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::text[])
+			WITH ORDINALITY AS u(id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
+			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail, ord)
+		ORDER BY ord
+		ON CONFLICT (distribution_id, customer_id, trigger_key, channel) DO NOTHING`, args...)
 }
 
 // GetDelivery implements distribution.Store.

@@ -1,19 +1,14 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
@@ -22,86 +17,6 @@ import (
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store/postgres"
 )
-
-// helperEnv selects a helper mode of the test binary: "replica" runs a
-// Manager (configured by the helper* variables) until it is killed.
-const (
-	helperEnv       = "CODEDROP_PG_HELPER"
-	helperSchema    = "CODEDROP_PG_HELPER_SCHEMA"
-	helperIntercom  = "CODEDROP_PG_HELPER_INTERCOM"
-	helperToken     = "CODEDROP_PG_HELPER_TOKEN"
-	helperAdmin     = "CODEDROP_PG_HELPER_ADMIN"
-	helperReadyLine = "replica running"
-)
-
-func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "replica" {
-		if err := runHelperReplica(); err != nil {
-			fmt.Fprintln(os.Stderr, "helper replica:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// runHelperReplica is a host process: a Manager over the test schema and
-// the parent's intercomtest server, running until a signal.
-func runHelperReplica() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	cfg, err := pgxpool.ParseConfig(os.Getenv(dsnEnv))
-	if err != nil {
-		return err
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = os.Getenv(helperSchema)
-	cfg.ConnConfig.RuntimeParams["application_name"] = helperAppName(os.Getenv(helperSchema))
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	ic, err := intercom.NewClient(intercom.Config{Token: os.Getenv(helperToken), BaseURL: os.Getenv(helperIntercom), RateLimit: intercom.RateLimit{Disabled: true}})
-	if err != nil {
-		return err
-	}
-	sched, err := postgres.NewScheduler(pool, postgres.SchedulerConfig{PollInterval: 20 * time.Millisecond, Lease: 2 * time.Second})
-	if err != nil {
-		return err
-	}
-	m, err := distribution.NewManager(distribution.Config{Store: postgres.New(pool), Intercom: ic, AdminID: os.Getenv(helperAdmin),
-		Codes: postgres.NewCodes(pool, nil), Scheduler: sched})
-	if err != nil {
-		return err
-	}
-	fmt.Println(helperReadyLine)
-	if err := m.Run(ctx); !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
-
-// helperAppName is the application_name of the helper replica's
-// connections to schema.
-func helperAppName(schema string) string { return "codedrop-helper-" + schema }
-
-// syncBuffer is a bytes.Buffer safe for a child's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestKilledReplicaResumes runs the send in a child process, kills it
 // with SIGKILL in the middle and restarts a Manager: the distribution
@@ -159,7 +74,7 @@ func TestKilledReplicaResumes(t *testing.T) {
 	// child's backends are gone.
 	waitFor(t, "the child's connections to close", func() bool {
 		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, helperAppName(schema)).Scan(&n); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, helperAppName(schema, "")).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n == 0
