@@ -71,6 +71,11 @@ func (e *env) start(edit func(*distribution.Config)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
+	select { // Run has armed its timers: the test may advance the clock
+	case <-m.Ready():
+	case err := <-done:
+		e.t.Fatalf("Run = %v", err)
+	}
 	var once sync.Once
 	e.cancelRun = cancel
 	e.stopRun = func() {

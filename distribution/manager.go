@@ -61,13 +61,15 @@ type Manager struct {
 	segments  *segment.Engine
 	evaluator segment.Evaluator
 
-	running atomic.Bool
-	stopped atomic.Bool // Run ended: leave new timed work to the next Run
-	mu      sync.Mutex
-	syncing map[string]bool // segments this Manager is syncing
-	active  map[string]bool // distributions being fanned out here -> run again when done
-	snap    snapshot        // automatic work an earlier process left (guarded by mu)
-	bg      sync.WaitGroup  // background work
+	ready     chan struct{} // closed by the first Run once it started (Ready)
+	readyOnce sync.Once
+	running   atomic.Bool
+	stopped   atomic.Bool // Run ended: leave new timed work to the next Run
+	mu        sync.Mutex
+	syncing   map[string]bool // segments this Manager is syncing
+	active    map[string]bool // distributions being fanned out here -> run again when done
+	snap      snapshot        // automatic work an earlier process left (guarded by mu)
+	bg        sync.WaitGroup  // background work
 }
 
 // campaignLookup finds a campaign by id or unique name.
@@ -104,6 +106,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		evaluator:      cfg.Evaluator,
 		channels:       map[string]Channel{},
 		active:         map[string]bool{},
+		ready:          make(chan struct{}),
 		syncing:        map[string]bool{},
 	}
 	if m.clock == nil {
@@ -286,8 +289,16 @@ func (m *Manager) Run(ctx context.Context) error {
 	})
 	m.bg.Go(resync)
 	m.bg.Go(sweep)
+	m.readyOnce.Do(func() { close(m.ready) })
 	return m.sched.Run(ctx, m.handle)
 }
+
+// Ready returns a channel that is closed once Run has recovered the work
+// an earlier process left and started its workers and timers: from then
+// on, due jobs are handed out and time-driven work (the sweep, segment
+// resyncs) follows the Clock. A host's readiness probe, or a test about
+// to advance a fake clock, waits on it.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
 
 // every arms a timer of the Manager's Clock and returns the loop that runs
 // f each time it fires (then arms it again), until ctx ends.

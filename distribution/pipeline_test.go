@@ -424,3 +424,27 @@ func TestAllDeliveriesFailedIsNotDone(t *testing.T) {
 		t.Fatal("done after a second failure")
 	}
 }
+
+// Ready is closed once Run has started its workers, not before.
+func TestReady(t *testing.T) {
+	t.Parallel()
+	m, err := distribution.NewManager(distribution.Config{Store: store.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.Ready():
+		t.Fatal("Ready before Run")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case <-m.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not Ready after Run started")
+	}
+	cancel()
+	<-done
+}

@@ -93,6 +93,7 @@ func (e *env) replica(opts ...func(*distribution.Config)) (*distribution.Manager
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
+	<-m.Ready()
 	e.t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
