@@ -98,6 +98,11 @@ type Config struct {
 	// between replicas). A single-process host may set it lower; with
 	// several replicas it must exceed SendTimeout plus those writes.
 	InterruptAfter time.Duration
+	// EventLease is how long a replica's claim on an event it processes
+	// holds without renewal (it renews it every third of this while it
+	// works): when the replica dies, another takes the event over this
+	// long after its last renewal. Default DefaultEventLease.
+	EventLease time.Duration
 	// ResyncInterval is how often Run re-checks time-relative segment
 	// rules; default DefaultResyncInterval.
 	ResyncInterval time.Duration
@@ -143,6 +148,8 @@ func (cfg *Config) validate() error {
 		return bad("SendTimeout", "%v is negative", cfg.SendTimeout)
 	case cfg.InterruptAfter < 0:
 		return bad("InterruptAfter", "%v is negative", cfg.InterruptAfter)
+	case cfg.EventLease < 0:
+		return bad("EventLease", "%v is negative", cfg.EventLease)
 	case cfg.ResyncInterval < 0:
 		return bad("ResyncInterval", "%v is negative", cfg.ResyncInterval)
 	}

@@ -43,10 +43,10 @@ func (m *Manager) claimant() string {
 	return m.replica + "/" + strconv.FormatUint(m.claims.Add(1), 36)
 }
 
-// eventLease is how long a replica's claim on an event holds without
+// DefaultEventLease is how long a replica's claim on an event holds without
 // renewal; the claim is renewed every third of it while the event is
 // processed, and another replica takes the event over once it ends.
-const eventLease = 15 * time.Second
+const DefaultEventLease = 15 * time.Second
 
 // emitPublication queues customer.publication.succeeded for a code the
 // pipeline published, when some active distribution listens. It is the
@@ -105,7 +105,7 @@ func (m *Manager) runEvent(ctx context.Context, id string) error {
 // it).
 func (m *Manager) resumeEvent(ctx context.Context, id string, since time.Time, sync bool) error {
 	now := m.clock.Now()
-	e, ok, err := m.store.ClaimEvent(ctx, id, m.claimant(), now, now.Add(eventLease))
+	e, ok, err := m.store.ClaimEvent(ctx, id, m.claimant(), now, now.Add(m.eventLease))
 	if err != nil {
 		return fmt.Errorf("distribution: event %q: %w", id, err)
 	}
@@ -152,7 +152,7 @@ func (m *Manager) keepClaim(ctx context.Context, id, owner string) (stop func())
 			return
 		}
 		now := m.clock.Now()
-		e, ok, err := m.store.ClaimEvent(ctx, id, owner, now, now.Add(eventLease))
+		e, ok, err := m.store.ClaimEvent(ctx, id, owner, now, now.Add(m.eventLease))
 		switch {
 		case err != nil:
 			m.log.WarnContext(ctx, "renewing an event claim", "event", id, "err", err)
@@ -165,12 +165,12 @@ func (m *Manager) keepClaim(ctx context.Context, id, owner string) (stop func())
 		}
 		mu.Lock()
 		if ctx.Err() == nil {
-			t = m.clock.AfterFunc(eventLease/3, renew)
+			t = m.clock.AfterFunc(m.eventLease/3, renew)
 		}
 		mu.Unlock()
 	}
 	mu.Lock()
-	t = m.clock.AfterFunc(eventLease/3, renew)
+	t = m.clock.AfterFunc(m.eventLease/3, renew)
 	mu.Unlock()
 	return func() {
 		mu.Lock()

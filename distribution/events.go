@@ -62,7 +62,7 @@ func (m *Manager) HandleEvent(ctx context.Context, e Event) error {
 	}
 	e.ResolvedCustomerID = c.ID
 	now := m.clock.Now()
-	e.ClaimedBy, e.ClaimedUntil = m.claimant(), now.Add(eventLease)
+	e.ClaimedBy, e.ClaimedUntil = m.claimant(), now.Add(m.eventLease)
 	inserted, err := m.store.InsertEvent(ctx, e)
 	if err != nil {
 		return fmt.Errorf("distribution: event %q: %w", e.ID, err)
@@ -318,7 +318,7 @@ func (m *Manager) segmentChanged(ctx context.Context, changes []segment.Change, 
 // processes it (a repeat of a processed one does nothing).
 func (m *Manager) handleInternal(ctx context.Context, e Event, since time.Time) error {
 	now := m.clock.Now()
-	e.ClaimedBy, e.ClaimedUntil = m.claimant(), now.Add(eventLease)
+	e.ClaimedBy, e.ClaimedUntil = m.claimant(), now.Add(m.eventLease)
 	inserted, err := m.store.InsertEvent(ctx, e)
 	if err != nil {
 		return err

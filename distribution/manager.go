@@ -48,6 +48,7 @@ type Manager struct {
 	// interruptAfter is Config.InterruptAfter (zero: the default bound).
 	interruptAfter time.Duration
 	resyncEvery    time.Duration
+	eventLease     time.Duration
 
 	pipe     *pipeline
 	policy   *policy
@@ -103,6 +104,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		sendTimeout:    or(cfg.SendTimeout, DefaultSendTimeout),
 		interruptAfter: cfg.InterruptAfter,
 		resyncEvery:    or(cfg.ResyncInterval, DefaultResyncInterval),
+		eventLease:     or(cfg.EventLease, DefaultEventLease),
 		evaluator:      cfg.Evaluator,
 		channels:       map[string]Channel{},
 		active:         map[string]bool{},

@@ -421,6 +421,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{distribution.Config{Store: e.st, Intercom: e.srv.Client()}, "Config.AdminID"},
 		{distribution.Config{Store: e.st, ManualDelay: -time.Second}, "Config.ManualDelay"},
 		{distribution.Config{Store: e.st, Concurrency: -1}, "Config.Concurrency"},
+		{distribution.Config{Store: e.st, EventLease: -time.Second}, "Config.EventLease"},
+		{distribution.Config{Store: e.st, Channels: []distribution.Channel{nil}}, "Config.Channels[0]"},
 	} {
 		if _, err := distribution.NewManager(tc.cfg); !errors.Is(err, distribution.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("NewManager error %v, want ErrInvalid naming %s", err, tc.want)

@@ -169,7 +169,7 @@ func (m *Manager) sweepEvents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if e.ClaimedBy == "" && e.At.Add(eventLease).After(now) || e.ClaimedUntil.After(now) {
+		if e.ClaimedBy == "" && e.At.Add(m.eventLease).After(now) || e.ClaimedUntil.After(now) {
 			continue
 		}
 		if err := m.sched.Schedule(ctx, eventJob(e.ID, now)); err != nil {
