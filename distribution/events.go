@@ -66,7 +66,9 @@ const eventLease = 15 * time.Second
 //
 // A bad event fails with an error wrapping ErrInvalid that names the
 // field (an unknown customer with ErrNotFound); nothing is stored for it.
-func (m *Manager) HandleEvent(ctx context.Context, e Event) error {
+func (m *Manager) HandleEvent(ctx context.Context, e Event) (err error) {
+	ctx, span := m.tel.startEvent(ctx, SpanEventHandle, e.ID, e.Type)
+	defer func() { spanEnd(span, err) }()
 	if err := m.init(ctx); err != nil {
 		return err
 	}
@@ -135,6 +137,7 @@ func (m *Manager) acceptEvent(ctx context.Context, e Event) (_ Event, stored *Ev
 	if err := validateEvent(&e, true); err != nil {
 		return e, nil, err
 	}
+	m.tel.eventReceived(ctx, e.Type)
 	if e.At.IsZero() {
 		e.At = m.clock.Now()
 	}
@@ -265,7 +268,7 @@ func (m *Manager) dispatch(ctx context.Context, e *Event, custID string, since t
 				continue
 			}
 			dl.State, dl.Reason, dl.UpdatedAt = DeliveryCanceled, ReasonNotActive, m.clock.Now()
-			if err := m.store.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil && !errors.Is(err, ErrConflict) {
+			if err := m.pipe.ledger.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil && !errors.Is(err, ErrConflict) {
 				return fmt.Errorf("distribution: event %q: canceling delivery %s: %w", e.ID, dl.ID, err)
 			}
 		}
@@ -401,8 +404,10 @@ func (m *Manager) enqueue(ctx context.Context, e Event) error {
 // runEvent runs a JobEvent: it claims the stored event id and processes
 // it, unless it is processed already or another replica holds it (then
 // the job comes back when that claim lapses).
-func (m *Manager) runEvent(ctx context.Context, id string) error {
-	err := m.resumeEvent(ctx, id, time.Now(), false)
+func (m *Manager) runEvent(ctx context.Context, id string) (err error) {
+	ctx, span := m.tel.startEvent(ctx, SpanEventProcess, id, "")
+	defer func() { spanEnd(span, err) }()
+	err = m.resumeEvent(ctx, id, time.Now(), false)
 	if errors.Is(err, ErrEventInProgress) || errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -448,6 +453,7 @@ func (m *Manager) runClaimed(ctx context.Context, e Event, since time.Time) erro
 	if err != nil {
 		return err // the job takes it over when the claim lapses
 	}
+	m.tel.eventProcessed(ctx, &e, m.clock.Now())
 	return m.sched.Cancel(ctx, EventJobID(e.ID))
 }
 
