@@ -86,6 +86,40 @@ func newTelemetry(cfg *Config, base *url.URL, log *slog.Logger) *telemetry {
 	return t
 }
 
+// routes are the URL templates route returns.
+var routes = []string{"/me", "/admins", "/messages", "/contacts", "/contacts/search", "/tags", "/data_attributes",
+	"/contacts/{id}", "/contacts/find_by_external_id/{external_id}", "/contacts/{id}/tags", "/contacts/{id}/tags/{tag_id}",
+	"/conversations/{id}/reply"}
+
+// spanNames holds the span name of every method and route ("POST
+// /messages"), made once so that a request builds none. Read-only.
+var spanNames = func() map[[2]string]string {
+	out := map[[2]string]string{}
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		out[[2]string{m, ""}] = m
+		for _, r := range routes {
+			out[[2]string{m, r}] = m + " " + r
+		}
+	}
+	return out
+}()
+
+// spanName is the name of a request span: "{method} {url.template}", or
+// the method alone for a path without a template.
+func spanName(method, route string) string {
+	if n, ok := spanNames[[2]string{method, route}]; ok {
+		return n
+	}
+	if route == "" {
+		return method
+	}
+	return method + " " + route
+}
+
+// clientSpan is the option of every request span (a slice, so that a
+// call passes it without allocating).
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+
 // route returns the URL template of an API path (the
 // url.template attribute and the span name): ids are replaced by
 // placeholders, so no contact id or external id (which may be an email
@@ -174,11 +208,7 @@ func errType(status int, err error) string {
 func (c *Client) tracedRoundTrip(ctx context.Context, r *request, attempt int) ([]byte, int, http.Header, error) {
 	t := c.tel
 	rt := route(r.path)
-	name := r.method
-	if rt != "" {
-		name += " " + rt
-	}
-	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := t.tracer.Start(ctx, spanName(r.method, rt), clientSpan...)
 	rec := span.IsRecording()
 	if rec {
 		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.method))

@@ -22,9 +22,23 @@ func TestRoute(t *testing.T) {
 		{"/companies/1", ""},
 		{"", ""},
 	}
+	known := map[string]bool{"": true}
+	for _, r := range routes {
+		known[r] = true
+	}
 	for _, tt := range tests {
-		if got := route(tt.path); got != tt.want {
+		got := route(tt.path)
+		if got != tt.want {
 			t.Errorf("route(%q) = %q, want %q", tt.path, got, tt.want)
 		}
+		if !known[got] {
+			t.Errorf("route(%q) = %q is not in routes (no precomputed span name)", tt.path, got)
+		}
+	}
+	if got := spanName("POST", "/messages"); got != "POST /messages" {
+		t.Errorf(`spanName("POST", "/messages") = %q`, got)
+	}
+	if got := spanName("PATCH", ""); got != "PATCH" {
+		t.Errorf(`spanName("PATCH", "") = %q`, got)
 	}
 }
