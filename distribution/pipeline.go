@@ -263,7 +263,7 @@ const maxRateLimited = 5
 // provider call and the outcome. b batches the ledger writes of a fan-out
 // (nil: one write each).
 func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) error {
-	ctx, span := p.tel.startSend(ctx, pl, r)
+	ctx, span := p.tel.startSend(ctx, r)
 	defer p.tel.endSend(ctx, span, r)
 	keep := false // the message may have gone out: keep what admit counted
 	defer func() {

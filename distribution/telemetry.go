@@ -301,7 +301,7 @@ type sendSpan struct {
 }
 
 // startSend starts the span of r's send (pipeline.send, steps 4 to 6).
-func (t *telemetry) startSend(ctx context.Context, pl *plan, r *ready) (context.Context, sendSpan) {
+func (t *telemetry) startSend(ctx context.Context, r *ready) (context.Context, sendSpan) {
 	ctx, span := t.tracer.Start(ctx, SpanSend)
 	if span.IsRecording() {
 		span.SetAttributes(AttrDistributionID.String(r.dl.DistributionID), AttrDistributionMode.String(deliveryMode(&r.dl)),
