@@ -279,3 +279,19 @@ func (c *Memory) Remaining(ctx context.Context, campaignID string) (int, error) 
 	}
 	return len(st.pool) - st.next, nil
 }
+
+// Published returns how many codes the campaign has published (one per
+// publication; a repeated request is not counted again). An unknown
+// campaign fails with ErrNotFound.
+func (c *Memory) Published(ctx context.Context, campaignID string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.lookup(campaignID)
+	if err != nil {
+		return 0, err
+	}
+	return len(st.pubs), nil
+}

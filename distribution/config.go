@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/segment"
@@ -66,8 +69,17 @@ type Config struct {
 	// Clock is the time source of every timed step; default: the system
 	// clock. Tests pass a fake one (distributiontest.FakeClock).
 	Clock Clock
-	// Logger receives the Manager's log; default: discarded.
+	// Logger receives the Manager's log; default: discarded. Every call
+	// that has a context passes it (the ...Context methods), so a
+	// trace-aware handler can correlate records with spans.
 	Logger *slog.Logger
+	// MeterProvider provides the Manager's metrics (see the package
+	// documentation for their names); default: the global provider
+	// (otel.GetMeterProvider), a no-op until the host installs an SDK.
+	MeterProvider metric.MeterProvider
+	// TracerProvider provides the Manager's spans (fan-outs, sends,
+	// events); default: the global provider (otel.GetTracerProvider).
+	TracerProvider trace.TracerProvider
 	// ReplicaID names this Manager among the replicas sharing the Store
 	// (in event claims and logs); default: a random "rep_..." id per
 	// Manager.

@@ -90,8 +90,10 @@ func (m *Manager) enqueue(ctx context.Context, e Event) error {
 // runEvent runs a JobEvent: it claims the stored event id and processes
 // it, unless it is processed already or another replica holds it (then
 // the job comes back when that claim lapses).
-func (m *Manager) runEvent(ctx context.Context, id string) error {
-	err := m.resumeEvent(ctx, id, time.Now(), false)
+func (m *Manager) runEvent(ctx context.Context, id string) (err error) {
+	ctx, span := m.tel.startEvent(ctx, SpanEventProcess, id, "")
+	defer func() { spanEnd(span, err) }()
+	err = m.resumeEvent(ctx, id, time.Now(), false)
 	if errors.Is(err, ErrEventInProgress) || errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -137,6 +139,7 @@ func (m *Manager) runClaimed(ctx context.Context, e Event, since time.Time) erro
 	if err != nil {
 		return err // the job takes it over when the claim lapses
 	}
+	m.tel.eventProcessed(ctx, &e, m.clock.Now())
 	return m.sched.Cancel(ctx, EventJobID(e.ID))
 }
 

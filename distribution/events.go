@@ -40,7 +40,9 @@ import (
 //
 // A bad event fails with an error wrapping ErrInvalid that names the
 // field (an unknown customer with ErrNotFound); nothing is stored for it.
-func (m *Manager) HandleEvent(ctx context.Context, e Event) error {
+func (m *Manager) HandleEvent(ctx context.Context, e Event) (err error) {
+	ctx, span := m.tel.startEvent(ctx, SpanEventHandle, e.ID, e.Type)
+	defer func() { spanEnd(span, err) }()
 	if err := m.init(ctx); err != nil {
 		return err
 	}
@@ -109,6 +111,7 @@ func (m *Manager) acceptEvent(ctx context.Context, e Event) (_ Event, stored *Ev
 	if err := validateEvent(&e, true); err != nil {
 		return e, nil, err
 	}
+	m.tel.eventReceived(ctx, e.Type)
 	if e.At.IsZero() {
 		e.At = m.clock.Now()
 	}
@@ -239,7 +242,7 @@ func (m *Manager) dispatch(ctx context.Context, e *Event, custID string, since t
 				continue
 			}
 			dl.State, dl.Reason, dl.UpdatedAt = DeliveryCanceled, ReasonNotActive, m.clock.Now()
-			if err := m.store.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil && !errors.Is(err, ErrConflict) {
+			if err := m.pipe.ledger.UpdateDelivery(ctx, dl, DeliveryScheduled); err != nil && !errors.Is(err, ErrConflict) {
 				return fmt.Errorf("distribution: event %q: canceling delivery %s: %w", e.ID, dl.ID, err)
 			}
 		}

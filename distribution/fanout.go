@@ -34,6 +34,7 @@ import (
 // keeps its publication and gets the same code on the next run
 // (publications are idempotent by key).
 func (p *pipeline) fanout(ctx context.Context, pl *plan, ds iter.Seq2[Delivery, error], concurrency int) error {
+	ctx, ds, end := p.tel.startFanout(ctx, pl, ds)
 	work := make(chan prefetched, prefetchBatch)
 	pubq := make(chan *ready, publishBatch)
 	sendq := make(chan *ready, concurrency)
@@ -117,7 +118,7 @@ func (p *pipeline) fanout(ctx context.Context, pl *plan, ds iter.Seq2[Delivery, 
 	close(sendq)
 	sendWG.Wait()
 	b.close(sendCtx)
-	return iterErr
+	return end(iterErr)
 }
 
 // feed reads ds and hands each delivery to work, with its customer when

@@ -330,13 +330,13 @@ func (m *Manager) armWaiting(ctx context.Context, segID string) {
 	}
 	ds, err := m.store.ListDistributions(ctx, StatusScheduled)
 	if err != nil {
-		m.log.Error("listing distributions waiting for a segment", "segment", segID, "err", err)
+		m.log.ErrorContext(ctx, "listing distributions waiting for a segment", "segment", segID, "err", err)
 		return
 	}
 	for _, d := range ds {
 		if d.Audience.SegmentID == segID && d.SendAt.IsZero() {
 			if err := m.armIfSynced(ctx, d.ID); err != nil {
-				m.log.Error("arming distribution", "distribution", d.ID, "err", err)
+				m.log.ErrorContext(ctx, "arming distribution", "distribution", d.ID, "err", err)
 			}
 		}
 	}

@@ -51,6 +51,7 @@ type Manager struct {
 	eventLease     time.Duration
 
 	pipe     *pipeline
+	tel      *telemetry
 	policy   *policy
 	triggers *triggers
 	act      activity
@@ -152,8 +153,10 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	m.policy = pol
 	m.triggers = newTriggers(cfg.Store, m.channels, m.campaignLookup, m.log)
+	m.tel = newTelemetry(&cfg, m.log)
 	m.pipe = &pipeline{
-		ledger:      cfg.Store,
+		ledger:      meteredLedger{cfg.Store, m.tel},
+		tel:         m.tel,
 		customers:   cfg.Store,
 		events:      cfg.Store,
 		codes:       m.codes,
@@ -167,7 +170,9 @@ func NewManager(cfg Config) (*Manager, error) {
 		retryDelay:  or(cfg.RetryDelay, DefaultRetryDelay),
 	}
 	m.pipe.batchCustomers, _ = cfg.Store.(CustomerBatchGetter)
-	m.pipe.batchLedger, _ = cfg.Store.(DeliveryBatchUpdater)
+	if bl, ok := cfg.Store.(DeliveryBatchUpdater); ok {
+		m.pipe.batchLedger = meteredBatchLedger{bl, m.tel}
+	}
 	m.pipe.batchCodes, _ = m.codes.(BatchPublisher)
 	return m, nil
 }
@@ -278,6 +283,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.init(ctx); err != nil {
 		return err
 	}
+	defer m.observeStore()()
 	if err := m.recover(ctx); err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ type pipeline struct {
 	sched     Scheduler
 	clock     Clock
 	log       *slog.Logger
+	tel       *telemetry // spans and metrics (telemetry.go)
 	// emit hands a publication made at since (the wall clock's monotonic
 	// time, for the trigger index's freshness) to the event queue, never
 	// inline.
@@ -266,6 +267,8 @@ const maxRateLimited = 5
 // provider call and the outcome. b batches the ledger writes of a fan-out
 // (nil: one write each).
 func (p *pipeline) send(ctx context.Context, pl *plan, r *ready, b *runBatch) error {
+	ctx, span := p.tel.startSend(ctx, r)
+	defer p.tel.endSend(ctx, span, r)
 	keep := false // the message may have gone out: keep what admit counted
 	defer func() {
 		if !keep {

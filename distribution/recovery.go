@@ -215,7 +215,7 @@ func (m *Manager) interrupt(ctx context.Context, ds []Delivery) (map[string]bool
 			continue
 		}
 		dl.State, dl.Reason, dl.UpdatedAt = DeliveryUnknown, ReasonInterrupted, now
-		if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
+		if err := m.pipe.ledger.UpdateDelivery(ctx, dl, DeliverySending); err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue // its sender recorded it meanwhile
 			}

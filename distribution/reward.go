@@ -281,7 +281,7 @@ func (m *Manager) ConfirmReward(ctx context.Context, r Reward, deliveryID string
 	case DeliverySending:
 		now := m.clock.Now()
 		dl.State, dl.SentAt, dl.UpdatedAt = DeliverySent, now, now
-		if err := m.store.UpdateDelivery(ctx, dl, DeliverySending); err != nil && !errors.Is(err, ErrConflict) {
+		if err := m.pipe.ledger.UpdateDelivery(ctx, dl, DeliverySending); err != nil && !errors.Is(err, ErrConflict) {
 			return RewardResult{}, fmt.Errorf("distribution: recording card %s sent: %w", deliveryID, err)
 		}
 		m.act.notify()

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 )
@@ -73,6 +75,12 @@ type Config struct {
 	// Sleep waits for d or until ctx is done, returning ctx.Err() in the
 	// latter case. Default: a timer. Tests inject a fake to avoid waiting.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// MeterProvider provides the client's metrics (see the package
+	// documentation); default: the global provider (otel.GetMeterProvider).
+	MeterProvider metric.MeterProvider
+	// TracerProvider provides a client span per HTTP request; default: the
+	// global provider (otel.GetTracerProvider).
+	TracerProvider trace.TracerProvider
 }
 
 // RateLimit shapes the client-side limiter. Intercom allows 10,000 calls a
@@ -105,6 +113,7 @@ type Client struct {
 	now        func() time.Time
 	sleep      func(context.Context, time.Duration) error
 	pauseUntil atomic.Int64 // unix nanos; set from rate-limit headers
+	tel        *telemetry   // spans and metrics (telemetry.go)
 }
 
 var _ Messenger = (*Client)(nil)
@@ -154,6 +163,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.tel = newTelemetry(&cfg, u, c.log)
 	switch {
 	case c.maxRetries == 0:
 		c.maxRetries = 3
@@ -235,11 +245,11 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 			return fmt.Errorf("intercom: %s %s: %w", r.method, r.path, err)
 		}
 		if attempt > 0 || !r.paced {
-			if err := c.wait(ctx); err != nil {
+			if err := c.observedWait(ctx); err != nil {
 				return fmt.Errorf("intercom: %s %s: waiting for the rate limiter: %w", r.method, r.path, err)
 			}
 		}
-		body, status, hdr, err := c.roundTrip(ctx, r)
+		body, status, hdr, err := c.tracedRoundTrip(ctx, r, attempt)
 		if err != nil {
 			if errors.Is(err, errToken) {
 				return err
@@ -402,7 +412,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 // call) waits here first, then sends with Message.Paced set, so the call
 // is not counted twice. It returns ctx's error if ctx ends first.
 func (c *Client) Wait(ctx context.Context) error {
-	if err := c.wait(ctx); err != nil {
+	if err := c.observedWait(ctx); err != nil {
 		return fmt.Errorf("intercom: waiting for the rate limiter: %w", err)
 	}
 	return nil

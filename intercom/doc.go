@@ -25,6 +25,25 @@
 // matches ErrAmbiguous and the caller decides. Nothing retries after the
 // context is done.
 //
+// # Telemetry
+//
+// The client reports to OpenTelemetry through Config.MeterProvider and
+// Config.TracerProvider (default: the global providers, no-ops until the
+// host installs an SDK; this package uses the API only):
+//
+//   - a client span per HTTP request (a retry is a span of its own),
+//     following OTel's HTTP client conventions: named "{method}
+//     {url.template}" ("POST /messages", "GET /contacts/{id}"), with
+//     http.request.method, url.template, server.address, server.port,
+//     http.response.status_code, http.request.resend_count and error.type
+//     (the status code, or timeout, canceled, token, _OTHER). Ids in the
+//     path are never recorded (no url.full), nor headers or bodies;
+//   - codedrop.intercom.request.duration (histogram, s): every request by
+//     method, url.template, status and error.type; its count is the number
+//     of calls, 429s included;
+//   - codedrop.intercom.rate_limit.wait.duration (histogram, s): how long
+//     each call (and each Client.Wait) waited for the client's rate limit.
+//
 // # Errors
 //
 // Failed calls return an *Error (HTTP status, request id, every entry of

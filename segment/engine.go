@@ -417,7 +417,7 @@ func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress
 		e.relist()
 	}
 	e.mu.Unlock()
-	e.log.Debug("segment synced", "segment", id, "checked", res.Checked, "entered", res.Entered, "left", res.Left)
+	e.log.DebugContext(ctx, "segment synced", "segment", id, "checked", res.Checked, "entered", res.Entered, "left", res.Left)
 	return res, nil
 }
 
@@ -515,7 +515,7 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncPro
 	if len(rs) == 1 && e.pusher != nil && rs[0].seg.Filter != nil && !rs[0].timeDep {
 		if seq, ok := e.pusher.CustomersMatching(ctx, rs[0].seg.Filter, customer.ListOptions{}); ok {
 			customers = seq
-			e.log.Debug("segment sync pushed down to the store", "segment", rs[0].seg.ID)
+			e.log.DebugContext(ctx, "segment sync pushed down to the store", "segment", rs[0].seg.ID)
 		}
 	}
 	pushed := customers != nil
@@ -559,7 +559,7 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncPro
 			default:
 				res.Checked++
 				if r.m.Match(&c, now) {
-					e.log.Warn("segment sync: the store did not select a customer the rule matches", "segment", r.seg.ID, "customer", id)
+					e.log.WarnContext(ctx, "segment sync: the store did not select a customer the rule matches", "segment", r.seg.ID, "customer", id)
 				} else {
 					batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id, Emit: emit[0]})
 				}

@@ -46,3 +46,9 @@ func (m *Memory) Publications(ctx context.Context, campaignID string) ([]codes.P
 func (m *Memory) Remaining(ctx context.Context, campaignID string) (int, error) {
 	return m.codes.Remaining(ctx, campaignID)
 }
+
+// Published returns how many codes the campaign has published (see
+// codes.Memory.Published).
+func (m *Memory) Published(ctx context.Context, campaignID string) (int, error) {
+	return m.codes.Published(ctx, campaignID)
+}

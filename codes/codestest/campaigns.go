@@ -66,7 +66,12 @@ func testUnknownCampaign(t *testing.T, src Source) {
 	mustCreate(t, src, codes.Campaign{Name: "known"})
 	_, err1 := src.Campaign(ctx, "camp_x")
 	_, err2 := src.Publish(ctx, codes.PublishRequest{Key: "k", CampaignID: "camp_x", CustomerID: "c"})
-	for i, err := range []error{err1, err2} {
+	errs := []error{err1, err2}
+	if c, ok := src.(publishedCounter); ok {
+		_, err := c.Published(ctx, "camp_x")
+		errs = append(errs, err)
+	}
+	for i, err := range errs {
 		if !errors.Is(err, codes.ErrNotFound) || !strings.Contains(err.Error(), `"camp_x"`) {
 			t.Errorf("call %d: %v, want ErrNotFound naming the campaign", i+1, err)
 		}

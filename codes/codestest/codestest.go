@@ -16,9 +16,9 @@
 // ErrNotFound for an unknown campaign, validation errors that name the
 // field and store nothing, and, when the source implements
 // [codes.BatchPublisher], that PublishBatch gives every request what
-// Publish gives it. Where a source also has Publications(ctx, campaignID)
-// or Remaining(ctx, campaignID) (as both built-in sources do), the suite
-// checks them too.
+// Publish gives it. Where a source also has Publications(ctx, campaignID),
+// Remaining(ctx, campaignID) or Published(ctx, campaignID) (as both
+// built-in sources do), the suite checks them too.
 package codestest
 
 import (
@@ -43,6 +43,9 @@ type (
 	}
 	remainder interface {
 		Remaining(ctx context.Context, campaignID string) (int, error)
+	}
+	publishedCounter interface {
+		Published(ctx context.Context, campaignID string) (int, error)
 	}
 )
 
@@ -120,16 +123,19 @@ func checkRemaining(t *testing.T, src Source, camp string, want int) {
 	}
 }
 
-// checkPublications checks the number of Publications when the source has
-// it.
+// checkPublications checks the number of Publications, and Published,
+// when the source has them.
 func checkPublications(t *testing.T, src Source, camp string, want int) {
 	t.Helper()
-	l, ok := src.(publicationLister)
-	if !ok {
-		return
+	if l, ok := src.(publicationLister); ok {
+		if pubs, err := l.Publications(t.Context(), camp); err != nil || len(pubs) != want {
+			t.Errorf("Publications(%s) = %d, %v; want %d", camp, len(pubs), err, want)
+		}
 	}
-	if pubs, err := l.Publications(t.Context(), camp); err != nil || len(pubs) != want {
-		t.Errorf("Publications(%s) = %d, %v; want %d", camp, len(pubs), err, want)
+	if c, ok := src.(publishedCounter); ok {
+		if n, err := c.Published(t.Context(), camp); err != nil || n != want {
+			t.Errorf("Published(%s) = %d, %v; want %d", camp, n, err, want)
+		}
 	}
 }
 

@@ -124,10 +124,11 @@ func testPool(t *testing.T, src Source) {
 		t.Fatalf("Publish from an exhausted pool: %v, want ErrNoCodesLeft naming the campaign", err)
 	}
 	checkPublications(t, src, camp.ID, 4)
-	// An earlier key still gets its code.
+	// An earlier key still gets its code, and is not counted again.
 	if p, err := src.Publish(ctx, req(camp.ID, "cust_0")); err != nil || p.Code != "FIRST" {
 		t.Errorf("a published key after exhaustion: %+v, %v; want FIRST", p, err)
 	}
+	checkPublications(t, src, camp.ID, 4)
 }
 
 // testAutoUpdateUsesPoolFirst: an auto-update campaign publishes its

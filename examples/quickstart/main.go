@@ -8,12 +8,19 @@
 //
 // Real distributions wait 10 minutes before sending so they can still be
 // edited or canceled; the quickstart shortens that to 2 seconds.
+//
+// With -metrics it also prints the OpenTelemetry metrics the Manager and
+// the Intercom client reported (read with the SDK's manual reader; the
+// library itself uses only the API):
+//
+//	go run ./examples/quickstart -metrics
 package main
 
 import (
 	"bytes"
 	"context"
 	_ "embed"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +28,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/codedrop/codedrop/codes"
 	"github.com/codedrop/codedrop/customer"
@@ -39,15 +50,19 @@ var customersCSV []byte
 const delay = 2 * time.Second
 
 func main() {
+	metrics := flag.Bool("metrics", false, "print the OpenTelemetry metrics at the end")
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
+	if err := run(ctx, os.Stdout, *metrics); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer) error {
+// run runs the quickstart, writing to out; showMetrics prints the
+// OpenTelemetry metrics at the end.
+func run(ctx context.Context, out io.Writer, showMetrics bool) error {
 	// A fake Intercom workspace whose contacts are the CSV's Intercom users.
 	srv := intercomtest.NewServer(intercomtest.Contacts(
 		intercom.Contact{ExternalID: "u-1001", Name: "Ann Kowalska", Email: "ann@example.com"},
@@ -56,12 +71,27 @@ func run(ctx context.Context, out io.Writer) error {
 	))
 	defer srv.Close()
 
-	m, err := distribution.NewManager(distribution.Config{
+	cfg := distribution.Config{
 		Store:       store.NewMemory(),
-		Intercom:    srv.Client(),
 		AdminID:     srv.AdminID(),
 		ManualDelay: delay,
-	})
+	}
+	icCfg := srv.Config()
+	var reader *sdkmetric.ManualReader
+	if showMetrics {
+		// An OpenTelemetry SDK whose metrics are read on demand; a host
+		// would export them (OTLP, Prometheus) instead.
+		reader = sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		defer mp.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // nothing to flush: the reader is manual
+		cfg.MeterProvider, icCfg.MeterProvider = mp, mp
+	}
+	ic, err := intercom.NewClient(icCfg)
+	if err != nil {
+		return err
+	}
+	cfg.Intercom = ic
+	m, err := distribution.NewManager(cfg)
 	if err != nil {
 		return err
 	}
@@ -138,7 +168,55 @@ func run(ctx context.Context, out io.Writer) error {
 	for _, reason := range sortedKeys(r.SkipReasons) {
 		fmt.Fprintf(out, "  skipped %d: %s\n", r.SkipReasons[reason], reason)
 	}
+	if reader != nil {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(ctx, &rm); err != nil {
+			return err
+		}
+		printMetrics(out, rm)
+	}
 	return nil
+}
+
+// printMetrics prints every data point of rm, one a line, sorted: a sum or
+// gauge's value, a histogram's count and sum.
+func printMetrics(out io.Writer, rm metricdata.ResourceMetrics) {
+	var lines []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range d.DataPoints {
+					lines = append(lines, fmt.Sprintf("%s%s %d", m.Name, attrs(dp.Attributes), dp.Value))
+				}
+			case metricdata.Gauge[int64]:
+				for _, dp := range d.DataPoints {
+					lines = append(lines, fmt.Sprintf("%s%s %d", m.Name, attrs(dp.Attributes), dp.Value))
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range d.DataPoints {
+					lines = append(lines, fmt.Sprintf("%s%s count %d, sum %.3f%s", m.Name, attrs(dp.Attributes), dp.Count, dp.Sum, m.Unit))
+				}
+			}
+		}
+	}
+	sort.Strings(lines)
+	fmt.Fprintf(out, "\nmetrics:\n")
+	for _, l := range lines {
+		fmt.Fprintf(out, "  %s\n", l)
+	}
+}
+
+// attrs formats an attribute set as {k=v, k=v}.
+func attrs(set attribute.Set) string {
+	if set.Len() == 0 {
+		return ""
+	}
+	parts := make([]string, 0, set.Len())
+	for _, kv := range set.ToSlice() {
+		parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // codeIn finds the WELCOME- code in a message body.

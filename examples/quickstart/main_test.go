@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 )
 
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), &out); err != nil {
+	if err := run(context.Background(), &out, false); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	// Codes are random; replace them before comparing.
@@ -48,5 +49,33 @@ report: status done, 3 recipients, 6 deliveries: sent 5, skipped 1, failed 0, un
 	}
 	if len(all) != 3 {
 		t.Errorf("%d distinct codes, want 3", len(all))
+	}
+}
+
+// TestRunMetrics: -metrics prints what the Manager and the Intercom client
+// reported after the quickstart's output.
+func TestRunMetrics(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), &out, true); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	_, metrics, ok := strings.Cut(out.String(), "\nmetrics:\n")
+	if !ok {
+		t.Fatalf("no metrics in the output:\n%s", out.String())
+	}
+	for _, want := range []string{
+		"codedrop.deliveries.settled{codedrop.channel=intercom_email, codedrop.delivery.state=sent, codedrop.distribution.mode=manual} 2\n",
+		"codedrop.deliveries.settled{codedrop.channel=intercom_email, codedrop.delivery.state=skipped, codedrop.distribution.mode=manual} 1\n",
+		"codedrop.deliveries.settled{codedrop.channel=intercom_inapp, codedrop.delivery.state=sent, codedrop.distribution.mode=manual} 3\n",
+		"codedrop.deliveries.waiting{codedrop.distribution.mode=manual} 0\n",
+		"codedrop.send.duration{codedrop.channel=intercom_inapp, codedrop.delivery.state=sent, codedrop.distribution.mode=manual} count 3, sum ",
+		"http.request.method=POST, http.response.status_code=200, server.address=127.0.0.1, ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
+	if !regexp.MustCompile(`codedrop.intercom.request.duration\{[^}]*url.template=/messages\} count 5, sum [0-9.]+s\n`).MatchString(metrics) {
+		t.Errorf("metrics lack the 5 POST /messages calls:\n%s", metrics)
 	}
 }

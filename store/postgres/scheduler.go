@@ -191,7 +191,7 @@ func (s *Scheduler) Run(ctx context.Context, handle func(context.Context, distri
 		if free > 0 {
 			jobs, versions, err := s.claim(ctx, free)
 			if err != nil && ctx.Err() == nil {
-				s.log.Error("claiming due jobs", "err", err)
+				s.log.ErrorContext(ctx, "claiming due jobs", "err", err)
 			}
 			for i, j := range jobs {
 				wg.Add(1)
@@ -297,7 +297,7 @@ func (s *Scheduler) renew(ctx context.Context) {
 		}
 		if _, err := s.pool.Exec(ctx, `UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND id = ANY($3)`,
 			s.id, ts0(s.clock.Now().Add(s.cfg.Lease)), ids); err != nil && ctx.Err() == nil {
-			s.log.Error("renewing job leases", "err", err)
+			s.log.ErrorContext(ctx, "renewing job leases", "err", err)
 		}
 	}
 }
@@ -333,7 +333,7 @@ func (s *Scheduler) listen(ctx context.Context, poke func()) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("LISTEN connection failed; polling until it is back", "err", err)
+		s.log.WarnContext(ctx, "LISTEN connection failed; polling until it is back", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(s.cfg.PollInterval):

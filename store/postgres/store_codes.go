@@ -50,3 +50,9 @@ func (s *Store) Publications(ctx context.Context, campaignID string) ([]codes.Pu
 func (s *Store) Remaining(ctx context.Context, campaignID string) (int, error) {
 	return s.codes.Remaining(ctx, campaignID)
 }
+
+// Published returns how many codes the campaign has published (see
+// [Codes.Published]).
+func (s *Store) Published(ctx context.Context, campaignID string) (int, error) {
+	return s.codes.Published(ctx, campaignID)
+}
