@@ -1,6 +1,7 @@
 package ids
 
 import (
+	"strings"
 	"sync"
 	"testing"
 )
@@ -61,5 +62,44 @@ func BenchmarkNew(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = New("cust")
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for range 1000 {
+		id := New("pub")
+		r, ok := Parse(id, "pub")
+		if !ok || Format("pub", r) != id {
+			t.Fatalf("Parse(%q) = %x, %v; Format gives %q", id, r, ok, Format("pub", r))
+		}
+	}
+	var max Raw
+	for i := range max {
+		max[i] = 0xff
+	}
+	if r, ok := Parse(Format("x", max), "x"); !ok || r != max {
+		t.Fatalf("Parse(Format(all ones)) = %x, %v", r, ok)
+	}
+	id := New("pub")
+	for _, bad := range []string{
+		"", "pub", "pub_", id[:len(id)-1], id + "0", "cust" + id[3:], "pu_" + id[4:],
+		"pub-" + id[4:],                  // separator
+		"pub_8" + id[5:],                 // the first digit holds 3 bits
+		"pub_" + id[4:29] + "I",          // not in the alphabet
+		"pub_" + id[4:29] + "u",          // not in the alphabet
+		strings.ToUpper(id[:4]) + id[4:], // prefix case
+	} {
+		if r, ok := Parse(bad, "pub"); ok {
+			t.Errorf("Parse(%q) = %x, true; want false", bad, r)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	id := New("pub")
+	for b.Loop() {
+		if _, ok := Parse(id, "pub"); !ok {
+			b.Fatal("not parsed")
+		}
 	}
 }
