@@ -46,30 +46,13 @@ func (m *Memory) UpdateDeliveries(ctx context.Context, ds []distribution.Deliver
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	errs := make([]error, len(ds))
-	for n, d := range ds {
-		if isRetry(&d) {
+	for n := range ds {
+		d := &ds[n]
+		if isRetry(d) {
 			errs[n] = fmt.Errorf("delivery %s: a retry needs UpdateDelivery: %w", d.ID, distribution.ErrInvalid)
 			continue
 		}
-		i, ok := s.dlvByID[d.ID]
-		if !ok {
-			errs[n] = fmt.Errorf("delivery %q: %w", d.ID, distribution.ErrNotFound)
-			continue
-		}
-		cur := s.dlv[i]
-		if cur.State != from {
-			errs[n] = fmt.Errorf("delivery %s: state is %s, not %s: %w", d.ID, cur.State, from, distribution.ErrConflict)
-			continue
-		}
-		if cur.Key() != d.Key() {
-			errs[n] = fmt.Errorf("delivery %s: the key fields cannot change: %w", d.ID, distribution.ErrInvalid)
-			continue
-		}
-		c := d
-		c.CreatedAt = cur.CreatedAt
-		s.count(cur, -1)
-		s.count(&c, 1)
-		s.dlv[i] = &c
+		errs[n] = s.update(&ds[n], from)
 	}
 	return errs, nil
 }
