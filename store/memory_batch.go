@@ -39,12 +39,12 @@ func (m *Memory) UpdateDeliveries(ctx context.Context, ds []distribution.Deliver
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkDeliveryBatch(ds); err != nil {
-		return nil, err
-	}
 	s := &m.dist
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkBatch(ds); err != nil {
+		return nil, err
+	}
 	errs := make([]error, len(ds))
 	for n := range ds {
 		d := &ds[n]
@@ -63,9 +63,20 @@ func isRetry(d *distribution.Delivery) bool {
 	return d.State == distribution.DeliveryScheduled && !d.NextAttemptAt.IsZero()
 }
 
-// checkDeliveryBatch refuses a batch naming one delivery twice.
-func checkDeliveryBatch(ds []distribution.Delivery) error {
-	seen := make(map[string]int, len(ds))
+// checkBatch refuses a batch naming one delivery twice (s.mu held for
+// writing: it uses s.seen).
+func (s *distMemory) checkBatch(ds []distribution.Delivery) error {
+	if len(ds) <= 16 { // a few comparisons beat clearing the map
+		for i := range ds {
+			for j := range i {
+				if ds[i].ID == ds[j].ID {
+					return fmt.Errorf("deliveries[%d]: %s repeats deliveries[%d]: %w", i, ds[i].ID, j, distribution.ErrInvalid)
+				}
+			}
+		}
+		return nil
+	}
+	seen := s.scratch()
 	for i, d := range ds {
 		if j, dup := seen[d.ID]; dup {
 			return fmt.Errorf("deliveries[%d]: %s repeats deliveries[%d]: %w", i, d.ID, j, distribution.ErrInvalid)

@@ -39,6 +39,7 @@ type distMemory struct {
 	states   []distribution.DeliveryState
 	locs     []*time.Location
 	dlvDist  map[string][]uint32 // distribution id -> row positions, in order
+	seen     map[string]int      // scratch of a batch write (see scratch)
 	// counts per distribution, kept on every write so CountDeliveries
 	// (polled for progress) does not scan.
 	dlvCount map[string]*dlvCounts

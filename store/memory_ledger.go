@@ -32,19 +32,22 @@ func (m *Memory) InsertDeliveries(ctx context.Context, ds []distribution.Deliver
 	defer s.mu.Unlock()
 	s.init()
 	// Check first so the batch is atomic.
-	seen := make(map[string]bool, len(ds))
+	seen := s.scratch()
 	for i := range ds {
 		d := &ds[i]
 		if _, ok := s.findKey(hashes[i], d); ok {
 			continue
 		}
-		if _, ok := s.findID(d.ID); ok || seen[d.ID] {
+		if _, ok := s.findID(d.ID); ok {
+			return 0, fmt.Errorf("deliveries[%d]: id %s is taken by another key: %w", i, d.ID, distribution.ErrConflict)
+		}
+		if _, ok := seen[d.ID]; ok {
 			return 0, fmt.Errorf("deliveries[%d]: id %s is taken by another key: %w", i, d.ID, distribution.ErrConflict)
 		}
 		if _, err := s.stateOf(d.State); err != nil {
 			return 0, fmt.Errorf("deliveries[%d]: %w", i, err)
 		}
-		seen[d.ID] = true
+		seen[d.ID] = i
 	}
 	n := 0
 	for i := range ds {
@@ -82,6 +85,17 @@ func (m *Memory) InsertDeliveries(ctx context.Context, ds []distribution.Deliver
 		n++
 	}
 	return n, nil
+}
+
+// scratch returns s.seen, empty (s.mu held for writing): the map a batch
+// write uses to find an id it names twice, kept between batches so that
+// a fan-out's writes make no garbage of it.
+func (s *distMemory) scratch() map[string]int {
+	if s.seen == nil {
+		s.seen = map[string]int{}
+	}
+	clear(s.seen)
+	return s.seen
 }
 
 // GetDelivery implements distribution.Store.

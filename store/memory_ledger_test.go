@@ -149,3 +149,33 @@ func TestDeliveryRowSize(t *testing.T) {
 		t.Errorf("a ledger row takes %d bytes, want at most 152", n)
 	}
 }
+
+// A batch naming one delivery twice is refused whole, short or long.
+func TestMemoryUpdateDeliveriesRepeated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, n := range []int{3, 40} {
+		m := NewMemory()
+		var ds []distribution.Delivery
+		for i := range n {
+			k := distribution.DeliveryKey{DistributionID: "distr_1", CustomerID: fmt.Sprint("cust_", i), TriggerKey: distribution.ManualTrigger, Channel: "email"}
+			ds = append(ds, distribution.Delivery{ID: distribution.DeliveryID(k), DistributionID: k.DistributionID, CustomerID: k.CustomerID,
+				TriggerKey: k.TriggerKey, Channel: k.Channel, State: distribution.DeliveryScheduled})
+		}
+		if _, err := m.InsertDeliveries(ctx, ds); err != nil {
+			t.Fatal(err)
+		}
+		batch := append([]distribution.Delivery(nil), ds...)
+		batch = append(batch, ds[1])
+		for i := range batch {
+			batch[i].State = distribution.DeliverySending
+		}
+		_, err := m.UpdateDeliveries(ctx, batch, distribution.DeliveryScheduled)
+		if !errors.Is(err, distribution.ErrInvalid) || err.Error() != fmt.Sprintf("deliveries[%d]: %s repeats deliveries[1]: %v", n, ds[1].ID, distribution.ErrInvalid) {
+			t.Fatalf("%d deliveries, one repeated: %v, want ErrInvalid naming both", n+1, err)
+		}
+		if got, _ := m.GetDelivery(ctx, ds[0].ID); got.State != distribution.DeliveryScheduled {
+			t.Fatalf("%d deliveries: a refused batch changed a delivery to %s", n+1, got.State)
+		}
+	}
+}
