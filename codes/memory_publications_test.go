@@ -133,8 +133,8 @@ func mustPublications(t *testing.T, c *Memory, campaignID string) []Publication 
 // A record stays compact: what the fan-out memory target rests on.
 func TestPublicationRecordSize(t *testing.T) {
 	t.Parallel()
-	if n := unsafe.Sizeof(pubRec{}); n > 96 {
-		t.Errorf("a publication record takes %d bytes, want at most 96", n)
+	if n := unsafe.Sizeof(pubRec{}); n > 80 {
+		t.Errorf("a publication record takes %d bytes, want at most 80", n)
 	}
 }
 
