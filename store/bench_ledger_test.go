@@ -112,3 +112,34 @@ func heapAlloc() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// BenchmarkMemoryGetDelivery reads one delivery (sent, with a code and a
+// publication) by id from a ledger of 100,000.
+func BenchmarkMemoryGetDelivery(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := store.NewMemory()
+	ids := make([]string, n)
+	for i := 0; i < n; i += 500 {
+		ds := make([]distribution.Delivery, 500)
+		for j := range ds {
+			k := distribution.DeliveryKey{DistributionID: "distr_1", CustomerID: fmt.Sprintf("cust_%026d", i+j), TriggerKey: distribution.ManualTrigger, Channel: "intercom_inapp"}
+			ds[j] = distribution.Delivery{ID: distribution.DeliveryID(k), DistributionID: k.DistributionID, CustomerID: k.CustomerID,
+				TriggerKey: k.TriggerKey, Channel: k.Channel, State: distribution.DeliverySent, Attempts: 1, CreatedAt: at, UpdatedAt: at, SentAt: at,
+				Code: "CODE-12345678", PublicationID: "pub_01jq3k8m5x2v7c9d0e4f6g8h1j", ProviderMessageID: "msg_1"}
+			ids[i+j] = ds[j].ID
+		}
+		if _, err := st.InsertDeliveries(ctx, ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := st.GetDelivery(ctx, ids[i%n]); err != nil {
+			b.Fatal(err)
+		}
+		i += 7919
+	}
+}

@@ -110,7 +110,7 @@ func (m *Memory) GetDelivery(ctx context.Context, id string) (distribution.Deliv
 	if !ok {
 		return distribution.Delivery{}, fmt.Errorf("delivery %q: %w", id, distribution.ErrNotFound)
 	}
-	return s.delivery(pos), nil
+	return s.delivery(pos, id), nil
 }
 
 // UpdateDelivery implements distribution.Store.
@@ -200,14 +200,14 @@ func (m *Memory) Deliveries(ctx context.Context, f distribution.DeliveryFilter) 
 				idx := s.dlvDist[f.DistributionID]
 				for ; pos < len(idx) && len(buf) < chunk; pos++ {
 					if s.match(s.row(idx[pos]), &f) {
-						buf = append(buf, s.delivery(idx[pos]))
+						buf = append(buf, s.delivery(idx[pos], ""))
 					}
 				}
 				done = pos >= len(idx)
 			} else {
 				for ; pos < int(s.nrows) && len(buf) < chunk; pos++ {
 					if s.match(s.row(uint32(pos)), &f) {
-						buf = append(buf, s.delivery(uint32(pos)))
+						buf = append(buf, s.delivery(uint32(pos), ""))
 					}
 				}
 				done = pos >= int(s.nrows)

@@ -103,23 +103,19 @@ var b32values = func() (v [256]byte) {
 const dlvPrefix = "dlv_"
 
 // formatDeliveryID is distribution.DeliveryID for a key of hash h: "dlv_"
-// and h in base32 (RFC 4648 bit order, no padding).
+// and h in base32 (RFC 4648 bit order, no padding): three groups of 5
+// bytes as 8 digits each, then the last byte as 2 digits.
 func formatDeliveryID(h [16]byte) string {
 	var out [len(dlvPrefix) + 26]byte
 	copy(out[:], dlvPrefix)
-	j := len(dlvPrefix)
-	var acc uint32
-	nbits := 0
-	for _, c := range h {
-		acc = acc<<8 | uint32(c)
-		nbits += 8
-		for nbits >= 5 {
-			nbits -= 5
-			out[j] = b32digits[acc>>nbits&31]
-			j++
+	d := out[len(dlvPrefix):]
+	for g := range 3 {
+		v := uint64(h[5*g])<<32 | uint64(h[5*g+1])<<24 | uint64(h[5*g+2])<<16 | uint64(h[5*g+3])<<8 | uint64(h[5*g+4])
+		for k := range 8 {
+			d[8*g+k] = b32digits[v>>(35-5*k)&31]
 		}
 	}
-	out[j] = b32digits[acc<<(5-nbits)&31]
+	d[24], d[25] = b32digits[h[15]>>3], b32digits[h[15]<<2&31]
 	return string(out[:])
 }
 
@@ -129,22 +125,21 @@ func parseDeliveryID(id string) (h [16]byte, ok bool) {
 	if len(id) != len(dlvPrefix)+26 || id[:len(dlvPrefix)] != dlvPrefix {
 		return h, false
 	}
-	var acc uint32
-	nbits, j := 0, 0
-	for i := len(dlvPrefix); i < len(id); i++ {
-		v := b32values[id[i]]
-		if v == 0xff {
-			return h, false
+	d := id[len(dlvPrefix):]
+	var bad byte // any digit's 0xff marks it
+	for g := range 3 {
+		var v uint64
+		for k := range 8 {
+			x := b32values[d[8*g+k]]
+			bad |= x
+			v = v<<5 | uint64(x&31)
 		}
-		acc = acc<<5 | uint32(v)
-		nbits += 5
-		if nbits >= 8 {
-			nbits -= 8
-			h[j] = byte(acc >> nbits)
-			j++
-		}
+		h[5*g], h[5*g+1], h[5*g+2], h[5*g+3], h[5*g+4] = byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 	}
-	return h, acc&(1<<nbits-1) == 0 // the 2 bits past the 128th are zero
+	x, y := b32values[d[24]], b32values[d[25]]
+	bad |= x | y
+	h[15] = x<<3 | y>>2
+	return h, bad&0x80 == 0 && y&3 == 0 // the 2 bits past the 128th are zero
 }
 
 // hashOf is the index hash of a row hash.
@@ -314,8 +309,9 @@ func (s *distMemory) setOdd(pos uint32, odd *dlvOdd) {
 	}
 }
 
-// delivery returns the delivery at pos (s.mu held).
-func (s *distMemory) delivery(pos uint32) distribution.Delivery {
+// delivery returns the delivery at pos (s.mu held); id is its id when
+// the caller has it (found by it), or "".
+func (s *distMemory) delivery(pos uint32, id string) distribution.Delivery {
 	r := s.row(pos)
 	rt := &s.routes[r.route]
 	d := distribution.Delivery{
@@ -330,9 +326,12 @@ func (s *distMemory) delivery(pos uint32) distribution.Delivery {
 	if r.flags&(rowOddID|rowOddPub|rowOddTimes|rowOddAttempts) != 0 {
 		odd = s.odd[pos]
 	}
-	if r.flags&rowOddID != 0 {
+	switch {
+	case id != "":
+		d.ID = id
+	case r.flags&rowOddID != 0:
 		d.ID = odd.id
-	} else {
+	default:
 		d.ID = formatDeliveryID(r.hash)
 	}
 	switch {

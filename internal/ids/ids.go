@@ -63,24 +63,14 @@ func NewRaw() Raw {
 // and r's 128 bits as 26 base32 digits, most significant first.
 func Format(prefix string, r Raw) string {
 	hi, lo := binary.BigEndian.Uint64(r[:8]), binary.BigEndian.Uint64(r[8:])
-	var sb strings.Builder
-	sb.Grow(len(prefix) + 1 + 26)
-	sb.WriteString(prefix)
-	sb.WriteByte('_')
-	for i := 25; i >= 0; i-- {
-		shift := uint(i * 5)
-		var v uint64
-		switch {
-		case shift >= 64:
-			v = hi >> (shift - 64)
-		case shift == 0:
-			v = lo
-		default:
-			v = lo>>shift | hi<<(64-shift)
-		}
-		sb.WriteByte(alphabet[v&31])
+	var d [26]byte
+	for i := 25; i >= 0; i-- { // least significant digit last
+		d[i] = alphabet[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
 	}
-	return sb.String()
+	var buf [48]byte // on the stack for a prefix of up to 21 bytes
+	return string(append(append(append(buf[:0], prefix...), '_'), d[:]...))
 }
 
 // digits maps a character to its base32 value, 0xff when it is none.
