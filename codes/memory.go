@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,17 +34,18 @@ type Memory struct {
 	rnd    *randBytes
 	byID   map[string]*campaignState
 	byName map[string]*campaignState
-	order  []*campaignState        // in creation order
-	codes  map[string]string       // every reserved code -> campaign id
-	byKey  map[string]*Publication // publication key -> publication
+	order  []*campaignState  // in creation order
+	codes  map[string]uint32 // pool codes (imported, pre-generated) -> their campaign's index in order
+	pubs   pubTable          // publications (memory_publications.go)
 }
 
 type campaignState struct {
 	c    Campaign
+	idx  uint32 // in Memory.order
 	gen  *Generator
 	pool []string // codes to publish first: imported, then pre-generated
 	next int      // index of the next code of pool
-	pubs []*Publication
+	pubs []uint32 // positions in Memory.pubs, in order
 }
 
 var (
@@ -63,8 +63,8 @@ func NewMemory(cfg Config) *Memory {
 		rnd:    newRandBytes(cfg.Rand),
 		byID:   map[string]*campaignState{},
 		byName: map[string]*campaignState{},
-		codes:  map[string]string{},
-		byKey:  map[string]*Publication{},
+		codes:  map[string]uint32{},
+		pubs:   newPubTable(),
 	}
 }
 
@@ -93,8 +93,8 @@ func (c *Memory) CreateCampaign(ctx context.Context, camp Campaign) (Campaign, e
 		return Campaign{}, fmt.Errorf("name: a campaign named %q already exists: %w", camp.Name, ErrConflict)
 	}
 	for i, code := range camp.Codes {
-		if owner, ok := c.codes[code]; ok {
-			return Campaign{}, fmt.Errorf("codes[%d]: code %q already exists in campaign %q: %w", i, code, c.byID[owner].c.Name, ErrConflict)
+		if owner, ok := c.owner(code); ok {
+			return Campaign{}, fmt.Errorf("codes[%d]: code %q already exists in campaign %q: %w", i, code, c.order[owner].c.Name, ErrConflict)
 		}
 	}
 	// Codes generated here are checked against the registry and the
@@ -107,7 +107,7 @@ func (c *Memory) CreateCampaign(ctx context.Context, camp Campaign) (Campaign, e
 		if _, ok := imported[code]; ok {
 			return true
 		}
-		_, ok := c.codes[code]
+		_, ok := c.owner(code)
 		return ok
 	})
 	if err != nil {
@@ -121,10 +121,10 @@ func (c *Memory) CreateCampaign(ctx context.Context, camp Campaign) (Campaign, e
 
 	camp.ID = ids.New("camp")
 	camp.CreatedAt = c.now()
-	st := &campaignState{c: camp, gen: gen, pool: pool}
+	st := &campaignState{c: camp, idx: uint32(len(c.order)), gen: gen, pool: pool}
 	st.c.Codes = slices.Clone(camp.Codes)
 	for _, code := range pool {
-		c.codes[code] = camp.ID
+		c.codes[code] = st.idx
 	}
 	c.byID[camp.ID] = st
 	c.byName[camp.Name] = st
@@ -161,6 +161,19 @@ func (c *Memory) List(ctx context.Context) ([]Campaign, error) {
 	return out, nil
 }
 
+// owner returns the index of the campaign holding code (c.mu held):
+// its pool holds it (c.codes), or it was generated for a publication
+// (c.pubs.generated).
+func (c *Memory) owner(code string) (uint32, bool) {
+	if camp, ok := c.codes[code]; ok {
+		return camp, true
+	}
+	if pos, ok := c.pubs.findCode(code); ok {
+		return c.pubs.routes[c.pubs.rec(pos).route].camp, true
+	}
+	return 0, false
+}
+
 func (c *Memory) lookup(id string) (*campaignState, error) {
 	if st, ok := c.byID[id]; ok {
 		return st, nil
@@ -174,110 +187,6 @@ func (c *Memory) lookup(id string) (*campaignState, error) {
 func cloneCampaign(c Campaign) Campaign {
 	c.Codes = slices.Clone(c.Codes)
 	return c
-}
-
-// Publish implements [Source]: it assigns the next code of the campaign to
-// req.CustomerID: the next imported or pre-generated code, then, for an
-// auto-update campaign, a new unique code (see [Generator]). Reusing a key
-// for another campaign or customer fails with ErrConflict; the Channel,
-// DistributionID and Metadata of a repeated request are ignored (the first
-// publication is returned).
-func (c *Memory) Publish(ctx context.Context, req PublishRequest) (Publication, error) {
-	if err := ctx.Err(); err != nil {
-		return Publication{}, err
-	}
-	if err := req.Validate(); err != nil {
-		return Publication{}, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.lookup(req.CampaignID)
-	if err != nil {
-		return Publication{}, err
-	}
-	if p, ok := c.byKey[req.Key]; ok {
-		if p.CampaignID != st.c.ID || p.CustomerID != req.CustomerID {
-			return Publication{}, fmt.Errorf("key %q: already used to publish to customer %q from campaign %q: %w", req.Key, p.CustomerID, p.CampaignName, ErrConflict)
-		}
-		return clonePublication(p), nil
-	}
-	var code string
-	switch {
-	case st.next < len(st.pool):
-		code = st.pool[st.next]
-		st.pool[st.next] = "" // the publication holds it now
-		st.next++
-	case st.c.Type == AutoUpdate:
-		code, err = st.gen.find(c.rnd, func(code string) bool { _, ok := c.codes[code]; return ok })
-		if err != nil {
-			return Publication{}, fmt.Errorf("campaign %q: %w", st.c.Name, err)
-		}
-		c.codes[code] = st.c.ID
-	default:
-		return Publication{}, fmt.Errorf("campaign %q: all %d codes are published: %w", st.c.Name, len(st.pool), ErrNoCodesLeft)
-	}
-	p := &Publication{
-		ID:             ids.New("pub"),
-		Key:            req.Key,
-		CampaignID:     st.c.ID,
-		CampaignName:   st.c.Name,
-		Code:           code,
-		CustomerID:     req.CustomerID,
-		DistributionID: req.DistributionID,
-		Channel:        req.Channel,
-		Metadata:       maps.Clone(req.Metadata),
-		CreatedAt:      c.now(),
-	}
-	st.pubs = append(st.pubs, p)
-	c.byKey[req.Key] = p
-	out := *p
-	out.Metadata = req.Metadata // the caller's own map; the stored one is a copy
-	return out, nil
-}
-
-func clonePublication(p *Publication) Publication {
-	out := *p
-	out.Metadata = maps.Clone(p.Metadata)
-	return out
-}
-
-// Publications returns the campaign's publications in the order they were
-// made. An unknown campaign fails with ErrNotFound.
-func (c *Memory) Publications(ctx context.Context, campaignID string) ([]Publication, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.lookup(campaignID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Publication, len(st.pubs))
-	for i, p := range st.pubs {
-		out[i] = clonePublication(p)
-	}
-	return out, nil
-}
-
-// Remaining returns how many codes the campaign can still publish: for a
-// pool campaign the codes left, for an auto-update campaign -1 (codes are
-// generated on demand; it fails with ErrNoCodesLeft only when its code space
-// is used up). An unknown campaign fails with ErrNotFound.
-func (c *Memory) Remaining(ctx context.Context, campaignID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.lookup(campaignID)
-	if err != nil {
-		return 0, err
-	}
-	if st.c.Type == AutoUpdate {
-		return -1, nil
-	}
-	return len(st.pool) - st.next, nil
 }
 
 // Published returns how many codes the campaign has published (one per

@@ -165,7 +165,7 @@ func (m *Manager) sendExisting(ctx context.Context, d Distribution, ev Event) er
 		if err != nil {
 			return err
 		}
-		batch = append(batch, newDeliveries(d, cid, ev.ID, now)...)
+		batch = appendDeliveries(batch, &d, cid, ev.ID, now)
 		if len(batch) >= resolveBatch*len(d.Channels) {
 			if err := flush(); err != nil {
 				return err
@@ -223,14 +223,14 @@ func (m *Manager) sendWaiting(ctx context.Context, id string, deliveryIDs []stri
 	}
 }
 
-// newDeliveries returns the scheduled deliveries of d to one customer for
-// one trigger, one per channel.
-func newDeliveries(d Distribution, customerID, triggerKey string, now time.Time) []Delivery {
-	out := make([]Delivery, len(d.Channels))
-	for i, ch := range d.Channels {
+// appendDeliveries appends the scheduled deliveries of d to one customer
+// for one trigger, one per channel, to dst (a batch: no slice of its own
+// per customer).
+func appendDeliveries(dst []Delivery, d *Distribution, customerID, triggerKey string, now time.Time) []Delivery {
+	for _, ch := range d.Channels {
 		k := DeliveryKey{d.ID, customerID, triggerKey, ch.Channel}
-		out[i] = Delivery{ID: DeliveryID(k), DistributionID: d.ID, CustomerID: customerID, TriggerKey: triggerKey,
-			Channel: ch.Channel, State: DeliveryScheduled, CreatedAt: now, UpdatedAt: now}
+		dst = append(dst, Delivery{ID: DeliveryID(k), DistributionID: d.ID, CustomerID: customerID, TriggerKey: triggerKey,
+			Channel: ch.Channel, State: DeliveryScheduled, CreatedAt: now, UpdatedAt: now})
 	}
-	return out
+	return dst
 }

@@ -18,6 +18,10 @@ import (
 type combiner[Q, R any] struct {
 	max, inflight int
 	run           func(ctx context.Context, qs []Q) ([]R, []error)
+	// calls and bufs keep what finished calls and batches leave (a
+	// *combined with its channel, a *combineBuf) for the next ones: a
+	// fan-out sends through here, and a call holds a whole Delivery.
+	calls, bufs sync.Pool
 
 	mu      sync.Mutex
 	running int // batches running
@@ -31,13 +35,23 @@ type combined[Q, R any] struct {
 	wake chan bool // true: run a batch; false: r and err are set
 }
 
+// combineBuf is a batch's scratch: its calls and their requests.
+type combineBuf[Q, R any] struct {
+	batch []*combined[Q, R]
+	qs    []Q
+}
+
 func newCombiner[Q, R any](size, inflight int, run func(ctx context.Context, qs []Q) ([]R, []error)) *combiner[Q, R] {
 	return &combiner[Q, R]{max: max(1, size), inflight: max(1, inflight), run: run}
 }
 
 // do runs q in a batch and returns its result.
 func (c *combiner[Q, R]) do(ctx context.Context, q Q) (R, error) {
-	me := &combined[Q, R]{q: q, wake: make(chan bool, 1)}
+	me, _ := c.calls.Get().(*combined[Q, R])
+	if me == nil {
+		me = &combined[Q, R]{wake: make(chan bool, 1)}
+	}
+	me.q = q
 	c.mu.Lock()
 	if c.running < c.inflight {
 		c.running++
@@ -47,27 +61,34 @@ func (c *combiner[Q, R]) do(ctx context.Context, q Q) (R, error) {
 		c.pending = append(c.pending, me)
 		c.mu.Unlock()
 		if !<-me.wake {
-			return me.r, me.err
+			return c.done(me)
 		}
 		c.mu.Lock()
 	}
 	n := min(len(c.pending), c.max-1)
-	batch := make([]*combined[Q, R], 0, n+1)
-	batch = append(append(batch, me), c.pending[:n]...)
+	buf, _ := c.bufs.Get().(*combineBuf[Q, R])
+	if buf == nil {
+		buf = &combineBuf[Q, R]{}
+	}
+	batch := append(append(buf.batch[:0], me), c.pending[:n]...)
 	c.pending = c.pending[:copy(c.pending, c.pending[n:])]
 	c.mu.Unlock()
 
-	qs := make([]Q, len(batch))
-	for i, b := range batch {
-		qs[i] = b.q
+	qs := buf.qs[:0]
+	for _, b := range batch {
+		qs = append(qs, b.q)
 	}
 	rs, errs := c.run(ctx, qs)
 	for i, b := range batch {
 		b.r, b.err = rs[i], errs[i]
 		if b != me {
-			b.wake <- false
+			b.wake <- false // b is its caller's again: not touched after this
 		}
 	}
+	clear(batch)
+	clear(qs)
+	buf.batch, buf.qs = batch[:0], qs[:0]
+	c.bufs.Put(buf)
 	c.mu.Lock()
 	if len(c.pending) > 0 {
 		next := c.pending[0]
@@ -78,7 +99,16 @@ func (c *combiner[Q, R]) do(ctx context.Context, q Q) (R, error) {
 		c.running--
 		c.mu.Unlock()
 	}
-	return me.r, me.err
+	return c.done(me)
+}
+
+// done returns me's result and keeps me for another call.
+func (c *combiner[Q, R]) done(me *combined[Q, R]) (R, error) {
+	r, err := me.r, me.err
+	var zero combined[Q, R]
+	me.q, me.r, me.err = zero.q, zero.r, nil
+	c.calls.Put(me)
+	return r, err
 }
 
 // Batch sizes of a fan-out's store writes.

@@ -105,13 +105,16 @@ var b32 = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(bas
 // DeliveryID returns the id of the delivery with key k: "dlv_" and 26
 // characters of a SHA-256 of the key.
 func DeliveryID(k DeliveryKey) string {
-	h := sha256.New()
+	var buf [256]byte // the key, on the stack unless it is long
+	b := buf[:0]
 	for _, s := range [...]string{k.DistributionID, k.CustomerID, k.TriggerKey, k.Channel} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+		b = append(append(b, s...), 0)
 	}
-	var sum [32]byte
-	return "dlv_" + b32.EncodeToString(h.Sum(sum[:0])[:16])
+	sum := sha256.Sum256(b)
+	var id [4 + 26]byte
+	copy(id[:], "dlv_")
+	b32.Encode(id[4:], sum[:16])
+	return string(id[:])
 }
 
 // publicationKey is the CodeSource idempotency key of the code a

@@ -53,14 +53,18 @@ const DefaultEventLease = 15 * time.Second
 // pipeline's emit: the event is stored and processed by a JobEvent,
 // never inside the send that published the code.
 func (m *Manager) emitPublication(ctx context.Context, dl *Delivery, pub Publication, since time.Time) {
-	e := Event{ID: "publication:" + pub.ID, Type: EventPublication, CustomerID: dl.CustomerID, ResolvedCustomerID: dl.CustomerID,
-		At:          m.clock.Now(),
-		Voucher:     &EventVoucher{Code: pub.Code, CampaignID: pub.CampaignID, Campaign: pub.CampaignName},
-		Publication: &EventPublished{ID: pub.ID, DistributionID: pub.DistributionID}}
+	at := m.clock.Now()
 	if err := m.triggers.fresh(ctx, since); err != nil {
-		m.log.ErrorContext(ctx, "publication event not queued", "event", e.ID, "err", err)
+		m.log.ErrorContext(ctx, "publication event not queued", "event", "publication:"+pub.ID, "err", err)
 		return
 	}
+	if !m.triggers.listensTo(EventPublication) {
+		return // the common case in a fan-out: no event to build
+	}
+	e := Event{ID: "publication:" + pub.ID, Type: EventPublication, CustomerID: dl.CustomerID, ResolvedCustomerID: dl.CustomerID,
+		At:          at,
+		Voucher:     &EventVoucher{Code: pub.Code, CampaignID: pub.CampaignID, Campaign: pub.CampaignName},
+		Publication: &EventPublished{ID: pub.ID, DistributionID: pub.DistributionID}}
 	if !m.triggers.listens(&e) {
 		return
 	}

@@ -216,7 +216,7 @@ func (m *Manager) dispatch(ctx context.Context, e *Event, custID string, since t
 		now := m.clock.Now()
 		for _, en := range matches {
 			if _, ok := recorded[en.d.ID]; !ok {
-				batch = append(batch, newDeliveries(en.d, custID, e.ID, now)...)
+				batch = appendDeliveries(batch, &en.d, custID, e.ID, now)
 			}
 		}
 		if len(batch) == 0 {

@@ -103,7 +103,7 @@ func (m *Manager) resolve(ctx context.Context, d Distribution) (Distribution, er
 	}
 	add := func(custID string) error {
 		members++
-		batch = append(batch, newDeliveries(d, custID, ManualTrigger, now)...)
+		batch = appendDeliveries(batch, &d, custID, ManualTrigger, now)
 		if len(batch) >= resolveBatch*len(d.Channels) {
 			return flush()
 		}

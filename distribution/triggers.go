@@ -296,6 +296,12 @@ func (t *triggers) listens(e *Event) bool {
 	return ix.has(e.Type) && len(ix.match(e)) > 0
 }
 
+// listensTo reports whether some active distribution of the index listens
+// to events of type typ (listens may still find none for an event).
+func (t *triggers) listensTo(typ string) bool {
+	return t.idx.Load().has(typ)
+}
+
 // entry compiles d into an index entry (nil when d is not an active
 // automatic distribution, or does not compile).
 func (t *triggers) entry(ctx context.Context, d Distribution) *autoEntry {

@@ -39,37 +39,20 @@ func (m *Memory) UpdateDeliveries(ctx context.Context, ds []distribution.Deliver
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkDeliveryBatch(ds); err != nil {
-		return nil, err
-	}
 	s := &m.dist
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkBatch(ds); err != nil {
+		return nil, err
+	}
 	errs := make([]error, len(ds))
-	for n, d := range ds {
-		if isRetry(&d) {
+	for n := range ds {
+		d := &ds[n]
+		if isRetry(d) {
 			errs[n] = fmt.Errorf("delivery %s: a retry needs UpdateDelivery: %w", d.ID, distribution.ErrInvalid)
 			continue
 		}
-		i, ok := s.dlvByID[d.ID]
-		if !ok {
-			errs[n] = fmt.Errorf("delivery %q: %w", d.ID, distribution.ErrNotFound)
-			continue
-		}
-		cur := s.dlv[i]
-		if cur.State != from {
-			errs[n] = fmt.Errorf("delivery %s: state is %s, not %s: %w", d.ID, cur.State, from, distribution.ErrConflict)
-			continue
-		}
-		if cur.Key() != d.Key() {
-			errs[n] = fmt.Errorf("delivery %s: the key fields cannot change: %w", d.ID, distribution.ErrInvalid)
-			continue
-		}
-		c := d
-		c.CreatedAt = cur.CreatedAt
-		s.count(cur, -1)
-		s.count(&c, 1)
-		s.dlv[i] = &c
+		errs[n] = s.update(&ds[n], from)
 	}
 	return errs, nil
 }
@@ -80,9 +63,20 @@ func isRetry(d *distribution.Delivery) bool {
 	return d.State == distribution.DeliveryScheduled && !d.NextAttemptAt.IsZero()
 }
 
-// checkDeliveryBatch refuses a batch naming one delivery twice.
-func checkDeliveryBatch(ds []distribution.Delivery) error {
-	seen := make(map[string]int, len(ds))
+// checkBatch refuses a batch naming one delivery twice (s.mu held for
+// writing: it uses s.seen).
+func (s *distMemory) checkBatch(ds []distribution.Delivery) error {
+	if len(ds) <= 16 { // a few comparisons beat clearing the map
+		for i := range ds {
+			for j := range i {
+				if ds[i].ID == ds[j].ID {
+					return fmt.Errorf("deliveries[%d]: %s repeats deliveries[%d]: %w", i, ds[i].ID, j, distribution.ErrInvalid)
+				}
+			}
+		}
+		return nil
+	}
+	seen := s.scratch()
 	for i, d := range ds {
 		if j, dup := seen[d.ID]; dup {
 			return fmt.Errorf("deliveries[%d]: %s repeats deliveries[%d]: %w", i, d.ID, j, distribution.ErrInvalid)

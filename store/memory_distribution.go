@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"iter"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/internal/hashidx"
 )
 
 // distMemory holds the distribution.Store part of Memory under its own
@@ -24,12 +25,21 @@ type distMemory struct {
 	consentList []string
 	consentName map[string]string
 
-	// deliveries; a stored *Delivery is replaced, never changed in place,
-	// so iterators may hand it out after unlocking.
-	dlv     []*distribution.Delivery // creation order
-	dlvByID map[string]int
-	dlvKey  map[distribution.DeliveryKey]int
-	dlvDist map[string][]int // distribution id -> indexes, in order
+	// deliveries (memory_ledger.go): rows in chunks, found by their key's
+	// hash (index) or, for an id not made by distribution.DeliveryID, by
+	// oddIDs.
+	rows   [][]dlvRow
+	nrows  uint32
+	index  hashidx.Index
+	oddIDs map[string]uint32
+	odd    map[uint32]*dlvOdd // what a row cannot hold (see dlvRow)
+	// interned values of rows
+	routes   []dlvRoute
+	routeIdx map[dlvRoute]uint32
+	states   []distribution.DeliveryState
+	locs     []*time.Location
+	dlvDist  map[string][]uint32 // distribution id -> row positions, in order
+	seen     map[string]int      // scratch of a batch write (see scratch)
 	// counts per distribution, kept on every write so CountDeliveries
 	// (polled for progress) does not scan.
 	dlvCount map[string]*dlvCounts
@@ -40,27 +50,29 @@ type dlvCounts struct {
 	reasons map[distribution.DeliveryState]map[string]int
 }
 
-func (s *distMemory) count(d *distribution.Delivery, delta int) {
-	c := s.dlvCount[d.DistributionID]
+// count adds delta to the counts of a delivery of distribution dist in
+// state st with reason (s.mu held for writing).
+func (s *distMemory) count(dist string, st distribution.DeliveryState, reason string, delta int) {
+	c := s.dlvCount[dist]
 	if c == nil {
 		c = &dlvCounts{states: map[distribution.DeliveryState]int{}, reasons: map[distribution.DeliveryState]map[string]int{}}
-		s.dlvCount[d.DistributionID] = c
+		s.dlvCount[dist] = c
 	}
-	c.states[d.State] += delta
-	if c.states[d.State] == 0 {
-		delete(c.states, d.State)
+	c.states[st] += delta
+	if c.states[st] == 0 {
+		delete(c.states, st)
 	}
-	if d.State == distribution.DeliverySkipped || d.State == distribution.DeliveryFailed {
-		r := c.reasons[d.State]
+	if st == distribution.DeliverySkipped || st == distribution.DeliveryFailed {
+		r := c.reasons[st]
 		if r == nil {
 			r = map[string]int{}
-			c.reasons[d.State] = r
+			c.reasons[st] = r
 		}
-		r[d.Reason] += delta
-		if r[d.Reason] == 0 {
-			delete(r, d.Reason)
+		r[reason] += delta
+		if r[reason] == 0 {
+			delete(r, reason)
 			if len(r) == 0 {
-				delete(c.reasons, d.State)
+				delete(c.reasons, st)
 			}
 		}
 	}
@@ -72,9 +84,11 @@ func (d *distMemory) init() {
 		d.distName = map[string]string{}
 		d.consents = map[string]*distribution.Consent{}
 		d.consentName = map[string]string{}
-		d.dlvByID = map[string]int{}
-		d.dlvKey = map[distribution.DeliveryKey]int{}
-		d.dlvDist = map[string][]int{}
+		d.routeIdx = map[dlvRoute]uint32{}
+		d.states = []distribution.DeliveryState{distribution.DeliveryScheduled, distribution.DeliverySending, distribution.DeliverySent,
+			distribution.DeliverySkipped, distribution.DeliveryFailed, distribution.DeliveryUnknown, distribution.DeliveryCanceled}
+		d.locs = []*time.Location{time.UTC, time.Local}
+		d.dlvDist = map[string][]uint32{}
 		d.dlvCount = map[string]*dlvCounts{}
 	}
 }
@@ -275,187 +289,6 @@ func (m *Memory) ListConsents(ctx context.Context) ([]distribution.Consent, erro
 	out := make([]distribution.Consent, 0, len(s.consentList))
 	for _, id := range s.consentList {
 		out = append(out, *s.consents[id])
-	}
-	return out, nil
-}
-
-// InsertDeliveries implements distribution.Store.
-func (m *Memory) InsertDeliveries(ctx context.Context, ds []distribution.Delivery) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	for i, d := range ds {
-		if d.ID == "" || d.DistributionID == "" || d.CustomerID == "" || d.Channel == "" {
-			return 0, fmt.Errorf("deliveries[%d]: id, distribution_id, customer_id and channel are required: %w", i, distribution.ErrInvalid)
-		}
-	}
-	s := &m.dist
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.init()
-	// Check first so the batch is atomic.
-	seen := make(map[string]bool, len(ds))
-	for i, d := range ds {
-		if _, ok := s.dlvKey[d.Key()]; ok {
-			continue
-		}
-		if _, ok := s.dlvByID[d.ID]; ok || seen[d.ID] {
-			return 0, fmt.Errorf("deliveries[%d]: id %s is taken by another key: %w", i, d.ID, distribution.ErrConflict)
-		}
-		seen[d.ID] = true
-	}
-	n := 0
-	for _, d := range ds {
-		k := d.Key()
-		if _, ok := s.dlvKey[k]; ok {
-			continue
-		}
-		c := d
-		i := len(s.dlv)
-		s.dlv = append(s.dlv, &c)
-		s.dlvByID[c.ID] = i
-		s.dlvKey[k] = i
-		s.dlvDist[c.DistributionID] = append(s.dlvDist[c.DistributionID], i)
-		s.count(&c, 1)
-		n++
-	}
-	return n, nil
-}
-
-// GetDelivery implements distribution.Store.
-func (m *Memory) GetDelivery(ctx context.Context, id string) (distribution.Delivery, error) {
-	if err := ctx.Err(); err != nil {
-		return distribution.Delivery{}, err
-	}
-	s := &m.dist
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i, ok := s.dlvByID[id]
-	if !ok {
-		return distribution.Delivery{}, fmt.Errorf("delivery %q: %w", id, distribution.ErrNotFound)
-	}
-	return *s.dlv[i], nil
-}
-
-// UpdateDelivery implements distribution.Store.
-func (m *Memory) UpdateDelivery(ctx context.Context, d distribution.Delivery, from distribution.DeliveryState) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s := &m.dist
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i, ok := s.dlvByID[d.ID]
-	if !ok {
-		return fmt.Errorf("delivery %q: %w", d.ID, distribution.ErrNotFound)
-	}
-	cur := s.dlv[i]
-	if cur.State != from {
-		return fmt.Errorf("delivery %s: state is %s, not %s: %w", d.ID, cur.State, from, distribution.ErrConflict)
-	}
-	if cur.Key() != d.Key() {
-		return fmt.Errorf("delivery %s: the key fields cannot change: %w", d.ID, distribution.ErrInvalid)
-	}
-	c := d
-	c.CreatedAt = cur.CreatedAt
-	s.count(cur, -1)
-	s.count(&c, 1)
-	s.dlv[i] = &c
-	return nil
-}
-
-// Deliveries implements distribution.Store.
-func (m *Memory) Deliveries(ctx context.Context, f distribution.DeliveryFilter) iter.Seq2[distribution.Delivery, error] {
-	return func(yield func(distribution.Delivery, error) bool) {
-		const chunk = 512
-		s := &m.dist
-		buf := make([]*distribution.Delivery, 0, chunk)
-		pos, count := 0, 0
-		s.mu.RLock()
-		if f.After != "" {
-			i, ok := s.dlvByID[f.After]
-			if !ok {
-				s.mu.RUnlock()
-				yield(distribution.Delivery{}, fmt.Errorf("list deliveries after %q: %w", f.After, distribution.ErrNotFound))
-				return
-			}
-			if f.DistributionID != "" {
-				idx := s.dlvDist[f.DistributionID]
-				pos, _ = slices.BinarySearch(idx, i)
-				if pos < len(idx) && idx[pos] == i {
-					pos++
-				}
-			} else {
-				pos = i + 1
-			}
-		}
-		s.mu.RUnlock()
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(distribution.Delivery{}, err)
-				return
-			}
-			buf = buf[:0]
-			s.mu.RLock()
-			if f.DistributionID != "" {
-				idx := s.dlvDist[f.DistributionID]
-				for ; pos < len(idx) && len(buf) < chunk; pos++ {
-					if d := s.dlv[idx[pos]]; f.Match(d) {
-						buf = append(buf, d)
-					}
-				}
-				if pos >= len(idx) && len(buf) == 0 {
-					s.mu.RUnlock()
-					return
-				}
-			} else {
-				for ; pos < len(s.dlv) && len(buf) < chunk; pos++ {
-					if d := s.dlv[pos]; f.Match(d) {
-						buf = append(buf, d)
-					}
-				}
-				if pos >= len(s.dlv) && len(buf) == 0 {
-					s.mu.RUnlock()
-					return
-				}
-			}
-			s.mu.RUnlock()
-			for _, d := range buf {
-				if f.Limit > 0 && count >= f.Limit {
-					return
-				}
-				count++
-				if !yield(*d, nil) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// CountDeliveries implements distribution.Store.
-func (m *Memory) CountDeliveries(ctx context.Context, distributionID string) (distribution.DeliveryCounts, error) {
-	if err := ctx.Err(); err != nil {
-		return distribution.DeliveryCounts{}, err
-	}
-	s := &m.dist
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := distribution.DeliveryCounts{
-		States:  map[distribution.DeliveryState]int{},
-		Reasons: map[distribution.DeliveryState]map[string]int{},
-	}
-	if c := s.dlvCount[distributionID]; c != nil {
-		for st, n := range c.states {
-			out.States[st] = n
-		}
-		for st, rs := range c.reasons {
-			m := make(map[string]int, len(rs))
-			for r, n := range rs {
-				m[r] = n
-			}
-			out.Reasons[st] = m
-		}
 	}
 	return out, nil
 }

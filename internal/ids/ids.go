@@ -28,8 +28,16 @@ var last struct {
 	hi, lo uint64
 }
 
-// New returns a fresh id such as "cust_01jq3k8m5x2v7c9d0e4f6g8h1j".
-func New(prefix string) string {
+// New returns a fresh id such as "cust_01jq3k8m5x2v7c9d0e4f6g8h1j":
+// Format(prefix, NewRaw()).
+func New(prefix string) string { return Format(prefix, NewRaw()) }
+
+// Raw is the 128 bits of an id (big-endian: the 48-bit millisecond time,
+// then 80 random bits), what a store may keep instead of the id's text.
+type Raw [16]byte
+
+// NewRaw returns the bits of a fresh id (see New).
+func NewRaw() Raw {
 	ms := uint64(time.Now().UnixMilli())
 	last.Lock()
 	hi, lo := last.hi, last.lo+1
@@ -45,26 +53,54 @@ func New(prefix string) string {
 	}
 	last.hi, last.lo = hi, lo
 	last.Unlock()
+	var r Raw
+	binary.BigEndian.PutUint64(r[:8], hi)
+	binary.BigEndian.PutUint64(r[8:], lo)
+	return r
+}
 
-	var sb strings.Builder
-	sb.Grow(len(prefix) + 1 + 26)
-	sb.WriteString(prefix)
-	sb.WriteByte('_')
-	// 128 bits -> 26 base32 digits, most significant first.
-	for i := 25; i >= 0; i-- {
-		shift := uint(i * 5)
-		var v uint64
-		switch {
-		case shift >= 64:
-			v = hi >> (shift - 64)
-		case shift == 0:
-			v = lo
-		default:
-			v = lo>>shift | hi<<(64-shift)
-		}
-		sb.WriteByte(alphabet[v&31])
+// Format returns the id with prefix and bits r: prefix, an underscore
+// and r's 128 bits as 26 base32 digits, most significant first.
+func Format(prefix string, r Raw) string {
+	hi, lo := binary.BigEndian.Uint64(r[:8]), binary.BigEndian.Uint64(r[8:])
+	var d [26]byte
+	for i := 25; i >= 0; i-- { // least significant digit last
+		d[i] = alphabet[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
 	}
-	return sb.String()
+	var buf [48]byte // on the stack for a prefix of up to 21 bytes
+	return string(append(append(append(buf[:0], prefix...), '_'), d[:]...))
+}
+
+// digits maps a character to its base32 value, 0xff when it is none.
+var digits = func() (d [256]byte) {
+	for i := range d {
+		d[i] = 0xff
+	}
+	for i := range len(alphabet) {
+		d[alphabet[i]] = byte(i)
+	}
+	return d
+}()
+
+// Parse returns the bits of id when Format(prefix, r) gives id, and false
+// for any other string.
+func Parse(id, prefix string) (r Raw, ok bool) {
+	if !HasPrefix(id, prefix) {
+		return Raw{}, false
+	}
+	var hi, lo uint64
+	for i := len(prefix) + 1; i < len(id); i++ {
+		v := uint64(digits[id[i]])
+		if v == 0xff || i == len(prefix)+1 && v > 7 { // the first digit holds 3 bits
+			return Raw{}, false
+		}
+		hi, lo = hi<<5|lo>>59, lo<<5|v
+	}
+	binary.BigEndian.PutUint64(r[:8], hi)
+	binary.BigEndian.PutUint64(r[8:], lo)
+	return r, true
 }
 
 // HasPrefix reports whether id looks like one made by New with prefix.
