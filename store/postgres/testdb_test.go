@@ -25,6 +25,9 @@ func testDSN(t testing.TB) string {
 	return dsn
 }
 
+// testDSNSet reports whether the test database is configured.
+func testDSNSet() bool { return os.Getenv(dsnEnv) != "" }
+
 // newSchema creates a fresh schema (dropped in t.Cleanup), migrates it
 // and returns its name.
 func newSchema(t testing.TB) string {

@@ -1,0 +1,117 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/codedrop/codedrop/customer"
+	"github.com/codedrop/codedrop/store/postgres"
+)
+
+// rawRows turns the rows of importCSV into what BenchmarkRawCopyPostgres
+// copies: id, source_id, name, email, phone, metadata (JSON text),
+// created_at and updated_at, with no validation.
+func rawRows(b *testing.B, data []byte) [][]any {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.ReuseRecord = true
+	head, err := r.Read()
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := append([]string(nil), head[4:]...)
+	now := time.Now()
+	var rows [][]any
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return rows
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		meta := make(map[string]string, len(keys))
+		for i, k := range keys {
+			meta[k] = rec[4+i]
+		}
+		js, err := json.Marshal(meta)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, []any{customer.NewID(), rec[0], rec[1], rec[2], rec[3], string(js), now, now})
+	}
+}
+
+// rawCopy copies rows into pool's customers table with pgx's CopyFrom.
+func rawCopy(b *testing.B, pool *pgxpool.Pool, rows [][]any) {
+	n, err := pool.CopyFrom(context.Background(), pgx.Identifier{"customers"},
+		[]string{"id", "source_id", "name", "email", "phone", "metadata", "created_at", "updated_at"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if int(n) != len(rows) {
+		b.Fatalf("copied %d of %d rows", n, len(rows))
+	}
+}
+
+// BenchmarkRawCopyPostgres is the floor of a PostgreSQL import: pgx's
+// CopyFrom of the rows BenchmarkImportCSVPostgres imports (100,000; parsed
+// and encoded before the clock starts, no validation) into the same
+// customers table with the same indexes, in one COPY.
+func BenchmarkRawCopyPostgres(b *testing.B) {
+	testDSN(b)
+	rows := rawRows(b, importCSV(benchN(b, 100_000)))
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		pool := newPool(b)
+		b.StartTimer()
+		rawCopy(b, pool, rows)
+	}
+	b.ReportMetric(float64(len(rows))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkImportCSVPostgresVsRawCopy runs BenchmarkImportCSVPostgres's
+// import and BenchmarkRawCopyPostgres's copy alternately, each into a
+// fresh schema, and reports both and their ratio (import/raw, in time).
+func BenchmarkImportCSVPostgresVsRawCopy(b *testing.B) {
+	testDSN(b)
+	n := benchN(b, 100_000)
+	if testing.Short() {
+		n = benchN(b, 20_000)
+	}
+	data := importCSV(n)
+	rows := rawRows(b, data)
+	ctx := context.Background()
+	var imp, raw time.Duration
+	for range b.N {
+		first := pairRuns.Add(1)%2 == 0
+		for _, doImport := range []bool{first, !first} {
+			pool := newPool(b)
+			start := time.Now()
+			if doImport {
+				rep, err := customer.Import(ctx, postgres.New(pool), bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Done != n {
+					b.Fatalf("imported %d of %d rows: %+v", rep.Done, n, rep.Failures)
+				}
+				imp += time.Since(start)
+			} else {
+				rawCopy(b, pool, rows)
+				raw += time.Since(start)
+			}
+		}
+	}
+	b.ReportMetric(float64(imp.Nanoseconds())/float64(n*b.N), "import-ns/row")
+	b.ReportMetric(float64(raw.Nanoseconds())/float64(n*b.N), "raw-ns/row")
+	b.ReportMetric(imp.Seconds()/raw.Seconds(), "import/raw")
+}
