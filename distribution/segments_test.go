@@ -290,6 +290,35 @@ func TestUpdateSegmentOnAnotherReplica(t *testing.T) {
 	}
 }
 
+// TestUpdateSegmentOnAnotherReplicaAtOnce: the rules another Manager
+// re-checks written customers against are those in the store when the
+// write began (the store's segments version), not a copy up to some
+// seconds old: no clock moves here.
+func TestUpdateSegmentOnAnotherReplicaAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seg := e.waitSynced(e.segment().ID) // metadata.source is Intercom
+	other, err := distribution.NewManager(distribution.Config{Store: e.st, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpsertCustomer(e.ctx, customer.Customer{SourceID: "u8"}, customer.UpsertOptions{}); err != nil {
+		t.Fatal(err) // other has loaded the rules
+	}
+	seg.Filter = segment.MustParseFilter(`{"junction":"and","metadata.tier":{"conditions":{"$is":["gold"]}}}`)
+	if _, err := e.m.UpdateSegment(e.ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSynced(seg.ID)
+	c, err := other.UpsertCustomer(e.ctx, customer.Customer{SourceID: "u9", Metadata: customer.Metadata{"tier": "gold"}}, customer.UpsertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{c.ID}, mustMembers(t, e, seg.ID)); diff != "" {
+		t.Errorf("members after a write on the other replica (-want +got):\n%s", diff)
+	}
+}
+
 func mustMembers(t *testing.T, e *env, id string) []string {
 	t.Helper()
 	ids, err := e.m.SegmentMembers(e.ctx, id)

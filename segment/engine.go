@@ -80,9 +80,22 @@ type Engine struct {
 	list    []*rule          // the same, by ID; replaced (never changed) on create/delete
 	syncing map[string]*syncState
 
-	// memMu serializes membership writes of syncs and customer changes, so
-	// a sync batch never overwrites a fresher customer change.
-	memMu sync.Mutex
+	// memMu orders membership writes: a sync batch, Update and Refresh
+	// hold it for writing, so a sync batch never overwrites a fresher
+	// customer change; customer changes hold it for reading, and the
+	// stripes of their customers in custMu (changed.go), so that changes
+	// of different customers run in parallel and those of one customer
+	// take turns.
+	memMu  sync.RWMutex
+	custMu [custStripes]sync.Mutex
+
+	// touchMu guards the touched sets of syncState, which customer
+	// changes (holding memMu for reading) write concurrently.
+	touchMu sync.Mutex
+
+	// ver is what the engine knows of the Store's SegmentsVersion
+	// (refresh.go); nil when the Store is not a Versioner.
+	ver *versionState
 
 	gens      atomic.Uint64 // the last rule.gen handed out
 	refreshMu sync.Mutex
@@ -101,7 +114,8 @@ type rule struct {
 
 type syncState struct {
 	// touched holds the customers handled by CustomerChanged or
-	// CustomerDeleted during the sync; guarded by Engine.memMu.
+	// CustomerDeleted during the sync; written under Engine.touchMu (and
+	// memMu held for reading), read under memMu held for writing.
 	touched map[string]bool
 }
 
@@ -144,6 +158,14 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		e.pusher = p
 	}
 	e.counter, _ = cfg.Customers.(CustomerCounter)
+	if v, ok := cfg.Store.(Versioner); ok {
+		// Read before the segments: a change committed in between moves
+		// the version again, and RefreshSince reloads.
+		e.ver = &versionState{src: v}
+		if err := e.ver.readInit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for s, err := range e.store.Segments(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("segment: load segments: %w", err)
@@ -625,123 +647,6 @@ func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, bat
 		return nil, fmt.Errorf("segment %s: %w", rs[0].seg.ID, ErrSuperseded)
 	}
 	return out, nil
-}
-
-// CustomerChanged re-checks one customer (as stored after a write) against
-// every rule segment, persists the membership changes and returns them in
-// segment ID order. It costs one Match per rule segment plus one
-// CustomerSegments read and one write per change: it never scans other
-// customers. Static memberships are not touched.
-func (e *Engine) CustomerChanged(ctx context.Context, c customer.Customer) ([]Change, error) {
-	if c.ID == "" {
-		return nil, fmt.Errorf("segment: changed customer has no ID: %w", ErrInvalid)
-	}
-	now := e.now()
-	e.mu.RLock()
-	list := e.list
-	e.mu.RUnlock()
-	var buf [128]bool
-	want := buf[:0]
-	for _, r := range list {
-		want = append(want, r.m.Match(&c, now))
-	}
-	e.memMu.Lock()
-	defer e.memMu.Unlock()
-	have, err := e.store.CustomerSegments(ctx, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("customer %s: read segments: %w", c.ID, err)
-	}
-	// list and have are both sorted by segment ID: walk them together.
-	var idxBuf [128]int
-	changed := idxBuf[:0]
-	h := 0
-	for i, r := range list {
-		for h < len(have) && have[h] < r.seg.ID {
-			h++ // a static segment, or one this engine does not know
-		}
-		was := h < len(have) && have[h] == r.seg.ID
-		if want[i] != was {
-			changed = append(changed, i)
-		}
-	}
-	if len(changed) == 0 {
-		e.touch(c.ID)
-		return nil, nil
-	}
-	changes := make([]Change, len(changed))
-	for j, i := range changed {
-		r := list[i]
-		changes[j] = Change{SegmentID: r.seg.ID, CustomerID: c.ID, Entered: want[i], Emit: r.seg.Type == AutoUpdate}
-	}
-	if err := e.persist(ctx, c.ID, changes); err != nil {
-		return nil, err
-	}
-	e.touch(c.ID)
-	return changes, nil
-}
-
-// persist writes one customer's changes; memMu must be held.
-func (e *Engine) persist(ctx context.Context, customerID string, changes []Change) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	// One allocation: joins from the front, leaves from the back (both
-	// stay in segment ID order).
-	ids := make([]string, len(changes))
-	nj, nl := 0, len(ids)
-	for i := range changes {
-		if ch := changes[i]; ch.Entered {
-			ids[nj] = ch.SegmentID
-			nj++
-		}
-		if ch := changes[len(changes)-1-i]; !ch.Entered {
-			nl--
-			ids[nl] = ch.SegmentID
-		}
-	}
-	if err := e.store.ChangeMemberships(ctx, customerID, ids[:nj], ids[nl:]); err != nil {
-		return fmt.Errorf("customer %s: change memberships: %w", customerID, err)
-	}
-	return nil
-}
-
-// touch tells running syncs that CustomerChanged has handled customer id.
-func (e *Engine) touch(id string) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	for _, st := range e.syncing {
-		st.touched[id] = true
-	}
-}
-
-// CustomerDeleted ends every membership of a deleted customer (static ones
-// too) and returns the changes; leaving an auto-update segment has Emit
-// set, so the Manager can publish EventLeft with the customer as it was.
-func (e *Engine) CustomerDeleted(ctx context.Context, customerID string) ([]Change, error) {
-	e.mu.RLock()
-	rules := e.rules
-	e.mu.RUnlock()
-	e.memMu.Lock()
-	defer e.memMu.Unlock()
-	have, err := e.store.CustomerSegments(ctx, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("customer %s: read segments: %w", customerID, err)
-	}
-	changes := make([]Change, 0, len(have))
-	for _, id := range have {
-		emit := false
-		e.mu.RLock()
-		if r := rules[id]; r != nil {
-			emit = r.seg.Type == AutoUpdate
-		}
-		e.mu.RUnlock()
-		changes = append(changes, Change{SegmentID: id, CustomerID: customerID, Emit: emit})
-	}
-	if err := e.persist(ctx, customerID, changes); err != nil {
-		return nil, err
-	}
-	e.touch(customerID)
-	return changes, nil
 }
 
 // Members iterates over a segment's member ids in ascending order (see

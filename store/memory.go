@@ -38,6 +38,7 @@ type Memory struct {
 	segments     map[string]*segment.Segment
 	members      map[string]*segmentMembers // by segment ID
 	custSegments map[string][]string        // customer ID -> sorted segment IDs
+	segVersion   int64                      // segment.Versioner: moved by every segment write
 
 	dist  distMemory    // distributions, consents, deliveries (memory_distribution.go)
 	auto  autoMemory    // events, summaries, usage, send log (memory_automation.go)

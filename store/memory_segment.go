@@ -11,6 +11,11 @@ import (
 	"github.com/codedrop/codedrop/segment"
 )
 
+var (
+	_ segment.MembershipBatcher = (*Memory)(nil)
+	_ segment.Versioner         = (*Memory)(nil)
+)
+
 // segmentMembers is one segment's membership.
 type segmentMembers struct {
 	set    map[string]struct{}
@@ -46,6 +51,7 @@ func (m *Memory) CreateSegment(ctx context.Context, s segment.Segment) error {
 	c := cloneSegment(s)
 	m.segments[s.ID] = &c
 	m.members[s.ID] = &segmentMembers{set: map[string]struct{}{}}
+	m.segVersion++
 	return nil
 }
 
@@ -100,6 +106,7 @@ func (m *Memory) DeleteSegment(ctx context.Context, id string) error {
 	}
 	delete(m.segments, id)
 	delete(m.members, id)
+	m.segVersion++
 	return nil
 }
 
@@ -123,6 +130,7 @@ func (m *Memory) SetSyncStatus(ctx context.Context, id string, status segment.Sy
 		c.SyncedAt = at
 	}
 	m.segments[id] = &c
+	m.segVersion++
 	return nil
 }
 
@@ -144,6 +152,7 @@ func (m *Memory) UpdateSegment(ctx context.Context, s segment.Segment) error {
 		c.SyncStatus, c.SyncChecked, c.SyncTotal, c.SyncedAt = s.SyncStatus, s.SyncChecked, s.SyncTotal, s.SyncedAt
 	}
 	m.segments[s.ID] = &c
+	m.segVersion++
 	return nil
 }
 
@@ -217,6 +226,56 @@ func (m *Memory) ChangeMemberships(ctx context.Context, customerID string, join,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.changeMemberships(customerID, join, leave)
+	return nil
+}
+
+// ChangeMembershipsBatch implements segment.MembershipBatcher under one
+// lock.
+func (m *Memory) ChangeMembershipsBatch(ctx context.Context, changes []segment.MembershipChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range changes {
+		m.changeMemberships(c.CustomerID, c.Join, c.Leave)
+	}
+	return nil
+}
+
+// CustomersSegments implements segment.MembershipBatcher under one read
+// lock.
+func (m *Memory) CustomersSegments(ctx context.Context, customerIDs []string) (map[string][]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.custSegments) == 0 {
+		return out, nil
+	}
+	for _, id := range customerIDs {
+		if segs := m.custSegments[id]; len(segs) > 0 {
+			out[id] = slices.Clone(segs)
+		}
+	}
+	return out, nil
+}
+
+// SegmentsVersion implements segment.Versioner.
+func (m *Memory) SegmentsVersion(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.segVersion, nil
+}
+
+// changeMemberships is ChangeMemberships; m.mu must be held for writing.
+func (m *Memory) changeMemberships(customerID string, join, leave []string) {
 	joined, missing := join, false // join without segments that do not exist
 	for i, id := range join {
 		sm, ok := m.members[id]
@@ -278,7 +337,6 @@ func (m *Memory) ChangeMemberships(ctx context.Context, customerID string, join,
 	} else {
 		m.custSegments[customerID] = segs
 	}
-	return nil
 }
 
 // unlinkCustomer drops segmentID from a customer's segment list; m.mu must

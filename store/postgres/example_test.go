@@ -68,5 +68,6 @@ func ExampleMigrations() {
 	// 0003_segment_sync.sql true
 	// 0004_webhooks.sql true
 	// 0005_replicas.sql true
-	// schema version 5
+	// 0006_segments_version.sql true
+	// schema version 6
 }

@@ -58,7 +58,9 @@ func (s *Store) CreateSegment(ctx context.Context, sg segment.Segment) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO segments (`+segmentCols+`) VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.pool.Exec(ctx, `WITH ins AS (
+			INSERT INTO segments (`+segmentCols+`) VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1)
+		`+bumpSegmentsIf("ins"),
 		sg.ID, sg.Name, string(sg.Type), nullJSON(filter), sg.Expression, ids, string(sg.SyncStatus), sg.SyncChecked, sg.SyncTotal,
 		ts(sg.SyncedAt), ts0(sg.CreatedAt), ts0(sg.UpdatedAt))
 	if code, _ := pgCode(err); code == uniqueViolation {
@@ -128,11 +130,14 @@ func (s *Store) DeleteSegment(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id)
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH del AS (DELETE FROM segments WHERE id = $1 RETURNING 1),
+		bump AS (`+bumpSegmentsIf("del")+`)
+		SELECT count(*) FROM del`, id).Scan(&n)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return segmentNotFound(id)
 	}
 	return nil
@@ -146,12 +151,15 @@ func (s *Store) SetSyncStatus(ctx context.Context, id string, status segment.Syn
 	if status != segment.Syncing && status != segment.Synced {
 		return fmt.Errorf("segment %q: sync status %q: %w", id, status, segment.ErrInvalid)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE segments SET sync_status = $2, updated_at = $3,
-		synced_at = CASE WHEN $2 = 'synced' THEN $3 ELSE synced_at END WHERE id = $1`, id, string(status), ts0(at))
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH upd AS (UPDATE segments SET sync_status = $2, updated_at = $3,
+			synced_at = CASE WHEN $2 = 'synced' THEN $3 ELSE synced_at END WHERE id = $1 RETURNING 1),
+		bump AS (`+bumpSegmentsIf("upd")+`)
+		SELECT count(*) FROM upd`, id, string(status), ts0(at)).Scan(&n)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return segmentNotFound(id)
 	}
 	return nil

@@ -1,0 +1,188 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/codedrop/codedrop/segment"
+	"github.com/codedrop/codedrop/store"
+)
+
+// runSegmentBatch checks the optional interfaces segment.Engine upgrades
+// to for customer writes (segment.Versioner, segment.MembershipBatcher);
+// a store without them skips these tests.
+func runSegmentBatch(t *testing.T, newStore func(t *testing.T) store.Store) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, st store.Store)
+	}{
+		{"SegmentsVersion", testSegmentsVersion},
+		{"CustomersSegments", testCustomersSegments},
+		{"ChangeMembershipsBatch", testChangeMembershipsBatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, newStore(t))
+		})
+	}
+}
+
+var batchAt = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func batchSegment(id string, typ segment.Type) segment.Segment {
+	s := segment.Segment{ID: id, Name: "segment " + id, Type: typ, SyncStatus: segment.Syncing, CreatedAt: batchAt, UpdatedAt: batchAt}
+	if typ == segment.Static {
+		s.SyncStatus = segment.Synced
+	} else {
+		s.Expression = "true"
+	}
+	return s
+}
+
+// testSegmentsVersion: every committed create, update, sync status change
+// and delete of a segment moves the version; sync progress and
+// membership writes do not.
+func testSegmentsVersion(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	v, ok := st.(segment.Versioner)
+	if !ok {
+		t.Skip("the store is not a segment.Versioner")
+	}
+	version := func() int64 {
+		t.Helper()
+		n, err := v.SegmentsVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	s := batchSegment("seg_v", segment.AutoUpdate)
+	steps := []struct {
+		name  string
+		moves bool
+		do    func() error
+	}{
+		{"CreateSegment", true, func() error { return st.CreateSegment(ctx, s) }},
+		{"SetSyncProgress", false, func() error { return st.SetSyncProgress(ctx, s.ID, 1, 2) }},
+		{"AddMembers", false, func() error { return st.AddMembers(ctx, s.ID, []string{"cust_a"}) }},
+		{"ChangeMemberships", false, func() error { return st.ChangeMemberships(ctx, "cust_b", []string{s.ID}, nil) }},
+		{"RemoveMembers", false, func() error { return st.RemoveMembers(ctx, s.ID, []string{"cust_a"}) }},
+		{"SetSyncStatus", true, func() error { return st.SetSyncStatus(ctx, s.ID, segment.Synced, batchAt) }},
+		{"UpdateSegment", true, func() error {
+			u := s
+			u.Expression, u.UpdatedAt = "false", batchAt.Add(time.Second)
+			return st.UpdateSegment(ctx, u)
+		}},
+		{"DeleteSegment", true, func() error { return st.DeleteSegment(ctx, s.ID) }},
+	}
+	prev := version()
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		cur := version()
+		if moved := cur != prev; moved != step.moves {
+			t.Errorf("%s: version %d -> %d, want moved = %v", step.name, prev, cur, step.moves)
+		}
+		prev = cur
+	}
+}
+
+// batchMembers sets up three segments (one static) and memberships of
+// cust_a (two segments), cust_b (one) and cust_c (none).
+func batchMembers(t *testing.T, st store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range []segment.Segment{batchSegment("seg_1", segment.AutoUpdate), batchSegment("seg_2", segment.Passive), batchSegment("seg_3", segment.Static)} {
+		if err := st.CreateSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.AddMembers(ctx, "seg_3", []string{"cust_a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddMembers(ctx, "seg_1", []string{"cust_a", "cust_b"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testCustomersSegments(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	b, ok := st.(segment.MembershipBatcher)
+	if !ok {
+		t.Skip("the store is not a segment.MembershipBatcher")
+	}
+	batchMembers(t, st)
+	tests := []struct {
+		name string
+		ids  []string
+		want map[string][]string
+	}{
+		{"members and not", []string{"cust_c", "cust_b", "cust_a"}, map[string][]string{"cust_a": {"seg_1", "seg_3"}, "cust_b": {"seg_1"}}},
+		{"repeated ids", []string{"cust_b", "cust_b"}, map[string][]string{"cust_b": {"seg_1"}}},
+		{"unknown ids", []string{"cust_nope"}, map[string][]string{}},
+		{"none", nil, map[string][]string{}},
+	}
+	for _, tc := range tests {
+		got, err := b.CustomersSegments(ctx, tc.ids)
+		if err != nil {
+			t.Fatalf("%s: CustomersSegments(%q): %v", tc.name, tc.ids, err)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: CustomersSegments(%q) (-want +got):\n%s", tc.name, tc.ids, diff)
+		}
+		for id, segs := range got {
+			one, err := st.CustomerSegments(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(one, segs); diff != "" {
+				t.Errorf("%s: CustomersSegments[%s] differs from CustomerSegments (-one +batch):\n%s", tc.name, id, diff)
+			}
+		}
+	}
+}
+
+func testChangeMembershipsBatch(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	b, ok := st.(segment.MembershipBatcher)
+	if !ok {
+		t.Skip("the store is not a segment.MembershipBatcher")
+	}
+	batchMembers(t, st)
+	err := b.ChangeMembershipsBatch(ctx, []segment.MembershipChange{
+		{CustomerID: "cust_a", Join: []string{"seg_2"}, Leave: []string{"seg_1"}},             // seg_3 (static) stays
+		{CustomerID: "cust_b", Join: []string{"seg_1", "seg_2", "seg_gone"}},                  // already in seg_1; seg_gone does not exist
+		{CustomerID: "cust_c", Join: []string{"seg_1"}, Leave: []string{"seg_2", "seg_gone"}}, // not in seg_2
+	})
+	if err != nil {
+		t.Fatalf("ChangeMembershipsBatch: %v", err)
+	}
+	want := map[string][]string{"cust_a": {"seg_2", "seg_3"}, "cust_b": {"seg_1", "seg_2"}, "cust_c": {"seg_1"}}
+	for id, segs := range want {
+		got, err := st.CustomerSegments(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(segs, got); diff != "" {
+			t.Errorf("CustomerSegments(%s) after the batch (-want +got):\n%s", id, diff)
+		}
+	}
+	var members []string
+	for id, err := range st.Members(ctx, "seg_1", segment.MemberOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, id)
+	}
+	if diff := cmp.Diff([]string{"cust_b", "cust_c"}, members); diff != "" {
+		t.Errorf("Members(seg_1) after the batch (-want +got):\n%s", diff)
+	}
+	if err := b.ChangeMembershipsBatch(ctx, nil); err != nil {
+		t.Errorf("ChangeMembershipsBatch(nil): %v", err)
+	}
+}
