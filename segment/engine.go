@@ -197,6 +197,21 @@ type FilterPusher interface {
 	CustomersMatching(ctx context.Context, f *Filter, opts customer.ListOptions) (seq iter.Seq2[customer.Customer, error], ok bool)
 }
 
+// CustomerScanner is an optional interface of Config.Customers: a store
+// that can show its customers one by one without making a copy of each
+// (store.Memory implements it). A full sync then allocates next to
+// nothing per customer, which keeps the garbage collector away from a
+// large in-memory population. A wrapper of such a store that changes what
+// Customers yields must change ScanCustomers alike.
+type CustomerScanner interface {
+	// ScanCustomers calls fn with each stored customer in ascending ID
+	// order, starting after the ID after, until fn returns false. c is
+	// valid only during the call: fn must not keep c or its maps and
+	// slices (strings it may keep) and must not change them. It returns
+	// ctx's error when ctx ends.
+	ScanCustomers(ctx context.Context, after string, fn func(c *customer.Customer) bool) error
+}
+
 // schemaless reports whether ev is DefaultEvaluator without a Schema: the
 // evaluator whose results a FilterPusher reproduces.
 func schemaless(ev Evaluator) bool {
@@ -541,27 +556,45 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncPro
 		}
 	}
 	pushed := customers != nil
-	if !pushed {
-		customers = e.customers.Customers(ctx, customer.ListOptions{})
-	}
-	for c, err := range customers {
-		if err != nil {
-			return res, fmt.Errorf("segment sync: read customers: %w", err)
-		}
-		cur = c
+	check := func(c *customer.Customer) error {
 		for i, r := range rs {
-			_, was := old[i][cur.ID]
+			_, was := old[i][c.ID]
 			if was {
-				delete(old[i], cur.ID)
+				delete(old[i], c.ID)
 			}
-			if is := r.m.Match(&cur, now); is != was {
-				batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: cur.ID, Entered: is, Emit: emit[i]})
+			if is := r.m.Match(c, now); is != was {
+				batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: c.ID, Entered: is, Emit: emit[i]})
 			}
 		}
 		res.Checked++
 		if n++; n == e.batch {
 			n = 0
-			if err := flush(); err != nil {
+			return flush()
+		}
+		return nil
+	}
+	if sc, ok := e.customers.(CustomerScanner); ok && !pushed {
+		var checkErr error
+		err := sc.ScanCustomers(ctx, "", func(c *customer.Customer) bool {
+			checkErr = check(c)
+			return checkErr == nil
+		})
+		if checkErr != nil {
+			return res, checkErr
+		}
+		if err != nil {
+			return res, fmt.Errorf("segment sync: read customers: %w", err)
+		}
+	} else {
+		if !pushed {
+			customers = e.customers.Customers(ctx, customer.ListOptions{})
+		}
+		for c, err := range customers {
+			if err != nil {
+				return res, fmt.Errorf("segment sync: read customers: %w", err)
+			}
+			cur = c
+			if err := check(&cur); err != nil {
 				return res, err
 			}
 		}

@@ -301,46 +301,74 @@ func (m *Memory) CountCustomers(ctx context.Context) (int, error) {
 // place.) Customers written during the iteration may or may not be seen.
 func (m *Memory) Customers(ctx context.Context, opts customer.ListOptions) iter.Seq2[customer.Customer, error] {
 	return func(yield func(customer.Customer, error) bool) {
-		const chunk = 512
-		buf := make([]*custRec, 0, chunk)
-		after, count := opts.After, 0
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(customer.Customer{}, err)
-				return
+		count := 0
+		err := m.scan(ctx, opts.After, func(r *custRec) bool {
+			if opts.Limit > 0 && count >= opts.Limit {
+				return false
 			}
-			buf = buf[:0]
-			m.mu.RLock()
-			if len(m.custNew) > 0 || m.custDead > len(m.custOrder)/2 {
-				m.mu.RUnlock()
-				m.mu.Lock()
-				m.sortCustomers()
-				m.mu.Unlock()
-				m.mu.RLock()
-			}
-			i, found := slices.BinarySearch(m.custOrder, after)
-			if found {
-				i++
-			}
-			for ; i < len(m.custOrder) && len(buf) < chunk; i++ {
-				if c, ok := m.cust[m.custOrder[i]]; ok {
-					buf = append(buf, c)
-				}
-			}
-			m.mu.RUnlock()
-			if len(buf) == 0 {
-				return
-			}
-			for _, c := range buf {
-				if opts.Limit > 0 && count >= opts.Limit {
-					return
-				}
-				count++
-				if !yield(c.customer(false), nil) {
-					return
-				}
-			}
-			after = buf[len(buf)-1].id
+			count++
+			return yield(r.customer(false), nil)
+		})
+		if err != nil {
+			yield(customer.Customer{}, err)
 		}
+	}
+}
+
+var _ segment.CustomerScanner = (*Memory)(nil)
+
+// ScanCustomers implements segment.CustomerScanner: the customers come
+// in ascending ID order, each decoded into the same Customer and
+// metadata map, so a full scan allocates almost nothing per customer.
+func (m *Memory) ScanCustomers(ctx context.Context, after string, fn func(c *customer.Customer) bool) error {
+	var c customer.Customer
+	var meta customer.Metadata
+	return m.scan(ctx, after, func(r *custRec) bool {
+		if meta == nil && r.shape != nil {
+			meta = make(customer.Metadata, len(r.shape.keys))
+		}
+		r.decode(&c, meta, false)
+		return fn(&c)
+	})
+}
+
+// scan calls fn with the records after the ID after, in ascending ID
+// order, collected 512 at a time under the read lock, until fn returns
+// false. It returns ctx's error if ctx ends.
+func (m *Memory) scan(ctx context.Context, after string, fn func(r *custRec) bool) error {
+	const chunk = 512
+	buf := make([]*custRec, 0, chunk)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		m.mu.RLock()
+		if len(m.custNew) > 0 || m.custDead > len(m.custOrder)/2 {
+			m.mu.RUnlock()
+			m.mu.Lock()
+			m.sortCustomers()
+			m.mu.Unlock()
+			m.mu.RLock()
+		}
+		i, found := slices.BinarySearch(m.custOrder, after)
+		if found {
+			i++
+		}
+		for ; i < len(m.custOrder) && len(buf) < chunk; i++ {
+			if r, ok := m.cust[m.custOrder[i]]; ok {
+				buf = append(buf, r)
+			}
+		}
+		m.mu.RUnlock()
+		if len(buf) == 0 {
+			return nil
+		}
+		for _, r := range buf {
+			if !fn(r) {
+				return nil
+			}
+		}
+		after = buf[len(buf)-1].id
 	}
 }

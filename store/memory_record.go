@@ -52,19 +52,24 @@ type custRest struct {
 }
 
 // metaShape is a sorted set of metadata keys, shared by the customers
-// that have exactly these keys. cache[i] holds boxed values of key i,
-// by their encoding, so that decoding a repeated value (a plan, a
-// source) does not allocate: filled under the store's write lock,
-// replaced (never changed) so that readers need no lock.
+// that have exactly these keys. Repeated values of a key (a plan, a
+// source) are stored once, in the shape: a record holds a tagRef and
+// their index, and decoding one allocates nothing.
 type metaShape struct {
-	keys  []string
-	cache []atomic.Pointer[map[string]any]
+	keys []string
+	// vals[i] are the shared values of key i, boxed; appended to under
+	// the store's write lock by copying (a slice once published is never
+	// changed), so that readers need no lock.
+	vals []atomic.Pointer[[]any]
+	// index[i] maps the encoding of a shared value of key i to its index
+	// in vals[i]; used under the store's write lock only.
+	index []map[string]int
 }
 
 // Limits of the shape and value caches.
 const (
 	maxShapes       = 1024 // distinct key sets; beyond, metadata goes to rest
-	maxCachedPerKey = 64   // boxed values cached per key of a shape
+	maxSharedPerKey = 256  // values shared per key of a shape
 )
 
 // shapes interns metadata key sets; guarded by Memory.mu (write).
@@ -101,7 +106,7 @@ func (s *shapes) shapeOf(m customer.Metadata) *metaShape {
 		if len(s.byKeys) >= maxShapes {
 			return nil
 		}
-		sh = &metaShape{keys: make([]string, len(keys)), cache: make([]atomic.Pointer[map[string]any], len(keys))}
+		sh = &metaShape{keys: make([]string, len(keys)), vals: make([]atomic.Pointer[[]any], len(keys)), index: make([]map[string]int, len(keys))}
 		for i, k := range keys {
 			sh.keys[i] = strings.Clone(k)
 		}
@@ -124,6 +129,7 @@ const (
 	tagDate
 	tagTimeUTC // a time.Time in UTC, Unix nanoseconds
 	tagArray   // a count, then the elements (scalars)
+	tagRef     // the index of a value shared in the shape (metaShape.vals)
 )
 
 // timeNanos returns t as Unix nanoseconds and whether it is in time.Local,
@@ -227,30 +233,6 @@ func decodeValue(s string) (any, string) {
 	return nil, s // tagNull
 }
 
-// valueLen returns the length of the encoded value at the start of s.
-func valueLen(s string) int {
-	switch s[0] {
-	case tagString:
-		n, w := uvarint(s[1:])
-		return 1 + w + n
-	case tagNumber, tagTimeUTC:
-		return 9
-	case tagDate:
-		_, w1 := uvarint(s[1:])
-		_, w2 := uvarint(s[1+w1:])
-		_, w3 := uvarint(s[1+w1+w2:])
-		return 1 + w1 + w2 + w3
-	case tagArray:
-		n, w := uvarint(s[1:])
-		l := 1 + w
-		for range n {
-			l += valueLen(s[l:])
-		}
-		return l
-	}
-	return 1 // null, false, true
-}
-
 // le64 reads a little-endian uint64 from the start of s.
 func le64(s string) uint64 {
 	_ = s[7]
@@ -303,13 +285,11 @@ func (m *Memory) encode(c *customer.Customer, id, src string) *custRec {
 		if r.shape != nil {
 			mark := len(b)
 			for i, k := range r.shape.keys {
-				start := len(b)
 				var ok bool
-				if b, ok = appendValue(b, c.Metadata[k], false); !ok {
+				if b, ok = r.shape.appendShared(b, i, c.Metadata[k]); !ok {
 					r.shape, b = nil, b[:mark]
 					break
 				}
-				r.shape.remember(i, b[start:])
 			}
 		}
 		if r.shape == nil {
@@ -342,58 +322,85 @@ func (m *Memory) encode(c *customer.Customer, id, src string) *custRec {
 	return r
 }
 
-// remember caches the boxed value of key i whose encoding is enc, while
-// the cache has room. It runs under the store's write lock.
-func (s *metaShape) remember(i int, enc []byte) {
-	if enc[0] == tagArray {
-		return // arrays are returned fresh: callers may change them
+// appendShared appends the encoding of v, the value of key i: a tagRef
+// when v is (or becomes) one of the key's shared values. It runs under
+// the store's write lock.
+func (s *metaShape) appendShared(b []byte, i int, v any) (_ []byte, ok bool) {
+	start := len(b)
+	if b, ok = appendValue(b, v, false); !ok || b[start] == tagArray {
+		return b, ok // arrays are not shared: callers may change them
 	}
-	cur := s.cache[i].Load()
-	if cur != nil {
-		if _, ok := (*cur)[string(enc)]; ok || len(*cur) >= maxCachedPerKey {
-			return
+	enc := b[start:]
+	j, found := s.index[i][string(enc)]
+	if !found {
+		cur := s.vals[i].Load()
+		n := 0
+		if cur != nil {
+			n = len(*cur)
 		}
-	}
-	next := make(map[string]any, 1)
-	if cur != nil {
-		next = make(map[string]any, len(*cur)+1)
-		for k, v := range *cur {
-			next[k] = v
+		if n >= maxSharedPerKey {
+			return b, true
 		}
+		next := make([]any, n+1)
+		if cur != nil {
+			copy(next, *cur)
+		}
+		key := string(enc)
+		next[n], _ = decodeValue(key)
+		s.vals[i].Store(&next)
+		if s.index[i] == nil {
+			s.index[i] = map[string]int{}
+		}
+		s.index[i][key], j = n, n
 	}
-	key := string(enc)
-	next[key], _ = decodeValue(key)
-	s.cache[i].Store(&next)
+	b = append(b[:start], tagRef)
+	return binary.AppendUvarint(b, uint64(j)), true
 }
 
 // customer decodes r. The metadata map is new; with owned the consents
 // and any metadata kept in rest are copies too (else they are the
 // store's, to be read only).
 func (r *custRec) customer(owned bool) customer.Customer {
-	c := customer.Customer{ID: r.id, SourceID: r.src}
+	var c customer.Customer
+	r.decode(&c, nil, owned)
+	return c
+}
+
+// decode decodes r into c. The metadata goes into meta (cleared first)
+// when meta is not nil, else into a new map; owned is as for customer.
+func (r *custRec) decode(c *customer.Customer, meta customer.Metadata, owned bool) {
+	*c = customer.Customer{ID: r.id, SourceID: r.src}
 	s := r.data
 	flags := s[0]
 	s = s[1:]
-	for _, p := range texts(&c) {
+	for _, p := range texts(c) {
 		n, w := uvarint(s)
 		*p, s = s[w:w+n], s[w+n:]
 	}
 	if sh := r.shape; sh != nil {
-		c.Metadata = make(customer.Metadata, len(sh.keys))
-		for i, k := range sh.keys {
-			var v any
-			if cache := sh.cache[i].Load(); cache != nil {
-				n := valueLen(s)
-				if cv, ok := (*cache)[s[:n]]; ok {
-					c.Metadata[k], s = cv, s[n:]
-					continue
-				}
-			}
-			v, s = decodeValue(s)
-			c.Metadata[k] = v
+		if meta == nil {
+			meta = make(customer.Metadata, len(sh.keys))
+		} else {
+			clear(meta)
 		}
+		for i, k := range sh.keys {
+			if s[0] == tagRef {
+				j, w := uvarint(s[1:])
+				meta[k], s = (*sh.vals[i].Load())[j], s[1+w:]
+				continue
+			}
+			var v any
+			v, s = decodeValue(s)
+			meta[k] = v
+		}
+		c.Metadata = meta
 	} else if flags&recEmptyMeta != 0 {
-		c.Metadata = customer.Metadata{}
+		if meta == nil {
+			meta = customer.Metadata{}
+		} else {
+			clear(meta)
+		}
+		c.Metadata = meta
 	}
 	if rest := r.rest; rest != nil {
 		c.Birthdate, c.Summary, c.Consents = rest.birthdate, rest.summary, rest.consents
@@ -405,10 +412,9 @@ func (r *custRec) customer(owned bool) customer.Customer {
 		}
 		if rest.times {
 			c.CreatedAt, c.UpdatedAt = rest.createdAt, rest.updated
-			return c
+			return
 		}
 	}
 	c.CreatedAt = nanosTime(r.created, flags&recCreatedLocal != 0)
 	c.UpdatedAt = nanosTime(r.updated, flags&recUpdatedLocal != 0)
-	return c
 }

@@ -2,19 +2,21 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store"
 )
 
 // runSegmentBatch checks the optional interfaces segment.Engine upgrades
-// to for customer writes (segment.Versioner, segment.MembershipBatcher);
-// a store without them skips these tests.
+// to (segment.Versioner, segment.MembershipBatcher,
+// segment.CustomerScanner); a store without them skips these tests.
 func runSegmentBatch(t *testing.T, newStore func(t *testing.T) store.Store) {
 	for _, tc := range []struct {
 		name string
@@ -23,6 +25,7 @@ func runSegmentBatch(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SegmentsVersion", testSegmentsVersion},
 		{"CustomersSegments", testCustomersSegments},
 		{"ChangeMembershipsBatch", testChangeMembershipsBatch},
+		{"ScanCustomers", testScanCustomers},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -184,5 +187,64 @@ func testChangeMembershipsBatch(t *testing.T, st store.Store) {
 	}
 	if err := b.ChangeMembershipsBatch(ctx, nil); err != nil {
 		t.Errorf("ChangeMembershipsBatch(nil): %v", err)
+	}
+}
+
+// testScanCustomers: ScanCustomers shows what Customers yields, in the
+// same order, from a cursor, and stops when told.
+func testScanCustomers(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	sc, ok := st.(segment.CustomerScanner)
+	if !ok {
+		t.Skip("the store is not a segment.CustomerScanner")
+	}
+	var cs []customer.Customer
+	for i := range 1100 { // more than a page or chunk
+		c := customer.Customer{SourceID: fmt.Sprintf("u%04d", i), Name: fmt.Sprint("Customer ", i), CreatedAt: at(1), UpdatedAt: at(1)}
+		switch i % 3 {
+		case 0:
+			c.Metadata = customer.Metadata{"plan": fmt.Sprint("plan", i%5), "n": float64(i)}
+		case 1:
+			c.Metadata = customer.Metadata{"tags": []any{"a", fmt.Sprint(i)}}
+		}
+		cs = append(cs, c)
+	}
+	upsert(t, st, customer.UpsertOptions{}, cs...)
+	list := func(after string) []customer.Customer {
+		var out []customer.Customer
+		for c, err := range st.Customers(ctx, customer.ListOptions{After: after}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c.Clone())
+		}
+		return out
+	}
+	scan := func(after string, limit int) []customer.Customer {
+		var out []customer.Customer
+		err := sc.ScanCustomers(ctx, after, func(c *customer.Customer) bool {
+			out = append(out, c.Clone())
+			return limit == 0 || len(out) < limit
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	all := list("")
+	if diff := cmp.Diff(all, scan("", 0), timeOpt, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("ScanCustomers vs Customers (-Customers +Scan):\n%s", diff)
+	}
+	after := all[499].ID
+	if diff := cmp.Diff(list(after), scan(after, 0), timeOpt, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("ScanCustomers after %s vs Customers (-Customers +Scan):\n%s", after, diff)
+	}
+	if got := scan("", 7); len(got) != 7 || got[6].ID != all[6].ID {
+		t.Errorf("ScanCustomers stopped after 7 gave %d customers", len(got))
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := sc.ScanCustomers(canceled, "", func(*customer.Customer) bool { return true }); err == nil {
+		t.Error("ScanCustomers with a canceled context: no error")
 	}
 }
