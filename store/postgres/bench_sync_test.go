@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -118,9 +119,13 @@ func BenchmarkSegmentSyncPostgres(b *testing.B) {
 						b.Fatal(err)
 					}
 					runtime.GC()
+					tracer.reset()
 					start := time.Now()
 					res, err := eng.Sync(ctx, s.ID, nil)
 					total += time.Since(start)
+					if where == "postgres" && os.Getenv("CODEDROP_PG_TRACE") != "" {
+						tracer.print()
+					}
 					if err != nil {
 						b.Fatal(err)
 					}
