@@ -9,6 +9,20 @@ import (
 	"github.com/codedrop/codedrop/customer"
 )
 
+// SyncBatchWriter is an optional interface of a [Store]: what a sync
+// writes after a batch of customers, in one write instead of up to three.
+// store.Memory and store/postgres implement it; store/storetest checks
+// it.
+type SyncBatchWriter interface {
+	// WriteSyncBatch makes the customers add members of segment
+	// segmentID and ends the membership of those in remove, as AddMembers
+	// and RemoveMembers do, and when total >= 0 sets the segment's
+	// progress to checked of total, as SetSyncProgress does: atomically.
+	// A missing segment fails with an error wrapping ErrNotFound, and
+	// nothing is written.
+	WriteSyncBatch(ctx context.Context, segmentID string, add, remove []string, checked, total int) error
+}
+
 // CustomerScanner is an optional interface of Config.Customers: a store
 // that can show its customers one by one without making a copy of each
 // (store.Memory implements it). A full sync then allocates next to
@@ -47,10 +61,12 @@ type SyncResult struct {
 // persists the membership changes. The segment is Syncing until every
 // customer has been checked, then Synced; its progress (SyncChecked of
 // SyncTotal) is stored after each batch. progress (may be nil) is called
-// after each batch with that batch's changes. Changes of a segment's first
-// sync have Emit false (the initial members did not "enter"); later syncs
-// emit as usual for auto-update segments. Members whose customer no longer
-// exists are removed without an event.
+// after each batch with that batch's changes, once persisted: in batch
+// order, one call at a time, possibly on another goroutine (a batch is
+// written while the next is read), and never after Sync returns. Changes
+// of a segment's first sync have Emit false (the initial members did not
+// "enter"); later syncs emit as usual for auto-update segments. Members
+// whose customer no longer exists are removed without an event.
 //
 // When Config.Customers implements [FilterPusher], the Evaluator is
 // DefaultEvaluator without a Schema and the store can evaluate the
@@ -87,9 +103,12 @@ func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress
 	if err := e.store.SetSyncProgress(ctx, id, 0, total); err != nil {
 		return SyncResult{}, err
 	}
-	res, err := e.syncRules(ctx, []*rule{r}, func(p SyncProgress) error {
-		if err := e.store.SetSyncProgress(ctx, id, p.Checked, max(total, p.Checked)); err != nil {
-			return fmt.Errorf("segment %s: sync progress: %w", id, err)
+	_, progressWritten := e.store.(SyncBatchWriter) // with each batch's changes
+	res, err := e.syncRules(ctx, []*rule{r}, total, func(p SyncProgress) error {
+		if !progressWritten {
+			if err := e.store.SetSyncProgress(ctx, id, p.Checked, max(total, p.Checked)); err != nil {
+				return fmt.Errorf("segment %s: sync progress: %w", id, err)
+			}
 		}
 		if progress != nil {
 			progress(p)
@@ -144,7 +163,7 @@ func (e *Engine) Resync(ctx context.Context, progress func(SyncProgress)) (SyncR
 	if len(rs) == 0 {
 		return SyncResult{}, nil
 	}
-	return e.syncRules(ctx, rs, func(p SyncProgress) error {
+	return e.syncRules(ctx, rs, -1, func(p SyncProgress) error {
 		if progress != nil {
 			progress(p)
 		}
@@ -153,8 +172,10 @@ func (e *Engine) Resync(ctx context.Context, progress func(SyncProgress)) (SyncR
 }
 
 // syncRules checks every customer against rs and persists the changes,
-// calling onBatch after each batch; an error from onBatch stops it.
-func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncProgress) error) (SyncResult, error) {
+// calling onBatch after each batch; an error from onBatch stops it. With
+// one rule and total >= 0 (a Sync, which counted total customers), a
+// SyncBatchWriter store writes each batch's progress with its changes.
+func (e *Engine) syncRules(ctx context.Context, rs []*rule, total int, onBatch func(SyncProgress) error) (SyncResult, error) {
 	// Register first, so a customer change from now on is seen as touched.
 	e.mu.Lock()
 	states := make([]*syncState, len(rs))
@@ -201,20 +222,56 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncPro
 	for i, r := range rs {
 		emit[i] = r.seg.Type == AutoUpdate && !r.seg.SyncedAt.IsZero()
 	}
+	// A batch is written (apply, then onBatch) on a goroutine of its own
+	// while the next is read, so that the store's write and the reading
+	// overlap: one write at a time, in batch order, and none left running
+	// when syncRules returns. An error of a write stops the sync at the
+	// next batch.
+	type written struct {
+		entered, left int
+		err           error
+	}
+	var pending chan written
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		w := <-pending
+		pending = nil
+		res.Entered += w.entered
+		res.Left += w.left
+		return w.err
+	}
+	defer func() { _ = wait() }()
 	flush := func() error {
-		changes, err := e.apply(ctx, rs, states, batch)
-		batch = batch[:0]
-		if err != nil {
+		if err := wait(); err != nil {
 			return err
 		}
-		for _, c := range changes {
-			if c.Entered {
-				res.Entered++
-			} else {
-				res.Left++
-			}
+		b, checked := batch, res.Checked
+		batch = make([]Change, 0, cap(b))
+		prog := -1
+		if len(rs) == 1 && total >= 0 {
+			prog = max(total, checked)
 		}
-		return onBatch(SyncProgress{Checked: res.Checked, Changes: changes})
+		done := make(chan written, 1)
+		pending = done
+		go func() {
+			var w written
+			changes, err := e.apply(ctx, rs, states, b, checked, prog)
+			if err == nil {
+				for _, c := range changes {
+					if c.Entered {
+						w.entered++
+					} else {
+						w.left++
+					}
+				}
+				err = onBatch(SyncProgress{Checked: checked, Changes: changes})
+			}
+			w.err = err
+			done <- w
+		}()
+		return nil
 	}
 	var customers iter.Seq2[customer.Customer, error]
 	if len(rs) == 1 && e.pusher != nil && rs[0].seg.Filter != nil && !rs[0].timeDep {
@@ -304,16 +361,18 @@ func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncPro
 	if err := flush(); err != nil {
 		return res, err
 	}
-	return res, nil
+	err := wait()
+	return res, err
 }
 
 // apply persists a batch of sync changes, leaving out customers that a
 // concurrent CustomerChanged has handled and rules that Update replaced,
 // and returns what it persisted. When every rule was replaced it fails
 // with ErrSuperseded.
-func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, batch []Change) ([]Change, error) {
+func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, batch []Change, checked, total int) ([]Change, error) {
 	e.memMu.Lock()
 	defer e.memMu.Unlock()
+	w, batched := e.store.(SyncBatchWriter)
 	var out []Change
 	live := 0
 	for i, r := range rs {
@@ -332,6 +391,14 @@ func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, bat
 				remove = append(remove, c.CustomerID)
 			}
 			out = append(out, c)
+		}
+		if batched {
+			if len(add) > 0 || len(remove) > 0 || total >= 0 {
+				if err := w.WriteSyncBatch(ctx, r.seg.ID, add, remove, checked, total); err != nil {
+					return nil, fmt.Errorf("segment %s: write a sync batch: %w", r.seg.ID, err)
+				}
+			}
+			continue
 		}
 		if len(add) > 0 {
 			if err := e.store.AddMembers(ctx, r.seg.ID, add); err != nil {

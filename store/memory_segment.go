@@ -14,6 +14,7 @@ import (
 var (
 	_ segment.MembershipBatcher = (*Memory)(nil)
 	_ segment.Versioner         = (*Memory)(nil)
+	_ segment.SyncBatchWriter   = (*Memory)(nil)
 )
 
 // segmentMembers is one segment's membership.
@@ -183,6 +184,13 @@ func (m *Memory) AddMembers(ctx context.Context, segmentID string, customerIDs [
 	if _, err := m.getSegment(segmentID); err != nil {
 		return err
 	}
+	m.addMembers(segmentID, customerIDs)
+	return nil
+}
+
+// addMembers is AddMembers of an existing segment; m.mu must be held for
+// writing.
+func (m *Memory) addMembers(segmentID string, customerIDs []string) {
 	sm := m.members[segmentID]
 	for _, cid := range customerIDs {
 		if _, ok := sm.set[cid]; ok {
@@ -194,7 +202,6 @@ func (m *Memory) AddMembers(ctx context.Context, segmentID string, customerIDs [
 		i, _ := slices.BinarySearch(segs, segmentID)
 		m.custSegments[cid] = slices.Insert(segs, i, segmentID)
 	}
-	return nil
 }
 
 // RemoveMembers implements segment.Store.
@@ -207,6 +214,13 @@ func (m *Memory) RemoveMembers(ctx context.Context, segmentID string, customerID
 	if _, err := m.getSegment(segmentID); err != nil {
 		return err
 	}
+	m.removeMembers(segmentID, customerIDs)
+	return nil
+}
+
+// removeMembers is RemoveMembers of an existing segment; m.mu must be
+// held for writing.
+func (m *Memory) removeMembers(segmentID string, customerIDs []string) {
 	sm := m.members[segmentID]
 	for _, cid := range customerIDs {
 		if _, ok := sm.set[cid]; !ok {
@@ -215,6 +229,26 @@ func (m *Memory) RemoveMembers(ctx context.Context, segmentID string, customerID
 		delete(sm.set, cid)
 		sm.sorted = nil
 		m.unlinkCustomer(cid, segmentID)
+	}
+}
+
+// WriteSyncBatch implements segment.SyncBatchWriter under one lock.
+func (m *Memory) WriteSyncBatch(ctx context.Context, segmentID string, add, remove []string, checked, total int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, err := m.getSegment(segmentID)
+	if err != nil {
+		return err
+	}
+	m.addMembers(segmentID, add)
+	m.removeMembers(segmentID, remove)
+	if total >= 0 {
+		c := *s // stored values are replaced, never changed in place
+		c.SyncChecked, c.SyncTotal = checked, total
+		m.segments[segmentID] = &c
 	}
 	return nil
 }

@@ -902,50 +902,69 @@ func (s *Store) Customers(ctx context.Context, opts customer.ListOptions) iter.S
 // pageCustomers streams the customers for which the SQL condition where
 // holds (its parameters, args, start at $3), in ID order, by keyset
 // pagination in pages of pageSize; what names the listing in errors.
+// The next page is read (on a connection of its own) while the caller
+// goes through the current one, so that the database and the caller work
+// at the same time on a long scan.
 func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, where string, args []any, what string) iter.Seq2[customer.Customer, error] {
 	query := `SELECT ` + customerCols + ` FROM customers WHERE id > $1 AND (` + where + `) ORDER BY id LIMIT $2`
-	return func(yield func(customer.Customer, error) bool) {
-		after, count := opts.After, 0
-		buf := make([]customer.Customer, 0, pageSize)
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(customer.Customer{}, err)
-				return
+	type page struct {
+		cs    []customer.Customer
+		limit int
+		err   error
+	}
+	fetch := func(after string, count int) page {
+		if err := ctx.Err(); err != nil {
+			return page{err: err}
+		}
+		limit := pageSize
+		if opts.Limit > 0 {
+			limit = min(limit, opts.Limit-count)
+		}
+		buf := make([]customer.Customer, 0, limit)
+		rows, err := s.pool.Query(ctx, query, append([]any{after, limit}, args...)...)
+		if err == nil {
+			for rows.Next() {
+				c, serr := scanCustomer(rows)
+				if serr != nil {
+					err = serr
+					break
+				}
+				buf = append(buf, c)
 			}
-			limit := pageSize
-			if opts.Limit > 0 {
-				limit = min(limit, opts.Limit-count)
-			}
-			buf = buf[:0]
-			rows, err := s.pool.Query(ctx, query, append([]any{after, limit}, args...)...)
+			rows.Close()
 			if err == nil {
-				for rows.Next() {
-					c, serr := scanCustomer(rows)
-					if serr != nil {
-						err = serr
-						break
-					}
-					buf = append(buf, c)
-				}
-				rows.Close()
-				if err == nil {
-					err = rows.Err()
-				}
+				err = rows.Err()
 			}
-			if err != nil {
-				yield(customer.Customer{}, ctxErr(ctx, fmt.Errorf("%s: %w", what, err)))
+		}
+		if err != nil {
+			return page{err: ctxErr(ctx, fmt.Errorf("%s: %w", what, err))}
+		}
+		return page{cs: buf, limit: limit}
+	}
+	return func(yield func(customer.Customer, error) bool) {
+		count := 0
+		cur := fetch(opts.After, 0)
+		for {
+			if cur.err != nil {
+				yield(customer.Customer{}, cur.err)
 				return
 			}
-			for _, c := range buf {
+			var next chan page
+			if n := len(cur.cs); n == cur.limit && (opts.Limit == 0 || count+n < opts.Limit) {
+				next = make(chan page, 1) // the goroutine never waits for us
+				after, counted := cur.cs[n-1].ID, count+n
+				go func() { next <- fetch(after, counted) }()
+			}
+			for _, c := range cur.cs {
 				count++
 				if !yield(c, nil) {
 					return
 				}
 			}
-			if len(buf) < limit || (opts.Limit > 0 && count >= opts.Limit) {
+			if next == nil {
 				return
 			}
-			after = buf[len(buf)-1].ID
+			cur = <-next
 		}
 	}
 }

@@ -63,7 +63,9 @@
 // sync_checked and sync_total (a sync's progress, written after every
 // batch), synced_at, created_at, updated_at. segment_members: (segment_id, customer_id)
 // primary key, index on (customer_id, segment_id); rows go with their
-// segment (ON DELETE CASCADE). Members need not be stored customers.
+// segment (DeleteSegment deletes them; writers of memberships lock the
+// segment's row). Members need not be stored customers. segments_version:
+// one row, moved by every segment write (segment.Versioner).
 //
 // distributions: seq (creation order), id, name (unique), status,
 // revision (compare-and-set), send_at, doc (jsonb, the whole

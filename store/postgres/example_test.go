@@ -68,6 +68,6 @@ func ExampleMigrations() {
 	// 0003_segment_sync.sql true
 	// 0004_webhooks.sql true
 	// 0005_replicas.sql true
-	// 0006_segments_version.sql true
+	// 0006_segment_writes.sql true
 	// schema version 6
 }

@@ -55,7 +55,8 @@ func (s *Store) CustomersSegments(ctx context.Context, customerIDs []string) (ma
 }
 
 // ChangeMembershipsBatch implements segment.MembershipBatcher with one
-// statement, as ChangeMemberships does for one customer.
+// statement, as ChangeMemberships does for one customer (locking the
+// segments joined).
 func (s *Store) ChangeMembershipsBatch(ctx context.Context, changes []segment.MembershipChange) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -78,7 +79,8 @@ func (s *Store) ChangeMembershipsBatch(ctx context.Context, changes []segment.Me
 	for range 5 {
 		_, err = s.pool.Exec(ctx, `WITH j AS (
 				INSERT INTO segment_members (segment_id, customer_id)
-				SELECT s.id, u.c FROM unnest($1::text[], $2::text[]) AS u(c, s) JOIN segments s ON s.id = u.s
+				SELECT g.id, u.c FROM unnest($1::text[], $2::text[]) AS u(c, seg) JOIN segments g ON g.id = u.seg
+				FOR KEY SHARE OF g
 				ON CONFLICT DO NOTHING),
 			l AS (DELETE FROM segment_members m USING unnest($3::text[], $4::text[]) AS d(c, s)
 				WHERE m.customer_id = d.c AND m.segment_id = d.s)
@@ -97,4 +99,45 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+var _ segment.SyncBatchWriter = (*Store)(nil)
+
+// WriteSyncBatch implements segment.SyncBatchWriter with one statement
+// (so one transaction and one round trip): the segment's row is locked
+// (FOR UPDATE when the progress is set, else FOR KEY SHARE, which is
+// enough to keep a concurrent DeleteSegment waiting), the members added
+// and removed, the progress set. The members are inserted without ON
+// CONFLICT first, which costs less: a sync adds customers that were not
+// members when it began; when one is already a member, the statement
+// (which wrote nothing) runs again with ON CONFLICT DO NOTHING.
+func (s *Store) WriteSyncBatch(ctx context.Context, segmentID string, add, remove []string, checked, total int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	lock := "FOR KEY SHARE"
+	if total >= 0 {
+		lock = "FOR UPDATE"
+	}
+	run := func(onConflict string) (int, error) {
+		var n int
+		err := s.pool.QueryRow(ctx, `WITH s AS (SELECT id FROM segments WHERE id = $1 `+lock+`),
+			ins AS (INSERT INTO segment_members (segment_id, customer_id)
+				SELECT s.id, c FROM s, unnest($2::text[]) AS c `+onConflict+`),
+			del AS (DELETE FROM segment_members WHERE segment_id = (SELECT id FROM s) AND customer_id = ANY($3)),
+			prog AS (UPDATE segments SET sync_checked = $4, sync_total = $5 WHERE id = (SELECT id FROM s) AND $5 >= 0)
+			SELECT count(*) FROM s`, segmentID, nonNil(add), nonNil(remove), checked, total).Scan(&n)
+		return n, err
+	}
+	n, err := run("")
+	if code, _ := pgCode(err); code == uniqueViolation {
+		n, err = run("ON CONFLICT DO NOTHING")
+	}
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	if n == 0 {
+		return segmentNotFound(segmentID)
+	}
+	return nil
 }

@@ -67,6 +67,7 @@ func openPool(t testing.TB, dsn, schema string, maxConns int32) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = schema // benchmarks find their server processes by it
 	if os.Getenv("CODEDROP_PG_TRACE") != "" {
 		cfg.ConnConfig.Tracer = tracer
 	}

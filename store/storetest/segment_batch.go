@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 
 // runSegmentBatch checks the optional interfaces segment.Engine upgrades
 // to (segment.Versioner, segment.MembershipBatcher,
-// segment.CustomerScanner); a store without them skips these tests.
+// segment.CustomerScanner, segment.SyncBatchWriter); a store without them
+// skips these tests.
 func runSegmentBatch(t *testing.T, newStore func(t *testing.T) store.Store) {
 	for _, tc := range []struct {
 		name string
@@ -26,6 +29,8 @@ func runSegmentBatch(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CustomersSegments", testCustomersSegments},
 		{"ChangeMembershipsBatch", testChangeMembershipsBatch},
 		{"ScanCustomers", testScanCustomers},
+		{"WriteSyncBatch", testWriteSyncBatch},
+		{"DeleteSegmentRace", testDeleteSegmentRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -246,5 +251,120 @@ func testScanCustomers(t *testing.T, st store.Store) {
 	cancel()
 	if err := sc.ScanCustomers(canceled, "", func(*customer.Customer) bool { return true }); err == nil {
 		t.Error("ScanCustomers with a canceled context: no error")
+	}
+}
+
+// testWriteSyncBatch: a sync batch adds and removes members and sets the
+// progress (or leaves it, with a negative total) in one write; a missing
+// segment writes nothing.
+func testWriteSyncBatch(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	w, ok := st.(segment.SyncBatchWriter)
+	if !ok {
+		t.Skip("the store is not a segment.SyncBatchWriter")
+	}
+	batchMembers(t, st) // seg_1: cust_a, cust_b
+	members := func(id string) []string {
+		var out []string
+		for cid, err := range st.Members(ctx, id, segment.MemberOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, cid)
+		}
+		return out
+	}
+	progress := func(id string) [2]int {
+		s, err := st.GetSegment(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [2]int{s.SyncChecked, s.SyncTotal}
+	}
+	if err := w.WriteSyncBatch(ctx, "seg_1", []string{"cust_c", "cust_a"}, []string{"cust_b", "cust_nope"}, 30, 100); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"cust_a", "cust_c"}, members("seg_1")); diff != "" {
+		t.Errorf("members after the batch (-want +got):\n%s", diff)
+	}
+	if got := progress("seg_1"); got != [2]int{30, 100} {
+		t.Errorf("progress = %v, want [30 100]", got)
+	}
+	if segs, err := st.CustomerSegments(ctx, "cust_c"); err != nil || !cmp.Equal(segs, []string{"seg_1"}) {
+		t.Errorf("CustomerSegments(cust_c) = %v, %v; want [seg_1]", segs, err)
+	}
+	if err := w.WriteSyncBatch(ctx, "seg_1", nil, []string{"cust_a"}, 99, -1); err != nil {
+		t.Fatal(err)
+	}
+	if got := progress("seg_1"); got != [2]int{30, 100} {
+		t.Errorf("progress after a batch with a negative total = %v, want it left at [30 100]", got)
+	}
+	if diff := cmp.Diff([]string{"cust_c"}, members("seg_1")); diff != "" {
+		t.Errorf("members after the second batch (-want +got):\n%s", diff)
+	}
+	if err := w.WriteSyncBatch(ctx, "seg_gone", []string{"cust_a"}, nil, 1, 2); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("WriteSyncBatch of a missing segment = %v, want ErrNotFound", err)
+	}
+	if segs, err := st.CustomerSegments(ctx, "cust_a"); err != nil || !cmp.Equal(segs, []string{"seg_3"}) {
+		t.Errorf("CustomerSegments(cust_a) = %v, %v; want [seg_3]", segs, err)
+	}
+}
+
+// testDeleteSegmentRace: membership writes racing a DeleteSegment leave
+// no membership of the deleted segment behind (a store may delete them
+// with the segment, as a foreign key would, or lock against them).
+func testDeleteSegmentRace(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	for round := range 5 {
+		id := fmt.Sprintf("seg_race%d", round)
+		if err := st.CreateSegment(ctx, batchSegment(id, segment.Passive)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 20 {
+					cid := fmt.Sprintf("cust_r%d_%d_%d", round, w, i)
+					var err error
+					switch (w + i) % 4 {
+					case 0:
+						err = st.AddMembers(ctx, id, []string{cid, cid + "x"})
+					case 1:
+						err = st.ChangeMemberships(ctx, cid, []string{id}, nil)
+					case 2:
+						if b, ok := st.(segment.MembershipBatcher); ok {
+							err = b.ChangeMembershipsBatch(ctx, []segment.MembershipChange{{CustomerID: cid, Join: []string{id}}, {CustomerID: cid + "y", Join: []string{id}}})
+						}
+					case 3:
+						if sw, ok := st.(segment.SyncBatchWriter); ok {
+							err = sw.WriteSyncBatch(ctx, id, []string{cid}, nil, i, 20)
+						}
+					}
+					if err != nil && !errors.Is(err, segment.ErrNotFound) {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			if err := st.DeleteSegment(ctx, id); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		for w := range 4 {
+			for i := range 20 {
+				cid := fmt.Sprintf("cust_r%d_%d_%d", round, w, i)
+				for _, c := range []string{cid, cid + "x", cid + "y"} {
+					segs, err := st.CustomerSegments(ctx, c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(segs) > 0 {
+						t.Fatalf("customer %s is still a member of %v after the segment was deleted", c, segs)
+					}
+				}
+			}
+		}
 	}
 }
