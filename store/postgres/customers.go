@@ -923,18 +923,8 @@ func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, wh
 		buf := make([]customer.Customer, 0, limit)
 		rows, err := s.pool.Query(ctx, query, append([]any{after, limit}, args...)...)
 		if err == nil {
-			for rows.Next() {
-				c, serr := scanCustomer(rows)
-				if serr != nil {
-					err = serr
-					break
-				}
-				buf = append(buf, c)
-			}
+			buf, err = scanRows(rows, buf)
 			rows.Close()
-			if err == nil {
-				err = rows.Err()
-			}
 		}
 		if err != nil {
 			return page{err: ctxErr(ctx, fmt.Errorf("%s: %w", what, err))}
