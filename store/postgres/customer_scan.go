@@ -89,32 +89,46 @@ func (rs *rawScanner) scan(vals [][]byte) (customer.Customer, error) {
 	if c.Metadata, err = decodeMetadata(meta, types); err != nil {
 		return c, fmt.Errorf("customer %s: %w", c.ID, err)
 	}
-	for _, f := range []struct {
-		col int
-		v   any
-	}{{colAddress, &c.Address}, {colConsents, &c.Consents}, {colSummary, &c.Summary}} {
-		js := rs.jsonb(vals, f.col)
-		if string(js) == "{}" {
-			continue
+	// The rest are '{}' (their zero value) in most rows; json.Unmarshal
+	// gets a pointer of its own so that c stays on the stack.
+	if js := rs.jsonb(vals, colAddress); string(js) != "{}" {
+		var a customer.Address
+		if err := json.Unmarshal(js, &a); err != nil {
+			return c, fmt.Errorf("customer %s: address: %w", c.ID, err)
 		}
-		if err := json.Unmarshal(js, f.v); err != nil {
-			return c, fmt.Errorf("customer %s: %w", c.ID, err)
-		}
+		c.Address = a
 	}
-	for _, f := range []struct {
-		col int
-		t   *time.Time
-	}{{colCreatedAt, &c.CreatedAt}, {colUpdatedAt, &c.UpdatedAt}} {
-		v := vals[f.col]
-		if len(v) != 8 {
-			return c, fmt.Errorf("customer %s: %s: %d bytes", c.ID, customerColumns[f.col], len(v))
+	if js := rs.jsonb(vals, colConsents); string(js) != "{}" {
+		var cs customer.Consents
+		if err := json.Unmarshal(js, &cs); err != nil {
+			return c, fmt.Errorf("customer %s: consents: %w", c.ID, err)
 		}
-		// Microseconds since 2000-01-01 UTC, in the local time zone as pgx
-		// gives them.
-		us := int64(binary.BigEndian.Uint64(v)) + 946684800*1_000_000
-		*f.t = time.Unix(us/1_000_000, us%1_000_000*1000)
+		c.Consents = cs
+	}
+	if js := rs.jsonb(vals, colSummary); string(js) != "{}" {
+		var sm customer.Summary
+		if err := json.Unmarshal(js, &sm); err != nil {
+			return c, fmt.Errorf("customer %s: summary: %w", c.ID, err)
+		}
+		c.Summary = sm
+	}
+	if c.CreatedAt, err = pgTimestamptz(vals[colCreatedAt]); err != nil {
+		return c, fmt.Errorf("customer %s: created_at: %w", c.ID, err)
+	}
+	if c.UpdatedAt, err = pgTimestamptz(vals[colUpdatedAt]); err != nil {
+		return c, fmt.Errorf("customer %s: updated_at: %w", c.ID, err)
 	}
 	return c, nil
+}
+
+// pgTimestamptz decodes a binary timestamptz (microseconds since
+// 2000-01-01 UTC) in the local time zone, as pgx does.
+func pgTimestamptz(v []byte) (time.Time, error) {
+	if len(v) != 8 {
+		return time.Time{}, fmt.Errorf("%d bytes, want 8", len(v))
+	}
+	us := int64(binary.BigEndian.Uint64(v)) + 946684800*1_000_000
+	return time.Unix(us/1_000_000, us%1_000_000*1000), nil
 }
 
 // jsonb returns column col's JSON text (without the binary format's

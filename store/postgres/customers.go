@@ -912,7 +912,8 @@ func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, wh
 		limit int
 		err   error
 	}
-	fetch := func(after string, count int) page {
+	// fetch reads a page into buf (a spent page's, or nil).
+	fetch := func(after string, count int, buf []customer.Customer) page {
 		if err := ctx.Err(); err != nil {
 			return page{err: err}
 		}
@@ -920,7 +921,10 @@ func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, wh
 		if opts.Limit > 0 {
 			limit = min(limit, opts.Limit-count)
 		}
-		buf := make([]customer.Customer, 0, limit)
+		if cap(buf) < limit {
+			buf = make([]customer.Customer, 0, limit)
+		}
+		buf = buf[:0]
 		rows, err := s.pool.Query(ctx, query, append([]any{after, limit}, args...)...)
 		if err == nil {
 			buf, err = scanRows(rows, buf)
@@ -933,7 +937,8 @@ func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, wh
 	}
 	return func(yield func(customer.Customer, error) bool) {
 		count := 0
-		cur := fetch(opts.After, 0)
+		cur := fetch(opts.After, 0, nil)
+		var spent []customer.Customer // the page before cur: yielded (as copies), so reusable
 		for {
 			if cur.err != nil {
 				yield(customer.Customer{}, cur.err)
@@ -942,8 +947,8 @@ func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, wh
 			var next chan page
 			if n := len(cur.cs); n == cur.limit && (opts.Limit == 0 || count+n < opts.Limit) {
 				next = make(chan page, 1) // the goroutine never waits for us
-				after, counted := cur.cs[n-1].ID, count+n
-				go func() { next <- fetch(after, counted) }()
+				after, counted, buf := cur.cs[n-1].ID, count+n, spent
+				go func() { next <- fetch(after, counted, buf) }()
 			}
 			for _, c := range cur.cs {
 				count++
@@ -954,6 +959,8 @@ func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, wh
 			if next == nil {
 				return
 			}
+			spent = cur.cs
+			clear(spent) // let go of the customers' strings and maps
 			cur = <-next
 		}
 	}
