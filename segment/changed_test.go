@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -329,5 +330,75 @@ func TestRefreshSince(t *testing.T) {
 	}
 	if got := [2]int64{cst.segmentReads.Load() - segs, cst.versionReads.Load() - vers}; got != [2]int64{0, 1} {
 		t.Errorf("segment reads, version reads of 3 RefreshSince with nothing changed = %v, want [0 1]", got)
+	}
+}
+
+// lazyStore records the Lazy flag of each sync batch.
+type lazyStore struct {
+	*store.Memory
+	mu   sync.Mutex
+	lazy []bool
+}
+
+func (s *lazyStore) WriteSyncBatch(ctx context.Context, b segment.SyncBatch) error {
+	s.mu.Lock()
+	s.lazy = append(s.lazy, b.Lazy)
+	s.mu.Unlock()
+	return s.Memory.WriteSyncBatch(ctx, b)
+}
+
+func (s *lazyStore) take() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.lazy
+	s.lazy = nil
+	return out
+}
+
+// TestSyncBatchLazy: a Sync's batches may be written lazily unless they
+// report a change as an event (a later sync of an auto-update segment);
+// a Resync's never are.
+func TestSyncBatchLazy(t *testing.T) {
+	t.Parallel()
+	ls := &lazyStore{Memory: store.NewMemory()}
+	f := newFixture(t, segment.Config{Store: ls, Customers: ls.Memory, BatchSize: 2})
+	f.st = ls.Memory
+	cs := []customer.Customer{src("a", "Intercom", 1), src("b", "Web", 1), src("c", "Web", 1)}
+	for i := range cs {
+		cs[i].CreatedAt = f.clock.Now()
+	}
+	cs = f.upsert(t, cs...)
+	auto := f.create(t, segment.Segment{Name: "Intercom", Type: segment.AutoUpdate, Filter: segment.MustParseFilter(intercomFilter)})
+	passive := f.create(t, segment.Segment{Name: "Web", Type: segment.Passive, Expression: `metadata.source == "Web"`})
+	f.sync(t, auto.ID)
+	f.sync(t, passive.ID)
+	if got := ls.take(); !slices.Equal(got, []bool{true, true, true, true}) {
+		t.Errorf("first syncs: Lazy = %v, want all true", got)
+	}
+	// c moves to Intercom behind the engine's back; the next syncs find it.
+	c := cs[2]
+	c.Metadata = customer.Metadata{"source": "Intercom"}
+	f.upsert(t, c)
+	f.sync(t, auto.ID)    // batch 1 (a, b): no change; batch 2 (c): c enters, an event
+	f.sync(t, passive.ID) // c leaves a passive segment: no event
+	if got := ls.take(); !slices.Equal(got, []bool{true, false, true, true}) {
+		t.Errorf("second syncs: Lazy = %v, want [true false true true]", got)
+	}
+	recent := f.create(t, segment.Segment{Name: "Recent", Type: segment.Passive, Expression: `now - created_at < duration("1h")`})
+	f.sync(t, recent.ID)
+	ls.take()
+	f.clock.Advance(2 * time.Hour) // they all leave
+	if _, err := f.eng.Resync(f.ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := ls.take()
+	if len(got) == 0 {
+		t.Fatal("the Resync wrote no batch")
+	}
+	for _, l := range got {
+		if l {
+			t.Errorf("Resync batches: Lazy = %v, want all false", got)
+			break
+		}
 	}
 }

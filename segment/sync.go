@@ -14,13 +14,27 @@ import (
 // store.Memory and store/postgres implement it; store/storetest checks
 // it.
 type SyncBatchWriter interface {
-	// WriteSyncBatch makes the customers add members of segment
-	// segmentID and ends the membership of those in remove, as AddMembers
-	// and RemoveMembers do, and when total >= 0 sets the segment's
-	// progress to checked of total, as SetSyncProgress does: atomically.
-	// A missing segment fails with an error wrapping ErrNotFound, and
-	// nothing is written.
-	WriteSyncBatch(ctx context.Context, segmentID string, add, remove []string, checked, total int) error
+	// WriteSyncBatch writes b atomically: its Add become members of
+	// segment b.SegmentID and its Remove leave, as AddMembers and
+	// RemoveMembers do, and when b.Total >= 0 the segment's progress
+	// becomes b.Checked of b.Total, as SetSyncProgress does. A missing
+	// segment fails with an error wrapping ErrNotFound, and nothing is
+	// written.
+	WriteSyncBatch(ctx context.Context, b SyncBatch) error
+}
+
+// SyncBatch is what [SyncBatchWriter.WriteSyncBatch] writes.
+type SyncBatch struct {
+	SegmentID      string
+	Add, Remove    []string
+	Checked, Total int // the progress; Total < 0 leaves it as it is
+	// Lazy allows the store to return before the write is durable
+	// (PostgreSQL: synchronous_commit off), the write becoming durable
+	// with the store's next durable commit. The Engine sets it for the
+	// batches of a Sync that report no change as an event: the segment
+	// stays Syncing until Sync's durable SetSyncStatus, and one still
+	// Syncing after a crash is synced again.
+	Lazy bool
 }
 
 // CustomerScanner is an optional interface of Config.Customers: a store
@@ -394,7 +408,12 @@ func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, bat
 		}
 		if batched {
 			if len(add) > 0 || len(remove) > 0 || total >= 0 {
-				if err := w.WriteSyncBatch(ctx, r.seg.ID, add, remove, checked, total); err != nil {
+				lazy := total >= 0 // a Sync's batch: durable with its SetSyncStatus...
+				for _, c := range out {
+					lazy = lazy && !c.Emit // ...unless it reports an event
+				}
+				b := SyncBatch{SegmentID: r.seg.ID, Add: add, Remove: remove, Checked: checked, Total: total, Lazy: lazy}
+				if err := w.WriteSyncBatch(ctx, b); err != nil {
 					return nil, fmt.Errorf("segment %s: write a sync batch: %w", r.seg.ID, err)
 				}
 			}

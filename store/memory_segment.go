@@ -233,22 +233,22 @@ func (m *Memory) removeMembers(segmentID string, customerIDs []string) {
 }
 
 // WriteSyncBatch implements segment.SyncBatchWriter under one lock.
-func (m *Memory) WriteSyncBatch(ctx context.Context, segmentID string, add, remove []string, checked, total int) error {
+func (m *Memory) WriteSyncBatch(ctx context.Context, b segment.SyncBatch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, err := m.getSegment(segmentID)
+	s, err := m.getSegment(b.SegmentID)
 	if err != nil {
 		return err
 	}
-	m.addMembers(segmentID, add)
-	m.removeMembers(segmentID, remove)
-	if total >= 0 {
+	m.addMembers(b.SegmentID, b.Add)
+	m.removeMembers(b.SegmentID, b.Remove)
+	if b.Total >= 0 {
 		c := *s // stored values are replaced, never changed in place
-		c.SyncChecked, c.SyncTotal = checked, total
-		m.segments[segmentID] = &c
+		c.SyncChecked, c.SyncTotal = b.Checked, b.Total
+		m.segments[b.SegmentID] = &c
 	}
 	return nil
 }

@@ -107,26 +107,31 @@ var _ segment.SyncBatchWriter = (*Store)(nil)
 // (so one transaction and one round trip): the segment's row is locked
 // (FOR UPDATE when the progress is set, else FOR KEY SHARE, which is
 // enough to keep a concurrent DeleteSegment waiting), the members added
-// and removed, the progress set. The members are inserted without ON
-// CONFLICT first, which costs less: a sync adds customers that were not
-// members when it began; when one is already a member, the statement
-// (which wrote nothing) runs again with ON CONFLICT DO NOTHING.
-func (s *Store) WriteSyncBatch(ctx context.Context, segmentID string, add, remove []string, checked, total int) error {
+// and removed, the progress set; a Lazy batch commits with
+// synchronous_commit off. The members are inserted without ON CONFLICT
+// first, which costs less: a sync adds customers that were not members
+// when it began; when one is already a member, the statement (which wrote
+// nothing) runs again with ON CONFLICT DO NOTHING.
+func (s *Store) WriteSyncBatch(ctx context.Context, b segment.SyncBatch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	lock := "FOR KEY SHARE"
-	if total >= 0 {
+	if b.Total >= 0 {
 		lock = "FOR UPDATE"
+	}
+	lazy := ""
+	if b.Lazy {
+		lazy = `a AS (SELECT set_config('synchronous_commit', 'off', true)),`
 	}
 	run := func(onConflict string) (int, error) {
 		var n int
-		err := s.pool.QueryRow(ctx, `WITH s AS (SELECT id FROM segments WHERE id = $1 `+lock+`),
+		err := s.pool.QueryRow(ctx, `WITH `+lazy+` s AS (SELECT id FROM segments WHERE id = $1 `+lock+`),
 			ins AS (INSERT INTO segment_members (segment_id, customer_id)
 				SELECT s.id, c FROM s, unnest($2::text[]) AS c `+onConflict+`),
 			del AS (DELETE FROM segment_members WHERE segment_id = (SELECT id FROM s) AND customer_id = ANY($3)),
 			prog AS (UPDATE segments SET sync_checked = $4, sync_total = $5 WHERE id = (SELECT id FROM s) AND $5 >= 0)
-			SELECT count(*) FROM s`, segmentID, nonNil(add), nonNil(remove), checked, total).Scan(&n)
+			SELECT count(*) FROM s`, b.SegmentID, nonNil(b.Add), nonNil(b.Remove), b.Checked, b.Total).Scan(&n)
 		return n, err
 	}
 	n, err := run("")
@@ -137,7 +142,7 @@ func (s *Store) WriteSyncBatch(ctx context.Context, segmentID string, add, remov
 		return ctxErr(ctx, err)
 	}
 	if n == 0 {
-		return segmentNotFound(segmentID)
+		return segmentNotFound(b.SegmentID)
 	}
 	return nil
 }

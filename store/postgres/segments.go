@@ -177,7 +177,7 @@ func (s *Store) AddMembers(ctx context.Context, segmentID string, customerIDs []
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.WriteSyncBatch(ctx, segmentID, customerIDs, nil, 0, -1)
+	return s.WriteSyncBatch(ctx, segment.SyncBatch{SegmentID: segmentID, Add: customerIDs, Total: -1})
 }
 
 // ChangeMemberships implements segment.Store with one statement (so

@@ -281,7 +281,7 @@ func testWriteSyncBatch(t *testing.T, st store.Store) {
 		}
 		return [2]int{s.SyncChecked, s.SyncTotal}
 	}
-	if err := w.WriteSyncBatch(ctx, "seg_1", []string{"cust_c", "cust_a"}, []string{"cust_b", "cust_nope"}, 30, 100); err != nil {
+	if err := w.WriteSyncBatch(ctx, segment.SyncBatch{SegmentID: "seg_1", Add: []string{"cust_c", "cust_a"}, Remove: []string{"cust_b", "cust_nope"}, Checked: 30, Total: 100}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"cust_a", "cust_c"}, members("seg_1")); diff != "" {
@@ -293,7 +293,7 @@ func testWriteSyncBatch(t *testing.T, st store.Store) {
 	if segs, err := st.CustomerSegments(ctx, "cust_c"); err != nil || !cmp.Equal(segs, []string{"seg_1"}) {
 		t.Errorf("CustomerSegments(cust_c) = %v, %v; want [seg_1]", segs, err)
 	}
-	if err := w.WriteSyncBatch(ctx, "seg_1", nil, []string{"cust_a"}, 99, -1); err != nil {
+	if err := w.WriteSyncBatch(ctx, segment.SyncBatch{SegmentID: "seg_1", Remove: []string{"cust_a"}, Checked: 99, Total: -1, Lazy: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := progress("seg_1"); got != [2]int{30, 100} {
@@ -302,7 +302,7 @@ func testWriteSyncBatch(t *testing.T, st store.Store) {
 	if diff := cmp.Diff([]string{"cust_c"}, members("seg_1")); diff != "" {
 		t.Errorf("members after the second batch (-want +got):\n%s", diff)
 	}
-	if err := w.WriteSyncBatch(ctx, "seg_gone", []string{"cust_a"}, nil, 1, 2); !errors.Is(err, segment.ErrNotFound) {
+	if err := w.WriteSyncBatch(ctx, segment.SyncBatch{SegmentID: "seg_gone", Add: []string{"cust_a"}, Checked: 1, Total: 2}); !errors.Is(err, segment.ErrNotFound) {
 		t.Errorf("WriteSyncBatch of a missing segment = %v, want ErrNotFound", err)
 	}
 	if segs, err := st.CustomerSegments(ctx, "cust_a"); err != nil || !cmp.Equal(segs, []string{"seg_3"}) {
@@ -337,7 +337,7 @@ func testDeleteSegmentRace(t *testing.T, st store.Store) {
 						}
 					case 3:
 						if sw, ok := st.(segment.SyncBatchWriter); ok {
-							err = sw.WriteSyncBatch(ctx, id, []string{cid}, nil, i, 20)
+							err = sw.WriteSyncBatch(ctx, segment.SyncBatch{SegmentID: id, Add: []string{cid}, Checked: i, Total: 20, Lazy: i%2 == 0})
 						}
 					}
 					if err != nil && !errors.Is(err, segment.ErrNotFound) {
