@@ -91,10 +91,16 @@ func BenchmarkImportCSVPostgresVsRawCopy(b *testing.B) {
 	rows := rawRows(b, data)
 	ctx := context.Background()
 	var imp, raw time.Duration
+	var cpu [2][2]time.Duration // [import, raw][client, server]
 	for range b.N {
 		first := pairRuns.Add(1)%2 == 0
 		for _, doImport := range []bool{first, !first} {
 			pool := newPool(b)
+			side := 1
+			if doImport {
+				side = 0
+			}
+			c0, s0 := procCPU(), serverCPU(b, pool)
 			start := time.Now()
 			if doImport {
 				rep, err := customer.Import(ctx, postgres.New(pool), bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
@@ -109,8 +115,15 @@ func BenchmarkImportCSVPostgresVsRawCopy(b *testing.B) {
 				rawCopy(b, pool, rows)
 				raw += time.Since(start)
 			}
+			cpu[side][0] += procCPU() - c0
+			cpu[side][1] += serverCPU(b, pool) - s0
 		}
 	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n*b.N) }
+	b.ReportMetric(per(cpu[0][0]), "import-client-cpu-µs/row")
+	b.ReportMetric(per(cpu[0][1]), "import-server-cpu-µs/row")
+	b.ReportMetric(per(cpu[1][0]), "raw-client-cpu-µs/row")
+	b.ReportMetric(per(cpu[1][1]), "raw-server-cpu-µs/row")
 	b.ReportMetric(float64(imp.Nanoseconds())/float64(n*b.N), "import-ns/row")
 	b.ReportMetric(float64(raw.Nanoseconds())/float64(n*b.N), "raw-ns/row")
 	b.ReportMetric(imp.Seconds()/raw.Seconds(), "import/raw")

@@ -176,7 +176,10 @@ func planNew(cs []customer.Customer, opts customer.UpsertOptions, now time.Time)
 	}
 	out = make([]customer.Customer, len(cs))
 	src.plan = func(i int) {
-		next := cs[i].Clone()
+		next := cs[i] // with Handoff the result may share the given maps
+		if !opts.Handoff {
+			next = next.Clone()
+		}
 		stampNew(&next, now)
 		out[i] = next
 		rows[i] = &out[i] // the COPY only reads it
