@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -144,6 +145,7 @@ func BenchmarkManagerImport(b *testing.B) {
 							if segs > 0 {
 								benchRuleSegments(b, m)
 							}
+							tracer.reset()
 							start = time.Now()
 							rep, err = m.ImportCustomers(ctx, bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
 						} else {
@@ -151,6 +153,9 @@ func BenchmarkManagerImport(b *testing.B) {
 							rep, err = customer.Import(ctx, s, bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
 						}
 						d := time.Since(start)
+						if viaManager && st.name == "postgres" && os.Getenv("CODEDROP_PG_TRACE") != "" {
+							tracer.print()
+						}
 						if err != nil {
 							b.Fatal(err)
 						}

@@ -55,8 +55,8 @@ func (s *Store) CustomersSegments(ctx context.Context, customerIDs []string) (ma
 }
 
 // ChangeMembershipsBatch implements segment.MembershipBatcher with one
-// statement, as ChangeMemberships does for one customer (locking the
-// segments joined).
+// statement, as ChangeMemberships does for one customer (locking each
+// segment joined once).
 func (s *Store) ChangeMembershipsBatch(ctx context.Context, changes []segment.MembershipChange) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -77,10 +77,10 @@ func (s *Store) ChangeMembershipsBatch(ctx context.Context, changes []segment.Me
 	}
 	var err error
 	for range 5 {
-		_, err = s.pool.Exec(ctx, `WITH j AS (
+		_, err = s.pool.Exec(ctx, `WITH g AS (SELECT id FROM segments WHERE id = ANY($2) FOR KEY SHARE),
+			j AS (
 				INSERT INTO segment_members (segment_id, customer_id)
-				SELECT g.id, u.c FROM unnest($1::text[], $2::text[]) AS u(c, seg) JOIN segments g ON g.id = u.seg
-				FOR KEY SHARE OF g
+				SELECT g.id, u.c FROM unnest($1::text[], $2::text[]) AS u(c, seg) JOIN g ON g.id = u.seg
 				ON CONFLICT DO NOTHING),
 			l AS (DELETE FROM segment_members m USING unnest($3::text[], $4::text[]) AS d(c, s)
 				WHERE m.customer_id = d.c AND m.segment_id = d.s)
