@@ -20,8 +20,9 @@ import (
 // The Manager's customer write path against the store's own, as a host
 // feels it: each benchmark runs both in the same process, alternating
 // which goes first, and reports the rate of each and their ratio
-// (manager/store: 1 is store speed). ns/op counts both sides and their
-// set-up: read the custom metrics.
+// (manager/store: 1 is store speed), and this process's CPU time per item
+// of each side (with PostgreSQL the server's is not in it). ns/op counts
+// both sides and their set-up: read the custom metrics.
 //
 //	go test -run '^$' -bench 'ManagerImport|ManagerUpsert' -benchtime 1x -count 3 ./store/postgres
 //
@@ -55,21 +56,25 @@ func managerCSV(n, meta int) []byte {
 // a process (-count), so that neither always meets a warmer machine.
 var pairRuns atomic.Int64
 
-// pair collects the timed sections of a pair benchmark.
+// pair collects the timed sections of a pair benchmark: wall time and
+// this process's CPU time (which a machine shared with other work blurs
+// less).
 type pair struct {
-	mgr, st time.Duration
-	items   int // per side
+	mgr, st       time.Duration
+	mgrCPU, stCPU time.Duration
+	items         int // per side
 }
 
-// run times both sides once each, in alternating order.
-func (p *pair) run(b *testing.B, items int, side func(b *testing.B, viaManager bool) time.Duration) {
+// run times both sides once each, in alternating order. side returns
+// the wall time of its timed section and that section's CPU time.
+func (p *pair) run(b *testing.B, items int, side func(b *testing.B, viaManager bool) (wall, cpu time.Duration)) {
 	first := pairRuns.Add(1)%2 == 0
 	for _, via := range []bool{first, !first} {
-		d := side(b, via)
+		d, c := side(b, via)
 		if via {
-			p.mgr += d
+			p.mgr, p.mgrCPU = p.mgr+d, p.mgrCPU+c
 		} else {
-			p.st += d
+			p.st, p.stCPU = p.st+d, p.stCPU+c
 		}
 	}
 	p.items += items
@@ -79,6 +84,8 @@ func (p *pair) report(b *testing.B, unit string) {
 	b.ReportMetric(float64(p.items)/p.mgr.Seconds(), "manager-"+unit+"/s")
 	b.ReportMetric(float64(p.items)/p.st.Seconds(), "store-"+unit+"/s")
 	b.ReportMetric(p.st.Seconds()/p.mgr.Seconds(), "manager/store")
+	b.ReportMetric(float64(p.mgrCPU.Nanoseconds())/float64(p.items), "manager-cpu-ns/"+unit)
+	b.ReportMetric(float64(p.stCPU.Nanoseconds())/float64(p.items), "store-cpu-ns/"+unit)
 }
 
 // benchStores are the stores the Manager benchmarks run on.
@@ -132,9 +139,10 @@ func BenchmarkManagerImport(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/segments=%d", st.name, segs), func(b *testing.B) {
 				var p pair
 				for range b.N {
-					p.run(b, n, func(b *testing.B, viaManager bool) time.Duration {
+					p.run(b, n, func(b *testing.B, viaManager bool) (time.Duration, time.Duration) {
 						s := st.open(b)
 						var rep *customer.ImportReport
+						var cpu0 time.Duration
 						var err error
 						var start time.Time
 						if viaManager {
@@ -146,13 +154,13 @@ func BenchmarkManagerImport(b *testing.B) {
 								benchRuleSegments(b, m)
 							}
 							tracer.reset()
-							start = time.Now()
+							cpu0, start = procCPU(), time.Now()
 							rep, err = m.ImportCustomers(ctx, bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
 						} else {
-							start = time.Now()
+							cpu0, start = procCPU(), time.Now()
 							rep, err = customer.Import(ctx, s, bytes.NewReader(data), customer.ImportOptions{BatchSize: 1000})
 						}
-						d := time.Since(start)
+						d, cpu := time.Since(start), procCPU()-cpu0
 						if viaManager && st.name == "postgres" && os.Getenv("CODEDROP_PG_TRACE") != "" {
 							tracer.print()
 						}
@@ -162,7 +170,7 @@ func BenchmarkManagerImport(b *testing.B) {
 						if rep.Done != n {
 							b.Fatalf("imported %d of %d rows: %+v", rep.Done, n, rep.Failures)
 						}
-						return d
+						return d, cpu
 					})
 				}
 				p.report(b, "rows")
@@ -189,7 +197,7 @@ func BenchmarkManagerUpsertConcurrent(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/goroutines=%d", st.name, g), func(b *testing.B) {
 				var p pair
 				for range b.N {
-					p.run(b, n, func(b *testing.B, viaManager bool) time.Duration {
+					p.run(b, n, func(b *testing.B, viaManager bool) (time.Duration, time.Duration) {
 						s := st.open(b)
 						upsert := func(c customer.Customer) error {
 							_, err := s.UpsertCustomers(ctx, []customer.Customer{c}, customer.UpsertOptions{})
@@ -211,7 +219,7 @@ func BenchmarkManagerUpsertConcurrent(b *testing.B) {
 						var next atomic.Int64
 						var wg sync.WaitGroup
 						errs := make(chan error, g)
-						start := time.Now()
+						cpu0, start := procCPU(), time.Now()
 						for range g {
 							wg.Add(1)
 							go func() {
@@ -231,12 +239,12 @@ func BenchmarkManagerUpsertConcurrent(b *testing.B) {
 							}()
 						}
 						wg.Wait()
-						d := time.Since(start)
+						d, cpu := time.Since(start), procCPU()-cpu0
 						close(errs)
 						if err := <-errs; err != nil {
 							b.Fatal(err)
 						}
-						return d
+						return d, cpu
 					})
 				}
 				p.report(b, "upserts")
