@@ -182,7 +182,8 @@ func BenchmarkManagerImport(b *testing.B) {
 // BenchmarkManagerUpsertConcurrent upserts new customers one at a time
 // from 1, 4 and 16 goroutines through Manager.UpsertCustomer and,
 // alternating, straight into the store: 50,000 upserts in memory, 2,000
-// in PostgreSQL (a tenth with -short).
+// in PostgreSQL (a tenth with -short); with no segment and with two rule
+// segments (see BenchmarkManagerImport).
 func BenchmarkManagerUpsertConcurrent(b *testing.B) {
 	ctx := context.Background()
 	for _, st := range benchStores(b) {
@@ -193,8 +194,9 @@ func BenchmarkManagerUpsertConcurrent(b *testing.B) {
 		if testing.Short() {
 			n /= 10
 		}
-		for _, g := range []int{1, 4, 16} {
-			b.Run(fmt.Sprintf("%s/goroutines=%d", st.name, g), func(b *testing.B) {
+		for _, c := range []struct{ segs, g int }{{0, 1}, {0, 4}, {0, 16}, {2, 1}, {2, 16}} {
+			g := c.g
+			b.Run(fmt.Sprintf("%s/segments=%d/goroutines=%d", st.name, c.segs, g), func(b *testing.B) {
 				var p pair
 				for range b.N {
 					p.run(b, n, func(b *testing.B, viaManager bool) (time.Duration, time.Duration) {
@@ -207,6 +209,9 @@ func BenchmarkManagerUpsertConcurrent(b *testing.B) {
 							m, err := distribution.NewManager(distribution.Config{Store: s})
 							if err != nil {
 								b.Fatal(err)
+							}
+							if c.segs > 0 {
+								benchRuleSegments(b, m)
 							}
 							if _, err := m.UpsertCustomer(ctx, customer.Customer{SourceID: "warm-up"}, customer.UpsertOptions{}); err != nil {
 								b.Fatal(err)
