@@ -183,6 +183,13 @@
 // Customers, Members and Deliveries stream in pages with keyset
 // pagination (WHERE id > $last ORDER BY id LIMIT n), so a full segment
 // sync holds one page of customers in memory and no long transaction.
+// Customers (and CustomersMatching) read the next page on a connection of
+// their own while the caller goes through the current one, and read rows
+// from their wire bytes (one string for a row's text columns, plain
+// metadata JSON decoded by hand). A segment sync writes each batch with
+// one statement (segment.SyncBatchWriter), committed lazily
+// (synchronous_commit off) when it reports no event; the sync's final
+// durable write covers it.
 //
 // # Filter pushdown
 //
