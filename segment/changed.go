@@ -50,11 +50,6 @@ func stripe(id string) int {
 // circle), and returns the function that releases them.
 func (e *Engine) lockCustomers(ids []string) (unlock func()) {
 	e.memMu.RLock()
-	if len(ids) == 1 {
-		m := &e.custMu[stripe(ids[0])]
-		m.Lock()
-		return func() { m.Unlock(); e.memMu.RUnlock() }
-	}
 	var set [custStripes]bool
 	for _, id := range ids {
 		set[stripe(id)] = true
@@ -126,13 +121,32 @@ func (e *Engine) CustomersChanged(ctx context.Context, cs []customer.Customer) (
 		}
 	}
 
-	// The distinct customers, first seen first; slot[i] is cs[i]'s.
-	ids, slot := distinctIDs(cs)
-	unlock := e.lockCustomers(ids)
-	defer unlock()
-	have, err := e.memberships(ctx, ids)
-	if err != nil {
-		return nil, err
+	// The distinct customers, first seen first (slot[i] is cs[i]'s), and
+	// their segments as stored, under their locks.
+	var one [1]string
+	var oneSlot [1]int
+	var oneHave [1][]string
+	ids, slot, have := one[:], oneSlot[:], oneHave[:]
+	if len(cs) == 1 {
+		one[0] = cs[0].ID
+		e.memMu.RLock()
+		m := &e.custMu[stripe(one[0])]
+		m.Lock()
+		defer e.memMu.RUnlock()
+		defer m.Unlock()
+		segs, err := e.store.CustomerSegments(ctx, one[0])
+		if err != nil {
+			return nil, fmt.Errorf("customer %s: read segments: %w", one[0], err)
+		}
+		have[0] = segs
+	} else {
+		ids, slot = distinctIDs(cs)
+		unlock := e.lockCustomers(ids)
+		defer unlock()
+		var err error
+		if have, err = e.memberships(ctx, ids); err != nil {
+			return nil, err
+		}
 	}
 	// member[k*nl+j]: is customer ids[k] in list[j]? As stored, then as
 	// the changes leave it.
@@ -141,15 +155,20 @@ func (e *Engine) CustomersChanged(ctx context.Context, cs []customer.Customer) (
 	if n := len(ids) * nl; n > len(memberBuf) {
 		member = make([]bool, 0, n)
 	}
+	differ := 0 // from the stored memberships: a capacity for changes
 	for k := range ids {
 		// list and have[k] are both sorted by segment ID: walk them
 		// together.
 		h, segs := 0, have[k]
-		for _, r := range list {
+		for j, r := range list {
 			for h < len(segs) && segs[h] < r.seg.ID {
 				h++ // a static segment, or one this engine does not know
 			}
-			member = append(member, h < len(segs) && segs[h] == r.seg.ID)
+			is := h < len(segs) && segs[h] == r.seg.ID
+			member = append(member, is)
+			if len(cs) == 1 && want[j] != is {
+				differ++
+			}
 		}
 	}
 	var changes []Change
@@ -163,26 +182,38 @@ func (e *Engine) CustomersChanged(ctx context.Context, cs []customer.Customer) (
 			}
 			if stored == nil {
 				stored = append(make([]bool, 0, len(member)), member...)
+				changes = make([]Change, 0, max(differ, 4))
 			}
 			member[k*nl+j] = w
 			changes = append(changes, Change{SegmentID: r.seg.ID, CustomerID: cs[i].ID, Entered: w, Emit: r.seg.Type == AutoUpdate})
 		}
 	}
 	if len(changes) > 0 {
-		var muts []MembershipChange
+		muts := make([]MembershipChange, 0, len(ids))
 		for k, id := range ids {
-			var mc MembershipChange
-			for j, r := range list {
+			joins, leaves := 0, 0
+			for j := range list {
 				if is, was := member[k*nl+j], stored[k*nl+j]; is && !was {
-					mc.Join = append(mc.Join, r.seg.ID)
+					joins++
 				} else if !is && was {
-					mc.Leave = append(mc.Leave, r.seg.ID)
+					leaves++
 				}
 			}
-			if mc.Join != nil || mc.Leave != nil {
-				mc.CustomerID = id
-				muts = append(muts, mc)
+			if joins+leaves == 0 {
+				continue
 			}
+			segs := make([]string, 0, joins+leaves) // joins, then leaves: one allocation
+			for j, r := range list {
+				if member[k*nl+j] && !stored[k*nl+j] {
+					segs = append(segs, r.seg.ID)
+				}
+			}
+			for j, r := range list {
+				if !member[k*nl+j] && stored[k*nl+j] {
+					segs = append(segs, r.seg.ID)
+				}
+			}
+			muts = append(muts, MembershipChange{CustomerID: id, Join: segs[:joins:joins], Leave: segs[joins:]})
 		}
 		if err := e.persistAll(ctx, muts); err != nil {
 			return nil, err
@@ -195,9 +226,6 @@ func (e *Engine) CustomersChanged(ctx context.Context, cs []customer.Customer) (
 // distinctIDs returns the distinct ids of cs in first-seen order, and for
 // each customer of cs the index of its id.
 func distinctIDs(cs []customer.Customer) (ids []string, slot []int) {
-	if len(cs) == 1 {
-		return []string{cs[0].ID}, []int{0}
-	}
 	ids = make([]string, 0, len(cs))
 	slot = make([]int, len(cs))
 	seen := make(map[string]int, len(cs))
@@ -217,7 +245,7 @@ func distinctIDs(cs []customer.Customer) (ids []string, slot []int) {
 // caller holds their locks.
 func (e *Engine) memberships(ctx context.Context, ids []string) ([][]string, error) {
 	out := make([][]string, len(ids))
-	if b, ok := e.store.(MembershipBatcher); ok && len(ids) > 1 {
+	if b, ok := e.store.(MembershipBatcher); ok {
 		m, err := b.CustomersSegments(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("customers %s...: read segments: %w", ids[0], err)
