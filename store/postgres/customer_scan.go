@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,6 +13,45 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 )
+
+const customerCols = `id, source_id, name, email, phone, description, birthdate, address,
+	metadata, metadata_types, consents, timezone, summary, created_at, updated_at`
+
+// scanCustomer reads one row of customerCols.
+func scanCustomer(row pgx.Row) (customer.Customer, error) {
+	var (
+		c                                   customer.Customer
+		src                                 *string
+		birth                               *time.Time
+		addr, meta, types, consents, summry []byte
+	)
+	if err := row.Scan(&c.ID, &src, &c.Name, &c.Email, &c.Phone, &c.Description, &birth, &addr,
+		&meta, &types, &consents, &c.Timezone, &summry, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return c, err
+	}
+	if src != nil {
+		c.SourceID = *src
+	}
+	if birth != nil {
+		c.Birthdate = customer.DateOf(*birth)
+	}
+	var err error
+	if c.Metadata, err = decodeMetadata(meta, types); err != nil {
+		return c, fmt.Errorf("customer %s: %w", c.ID, err)
+	}
+	for _, f := range []struct {
+		b []byte
+		v any
+	}{{addr, &c.Address}, {consents, &c.Consents}, {summry, &c.Summary}} {
+		if string(f.b) == "{}" { // the column default, the zero value: most rows
+			continue
+		}
+		if err := json.Unmarshal(f.b, f.v); err != nil {
+			return c, fmt.Errorf("customer %s: %w", c.ID, err)
+		}
+	}
+	return c, nil
+}
 
 // rawScanner reads rows of customerCols from their wire bytes instead of
 // through pgx's Scan: the text columns of a row become one string (not
@@ -159,4 +200,80 @@ func scanRows(rows pgx.Rows, buf []customer.Customer) ([]customer.Customer, erro
 		buf = append(buf, c)
 	}
 	return buf, rows.Err()
+}
+
+// Customers implements customer.Store. It streams: customers are read in
+// pages of a thousand by keyset pagination on the primary key (WHERE id >
+// last ORDER BY id LIMIT n), so a full scan of millions of customers
+// holds one page in memory and no long transaction or snapshot. Customers
+// written during the iteration may or may not be seen.
+func (s *Store) Customers(ctx context.Context, opts customer.ListOptions) iter.Seq2[customer.Customer, error] {
+	return s.pageCustomers(ctx, opts, "TRUE", nil, "list customers")
+}
+
+// pageCustomers streams the customers for which the SQL condition where
+// holds (its parameters, args, start at $3), in ID order, by keyset
+// pagination in pages of pageSize; what names the listing in errors.
+// The next page is read (on a connection of its own) while the caller
+// goes through the current one, so that the database and the caller work
+// at the same time on a long scan.
+func (s *Store) pageCustomers(ctx context.Context, opts customer.ListOptions, where string, args []any, what string) iter.Seq2[customer.Customer, error] {
+	query := `SELECT ` + customerCols + ` FROM customers WHERE id > $1 AND (` + where + `) ORDER BY id LIMIT $2`
+	type page struct {
+		cs    []customer.Customer
+		limit int
+		err   error
+	}
+	// fetch reads a page into buf (a spent page's, or nil).
+	fetch := func(after string, count int, buf []customer.Customer) page {
+		if err := ctx.Err(); err != nil {
+			return page{err: err}
+		}
+		limit := pageSize
+		if opts.Limit > 0 {
+			limit = min(limit, opts.Limit-count)
+		}
+		if cap(buf) < limit {
+			buf = make([]customer.Customer, 0, limit)
+		}
+		buf = buf[:0]
+		rows, err := s.pool.Query(ctx, query, append([]any{after, limit}, args...)...)
+		if err == nil {
+			buf, err = scanRows(rows, buf)
+			rows.Close()
+		}
+		if err != nil {
+			return page{err: ctxErr(ctx, fmt.Errorf("%s: %w", what, err))}
+		}
+		return page{cs: buf, limit: limit}
+	}
+	return func(yield func(customer.Customer, error) bool) {
+		count := 0
+		cur := fetch(opts.After, 0, nil)
+		var spent []customer.Customer // the page before cur: yielded (as copies), so reusable
+		for {
+			if cur.err != nil {
+				yield(customer.Customer{}, cur.err)
+				return
+			}
+			var next chan page
+			if n := len(cur.cs); n == cur.limit && (opts.Limit == 0 || count+n < opts.Limit) {
+				next = make(chan page, 1) // the goroutine never waits for us
+				after, counted, buf := cur.cs[n-1].ID, count+n, spent
+				go func() { next <- fetch(after, counted, buf) }()
+			}
+			for _, c := range cur.cs {
+				count++
+				if !yield(c, nil) {
+					return
+				}
+			}
+			if next == nil {
+				return
+			}
+			spent = cur.cs
+			clear(spent) // let go of the customers' strings and maps
+			cur = <-next
+		}
+	}
 }
