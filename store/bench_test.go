@@ -13,8 +13,9 @@ import (
 )
 
 // memoryCSV is a customers file of n rows: source_id, name, email, phone,
-// city, country and meta text metadata columns.
-func memoryCSV(n, meta int) []byte {
+// city, country and meta text metadata columns, whose values repeat
+// (plans, sources, tiers) or, with unique, are each customer's own.
+func memoryCSV(n, meta int, unique bool) []byte {
 	var buf bytes.Buffer
 	buf.Grow(n * (90 + 8*meta))
 	buf.WriteString("source_id,name,email,phone,city,country")
@@ -28,6 +29,11 @@ func memoryCSV(n, meta int) []byte {
 	for i := range n {
 		fmt.Fprintf(&buf, "u%07d,Customer %d,c%d@example.com,+48 600 %06d,%s,%s", i, i, i, i%1000000, cities[i%7], countries[i%7])
 		vals := [...]string{fmt.Sprintf("plan%d", i%5), sources[i%4], fmt.Sprintf("tier%d", i%3), fmt.Sprintf("team%d", i%50), "en"}
+		if unique {
+			for j := range vals {
+				vals[j] = fmt.Sprintf("v%d-%07d", j, i)
+			}
+		}
 		for _, v := range vals[:meta] {
 			buf.WriteString("," + v)
 		}
@@ -39,15 +45,23 @@ func memoryCSV(n, meta int) []byte {
 // BenchmarkMemoryPerCustomer imports 1,000,000 customers (100,000 with
 // -short) through a Manager into store.NewMemory() and reports the heap
 // they hold after a GC (HeapAlloc growth per customer), with 2 and with 5
-// metadata fields. Run it with -benchtime 1x.
+// metadata fields whose values repeat (as plans and tiers do), and with 5
+// fields of values every customer has its own. Run it with -benchtime 1x.
 func BenchmarkMemoryPerCustomer(b *testing.B) {
 	n := 1_000_000
 	if testing.Short() {
 		n = 100_000
 	}
-	for _, meta := range []int{2, 5} {
-		b.Run(fmt.Sprintf("meta=%d", meta), func(b *testing.B) {
-			data := memoryCSV(n, meta)
+	for _, c := range []struct {
+		meta   int
+		unique bool
+	}{{2, false}, {5, false}, {5, true}} {
+		name := fmt.Sprintf("meta=%d", c.meta)
+		if c.unique {
+			name += "/unique"
+		}
+		b.Run(name, func(b *testing.B) {
+			data := memoryCSV(n, c.meta, c.unique)
 			ctx := context.Background()
 			var per float64
 			for range b.N {
