@@ -1,4 +1,4 @@
--- codedrop schema, version 6: cheaper segment writes (issue 16).
+-- codedrop schema, version 7: cheaper segment writes (issue 16).
 --
 -- The segments version (segment.Versioner) moves with every create,
 -- update, sync status change and delete of a segment, in the same
