@@ -24,43 +24,49 @@ func (m *Manager) UpsertCustomer(ctx context.Context, c customer.Customer, opts 
 }
 
 // UpsertCustomers writes a batch of customers atomically (see
-// customer.Store.UpsertCustomers) and re-checks each against every rule
-// segment. The rules are those in the Store, read again when the last
-// read is older than 5 seconds (by the Manager's clock): a segment
-// created, updated or deleted through another replica governs the writes
-// made here within that time.
+// customer.Store.UpsertCustomers) and re-checks them against every rule
+// segment (segment.Engine.CustomersChanged: one membership read and one
+// write for the batch, nothing when no rule segment exists). The rules
+// are those in the Store when the call began: a segment created, updated
+// or deleted through another replica before then governs the re-check
+// (segment.Engine.RefreshSince; with a Store that keeps a segments
+// version, as store.Memory and store/postgres do, that costs one small
+// read shared by concurrent calls).
 //
 // Zero CreatedAt (kept by the store for existing customers) and UpdatedAt
 // are stamped with the Manager's clock.
 func (m *Manager) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
+	since := time.Now()
 	if err := m.init(ctx); err != nil {
 		return nil, err
 	}
 	now := m.clock.Now()
-	stamped := make([]customer.Customer, len(cs))
-	for i, c := range cs {
+	stamped := cs
+	if !opts.Handoff { // the caller's slice is its own
+		stamped = make([]customer.Customer, len(cs))
+		copy(stamped, cs)
+	}
+	for i := range stamped {
+		c := &stamped[i]
 		if c.CreatedAt.IsZero() {
 			c.CreatedAt = now
 		}
 		if c.UpdatedAt.IsZero() {
 			c.UpdatedAt = now
 		}
-		stamped[i] = c
 	}
 	out, err := m.store.UpsertCustomers(ctx, stamped, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.segments.Refresh(ctx, segmentRefreshEvery); err != nil {
+	if err := m.segments.RefreshSince(ctx, since); err != nil {
 		m.log.WarnContext(ctx, "refreshing segment rules from the store", "err", err)
 	}
-	for _, c := range out {
-		changes, err := m.segments.CustomerChanged(ctx, c)
-		if err != nil {
-			return out, fmt.Errorf("customer %s: updating segment memberships: %w", c.ID, err)
-		}
-		m.segmentChanged(ctx, changes, "")
+	changes, err := m.segments.CustomersChanged(ctx, out)
+	if err != nil {
+		return out, fmt.Errorf("customers %s...: updating segment memberships: %w", out[0].ID, err)
 	}
+	m.segmentChanged(ctx, changes, "")
 	return out, nil
 }
 
@@ -136,10 +142,6 @@ func (m *Manager) SyncSegment(ctx context.Context, id string) error {
 	m.syncSegment(ctx, id)
 	return nil
 }
-
-// segmentRefreshEvery is how old the segment rules a customer write uses
-// may be (segment.Engine.Refresh).
-const segmentRefreshEvery = 5 * time.Second
 
 // syncSegment runs a full sync of segment id in the background and then
 // arms the distributions waiting for it. If a sync of id is already

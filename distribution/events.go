@@ -177,6 +177,11 @@ func (m *Manager) processEvent(ctx context.Context, e Event, c customer.Customer
 		return fmt.Errorf("distribution: event %q: updating the customer summary: %w", e.ID, err)
 	}
 	if changed {
+		// The rules as in the store when handling began (another
+		// replica's segment edits), as for profile writes.
+		if err := m.segments.RefreshSince(ctx, since); err != nil {
+			m.log.WarnContext(ctx, "refreshing segment rules from the store", "event", e.ID, "err", err)
+		}
 		changes, err := m.segments.CustomerChanged(ctx, c)
 		if err != nil {
 			return fmt.Errorf("distribution: event %q: updating segment memberships: %w", e.ID, err)

@@ -290,6 +290,65 @@ func TestUpdateSegmentOnAnotherReplica(t *testing.T) {
 	}
 }
 
+// TestUpdateSegmentOnAnotherReplicaAtOnce: the rules another Manager
+// re-checks written customers against are those in the store when the
+// write began (the store's segments version), not a copy up to some
+// seconds old: no clock moves here.
+func TestUpdateSegmentOnAnotherReplicaAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seg := e.waitSynced(e.segment().ID) // metadata.source is Intercom
+	other, err := distribution.NewManager(distribution.Config{Store: e.st, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpsertCustomer(e.ctx, customer.Customer{SourceID: "u8"}, customer.UpsertOptions{}); err != nil {
+		t.Fatal(err) // other has loaded the rules
+	}
+	seg.Filter = segment.MustParseFilter(`{"junction":"and","metadata.tier":{"conditions":{"$is":["gold"]}}}`)
+	if _, err := e.m.UpdateSegment(e.ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSynced(seg.ID)
+	c, err := other.UpsertCustomer(e.ctx, customer.Customer{SourceID: "u9", Metadata: customer.Metadata{"tier": "gold"}}, customer.UpsertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{c.ID}, mustMembers(t, e, seg.ID)); diff != "" {
+		t.Errorf("members after a write on the other replica (-want +got):\n%s", diff)
+	}
+}
+
+// TestOrderOnAnotherReplicaUsesItsSegments: an order handled by another
+// Manager re-checks the customer against the segments in the store when
+// handling began, one created after that Manager loaded its rules
+// included.
+func TestOrderOnAnotherReplicaUsesItsSegments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.intercomCustomer("u1", "Ann", "ann@example.com")
+	other, err := distribution.NewManager(distribution.Config{Store: e.st, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpsertCustomer(e.ctx, customer.Customer{SourceID: "u8"}, customer.UpsertOptions{}); err != nil {
+		t.Fatal(err) // other has loaded the rules: none yet
+	}
+	buyers, err := e.m.CreateSegment(e.ctx, segment.Segment{Name: "buyers", Type: segment.Passive,
+		Filter: segment.MustParseFilter(`{"junction":"and","summary.orders.total_count":{"conditions":{"$more_than_equal":[1]}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitSynced(buyers.ID)
+	if err := other.HandleEvent(e.ctx, distribution.Event{ID: "o1-paid", Type: distribution.EventOrderPaid, CustomerID: "u1", At: e.clk.Now(),
+		Order: &distribution.Order{ID: "o1", Amount: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{c.ID}, mustMembers(t, e, buyers.ID)); diff != "" {
+		t.Errorf("members after an order handled by the other replica (-want +got):\n%s", diff)
+	}
+}
+
 func mustMembers(t *testing.T, e *env, id string) []string {
 	t.Helper()
 	ids, err := e.m.SegmentMembers(e.ctx, id)

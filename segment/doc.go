@@ -24,13 +24,22 @@
 //	seg, err := eng.Create(ctx, segment.Segment{Name: "Intercom", Type: segment.AutoUpdate,
 //		Filter: segment.MustParseFilter(`{"junction":"and","metadata.source":{"conditions":{"$is":["Intercom"]}}}`)})
 //	res, err := eng.Sync(ctx, seg.ID, progress)       // checks every customer, in batches
-//	changes, err := eng.CustomerChanged(ctx, stored)  // after each upsert: one Match per rule segment
+//	err = eng.RefreshSince(ctx, began)                 // rules as in the store (another replica's edits)
+//	changes, err := eng.CustomersChanged(ctx, stored) // after each write: one Match per customer and rule segment
 //	changes, err = eng.CustomerDeleted(ctx, id)
 //	seg, changed, err := eng.Update(ctx, seg)         // new name, rule or type; Sync again when changed
 //	res, err = eng.Resync(ctx, progress)              // periodically: rules relative to now
 //	ex, err := eng.Explain(ctx, seg.ID, c)            // why is (or isn't) c in the segment?
 //
 // A [Change] with Emit set is to be published as [Change.EventType].
+//
+// Optional interfaces of the Store make the Engine cheaper where it has
+// the most work: [Versioner] (RefreshSince reads one number, not every
+// segment), [MembershipBatcher] (a written batch costs one membership read
+// and one write), [SyncBatchWriter] (a sync batch is one write) and, of
+// Config.Customers, [CustomerScanner] (a full sync over a large in-memory
+// population allocates next to nothing per customer). store.Memory and
+// store/postgres implement them all.
 //
 // When Config.Customers is also a [FilterPusher] (store/postgres is), the
 // sync of a Filter segment reads only the customers the store selects

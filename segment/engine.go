@@ -2,7 +2,6 @@ package segment
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -80,9 +79,22 @@ type Engine struct {
 	list    []*rule          // the same, by ID; replaced (never changed) on create/delete
 	syncing map[string]*syncState
 
-	// memMu serializes membership writes of syncs and customer changes, so
-	// a sync batch never overwrites a fresher customer change.
-	memMu sync.Mutex
+	// memMu orders membership writes: a sync batch, Update and Refresh
+	// hold it for writing, so a sync batch never overwrites a fresher
+	// customer change; customer changes hold it for reading, and the
+	// stripes of their customers in custMu (changed.go), so that changes
+	// of different customers run in parallel and those of one customer
+	// take turns.
+	memMu  sync.RWMutex
+	custMu [custStripes]sync.Mutex
+
+	// touchMu guards the touched sets of syncState, which customer
+	// changes (holding memMu for reading) write concurrently.
+	touchMu sync.Mutex
+
+	// ver is what the engine knows of the Store's SegmentsVersion
+	// (refresh.go); nil when the Store is not a Versioner.
+	ver *versionState
 
 	gens      atomic.Uint64 // the last rule.gen handed out
 	refreshMu sync.Mutex
@@ -101,7 +113,8 @@ type rule struct {
 
 type syncState struct {
 	// touched holds the customers handled by CustomerChanged or
-	// CustomerDeleted during the sync; guarded by Engine.memMu.
+	// CustomerDeleted during the sync; written under Engine.touchMu (and
+	// memMu held for reading), read under memMu held for writing.
 	touched map[string]bool
 }
 
@@ -144,6 +157,14 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		e.pusher = p
 	}
 	e.counter, _ = cfg.Customers.(CustomerCounter)
+	if v, ok := cfg.Store.(Versioner); ok {
+		// Read before the segments: a change committed in between moves
+		// the version again, and RefreshSince reloads.
+		e.ver = &versionState{src: v}
+		if err := e.ver.readInit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for s, err := range e.store.Segments(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("segment: load segments: %w", err)
@@ -317,431 +338,6 @@ func (e *Engine) Unsynced() []string {
 		}
 	}
 	return out
-}
-
-// SyncProgress reports a running sync after each batch.
-type SyncProgress struct {
-	// Checked counts the customers checked so far.
-	Checked int
-	// Changes are the membership changes of the latest batch, already
-	// persisted.
-	Changes []Change
-}
-
-// SyncResult sums up a finished sync.
-type SyncResult struct {
-	// Checked counts the customers checked: every customer in a full
-	// scan; with a FilterPusher, the customers it returned and the former
-	// members it did not return.
-	Checked int
-	Entered int // customers who joined a segment
-	Left    int // customers who left a segment
-}
-
-// Sync checks every customer against a rule segment, in batches, and
-// persists the membership changes. The segment is Syncing until every
-// customer has been checked, then Synced; its progress (SyncChecked of
-// SyncTotal) is stored after each batch. progress (may be nil) is called
-// after each batch with that batch's changes. Changes of a segment's first
-// sync have Emit false (the initial members did not "enter"); later syncs
-// emit as usual for auto-update segments. Members whose customer no longer
-// exists are removed without an event.
-//
-// When Config.Customers implements [FilterPusher], the Evaluator is
-// DefaultEvaluator without a Schema and the store can evaluate the
-// segment's Filter, Sync reads only the customers the store selects
-// (each still checked with the compiled rule) and then looks up the
-// former members it did not select: a deleted customer is removed without
-// an event, one that no longer matches leaves as in a full scan.
-//
-// Syncing a static segment only marks it Synced. Syncing a segment that is
-// already being synced fails with ErrConflict. If ctx ends, Sync returns
-// ctx's error and the segment stays Syncing (see [Engine.Unsynced]). If
-// [Engine.Update] changes the segment's rule or type meanwhile, Sync stops
-// at its next batch with an error matching [ErrSuperseded]; the segment
-// stays Syncing for the caller to sync again.
-func (e *Engine) Sync(ctx context.Context, id string, progress func(SyncProgress)) (SyncResult, error) {
-	// The stored definition rules: another engine (replica) may have
-	// created or changed the segment.
-	e.memMu.Lock()
-	r, err := e.refreshOne(ctx, id)
-	e.memMu.Unlock()
-	if err != nil {
-		return SyncResult{}, err
-	}
-	if r == nil { // a static segment
-		return SyncResult{}, e.store.SetSyncStatus(ctx, id, Synced, e.now())
-	}
-	total, err := e.countCustomers(ctx)
-	if err != nil {
-		return SyncResult{}, err
-	}
-	if err := e.store.SetSyncStatus(ctx, id, Syncing, e.now()); err != nil {
-		return SyncResult{}, err
-	}
-	if err := e.store.SetSyncProgress(ctx, id, 0, total); err != nil {
-		return SyncResult{}, err
-	}
-	res, err := e.syncRules(ctx, []*rule{r}, func(p SyncProgress) error {
-		if err := e.store.SetSyncProgress(ctx, id, p.Checked, max(total, p.Checked)); err != nil {
-			return fmt.Errorf("segment %s: sync progress: %w", id, err)
-		}
-		if progress != nil {
-			progress(p)
-		}
-		return nil
-	})
-	if err != nil {
-		return res, err
-	}
-	// Mark it synced unless Update replaced the rule meanwhile: under
-	// memMu, which Update holds while it stores the new rule.
-	e.memMu.Lock()
-	defer e.memMu.Unlock()
-	if !e.current(r) {
-		return res, fmt.Errorf("segment %s: %w", id, ErrSuperseded)
-	}
-	done := max(total, res.Checked)
-	if err := e.store.SetSyncProgress(ctx, id, done, done); err != nil {
-		return res, err
-	}
-	at := e.now()
-	if err := e.store.SetSyncStatus(ctx, id, Synced, at); err != nil {
-		return res, err
-	}
-	e.mu.Lock()
-	if cur := e.rules[id]; cur != nil {
-		next := *cur
-		next.seg.SyncStatus, next.seg.SyncedAt, next.seg.UpdatedAt = Synced, at, at
-		e.rules[id] = &next
-		e.relist()
-	}
-	e.mu.Unlock()
-	e.log.DebugContext(ctx, "segment synced", "segment", id, "checked", res.Checked, "entered", res.Entered, "left", res.Left)
-	return res, nil
-}
-
-// Resync re-checks every customer against the rule segments whose result
-// can change with time alone (relative-time operators, expressions using
-// now, and rules of Matchers that do not say), in one pass over the
-// customers, and persists and reports the changes like Sync. Segments
-// being synced right now are skipped. The Manager calls it periodically
-// (daily rules need it at least once a day). Sync status is left as it is.
-func (e *Engine) Resync(ctx context.Context, progress func(SyncProgress)) (SyncResult, error) {
-	e.mu.RLock()
-	var rs []*rule
-	for _, r := range e.list {
-		if r.timeDep && e.syncing[r.seg.ID] == nil && r.seg.SyncStatus == Synced {
-			rs = append(rs, r)
-		}
-	}
-	e.mu.RUnlock()
-	if len(rs) == 0 {
-		return SyncResult{}, nil
-	}
-	return e.syncRules(ctx, rs, func(p SyncProgress) error {
-		if progress != nil {
-			progress(p)
-		}
-		return nil
-	})
-}
-
-// syncRules checks every customer against rs and persists the changes,
-// calling onBatch after each batch; an error from onBatch stops it.
-func (e *Engine) syncRules(ctx context.Context, rs []*rule, onBatch func(SyncProgress) error) (SyncResult, error) {
-	// Register first, so a customer change from now on is seen as touched.
-	e.mu.Lock()
-	states := make([]*syncState, len(rs))
-	for i, r := range rs {
-		if e.syncing[r.seg.ID] != nil {
-			for _, prev := range rs[:i] {
-				delete(e.syncing, prev.seg.ID)
-			}
-			e.mu.Unlock()
-			return SyncResult{}, fmt.Errorf("segment %s: a sync is already running: %w", r.seg.ID, ErrConflict)
-		}
-		states[i] = &syncState{touched: map[string]bool{}}
-		e.syncing[r.seg.ID] = states[i]
-	}
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		for _, r := range rs {
-			delete(e.syncing, r.seg.ID)
-		}
-		e.mu.Unlock()
-	}()
-
-	// The members before the sync; what is left at the end has left.
-	old := make([]map[string]struct{}, len(rs))
-	for i, r := range rs {
-		old[i] = map[string]struct{}{}
-		for id, err := range e.store.Members(ctx, r.seg.ID, MemberOptions{}) {
-			if err != nil {
-				return SyncResult{}, fmt.Errorf("segment %s: read members: %w", r.seg.ID, err)
-			}
-			old[i][id] = struct{}{}
-		}
-	}
-
-	now := e.now()
-	var (
-		res   SyncResult
-		batch []Change
-		n     int
-		cur   customer.Customer // one variable: Match gets a pointer, which must not escape per customer
-	)
-	emit := make([]bool, len(rs))
-	for i, r := range rs {
-		emit[i] = r.seg.Type == AutoUpdate && !r.seg.SyncedAt.IsZero()
-	}
-	flush := func() error {
-		changes, err := e.apply(ctx, rs, states, batch)
-		batch = batch[:0]
-		if err != nil {
-			return err
-		}
-		for _, c := range changes {
-			if c.Entered {
-				res.Entered++
-			} else {
-				res.Left++
-			}
-		}
-		return onBatch(SyncProgress{Checked: res.Checked, Changes: changes})
-	}
-	var customers iter.Seq2[customer.Customer, error]
-	if len(rs) == 1 && e.pusher != nil && rs[0].seg.Filter != nil && !rs[0].timeDep {
-		if seq, ok := e.pusher.CustomersMatching(ctx, rs[0].seg.Filter, customer.ListOptions{}); ok {
-			customers = seq
-			e.log.DebugContext(ctx, "segment sync pushed down to the store", "segment", rs[0].seg.ID)
-		}
-	}
-	pushed := customers != nil
-	if !pushed {
-		customers = e.customers.Customers(ctx, customer.ListOptions{})
-	}
-	for c, err := range customers {
-		if err != nil {
-			return res, fmt.Errorf("segment sync: read customers: %w", err)
-		}
-		cur = c
-		for i, r := range rs {
-			_, was := old[i][cur.ID]
-			if was {
-				delete(old[i], cur.ID)
-			}
-			if is := r.m.Match(&cur, now); is != was {
-				batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: cur.ID, Entered: is, Emit: emit[i]})
-			}
-		}
-		res.Checked++
-		if n++; n == e.batch {
-			n = 0
-			if err := flush(); err != nil {
-				return res, err
-			}
-		}
-	}
-	if pushed {
-		// The store did not select these members: look each up. One that
-		// still matches stays (the store and the rule disagree: the rule
-		// wins); one that no longer matches leaves.
-		r := rs[0]
-		for id := range old[0] {
-			c, err := e.customers.GetCustomer(ctx, id)
-			switch {
-			case errors.Is(err, ErrNotFound) || err == nil && c.ID != id:
-				batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id})
-			case err != nil:
-				return res, fmt.Errorf("segment sync: read customer %s: %w", id, err)
-			default:
-				res.Checked++
-				if r.m.Match(&c, now) {
-					e.log.WarnContext(ctx, "segment sync: the store did not select a customer the rule matches", "segment", r.seg.ID, "customer", id)
-				} else {
-					batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id, Emit: emit[0]})
-				}
-			}
-			if len(batch) >= e.batch {
-				if err := flush(); err != nil {
-					return res, err
-				}
-			}
-		}
-		clear(old[0])
-	}
-	// Members not seen in the scan no longer exist as customers.
-	for i, r := range rs {
-		for id := range old[i] {
-			batch = append(batch, Change{SegmentID: r.seg.ID, CustomerID: id})
-		}
-	}
-	if err := flush(); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// apply persists a batch of sync changes, leaving out customers that a
-// concurrent CustomerChanged has handled and rules that Update replaced,
-// and returns what it persisted. When every rule was replaced it fails
-// with ErrSuperseded.
-func (e *Engine) apply(ctx context.Context, rs []*rule, states []*syncState, batch []Change) ([]Change, error) {
-	e.memMu.Lock()
-	defer e.memMu.Unlock()
-	var out []Change
-	live := 0
-	for i, r := range rs {
-		if !e.current(r) {
-			continue
-		}
-		live++
-		var add, remove []string
-		for _, c := range batch {
-			if c.SegmentID != r.seg.ID || states[i].touched[c.CustomerID] {
-				continue
-			}
-			if c.Entered {
-				add = append(add, c.CustomerID)
-			} else {
-				remove = append(remove, c.CustomerID)
-			}
-			out = append(out, c)
-		}
-		if len(add) > 0 {
-			if err := e.store.AddMembers(ctx, r.seg.ID, add); err != nil {
-				return nil, fmt.Errorf("segment %s: add members: %w", r.seg.ID, err)
-			}
-		}
-		if len(remove) > 0 {
-			if err := e.store.RemoveMembers(ctx, r.seg.ID, remove); err != nil {
-				return nil, fmt.Errorf("segment %s: remove members: %w", r.seg.ID, err)
-			}
-		}
-	}
-	if live == 0 {
-		return nil, fmt.Errorf("segment %s: %w", rs[0].seg.ID, ErrSuperseded)
-	}
-	return out, nil
-}
-
-// CustomerChanged re-checks one customer (as stored after a write) against
-// every rule segment, persists the membership changes and returns them in
-// segment ID order. It costs one Match per rule segment plus one
-// CustomerSegments read and one write per change: it never scans other
-// customers. Static memberships are not touched.
-func (e *Engine) CustomerChanged(ctx context.Context, c customer.Customer) ([]Change, error) {
-	if c.ID == "" {
-		return nil, fmt.Errorf("segment: changed customer has no ID: %w", ErrInvalid)
-	}
-	now := e.now()
-	e.mu.RLock()
-	list := e.list
-	e.mu.RUnlock()
-	var buf [128]bool
-	want := buf[:0]
-	for _, r := range list {
-		want = append(want, r.m.Match(&c, now))
-	}
-	e.memMu.Lock()
-	defer e.memMu.Unlock()
-	have, err := e.store.CustomerSegments(ctx, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("customer %s: read segments: %w", c.ID, err)
-	}
-	// list and have are both sorted by segment ID: walk them together.
-	var idxBuf [128]int
-	changed := idxBuf[:0]
-	h := 0
-	for i, r := range list {
-		for h < len(have) && have[h] < r.seg.ID {
-			h++ // a static segment, or one this engine does not know
-		}
-		was := h < len(have) && have[h] == r.seg.ID
-		if want[i] != was {
-			changed = append(changed, i)
-		}
-	}
-	if len(changed) == 0 {
-		e.touch(c.ID)
-		return nil, nil
-	}
-	changes := make([]Change, len(changed))
-	for j, i := range changed {
-		r := list[i]
-		changes[j] = Change{SegmentID: r.seg.ID, CustomerID: c.ID, Entered: want[i], Emit: r.seg.Type == AutoUpdate}
-	}
-	if err := e.persist(ctx, c.ID, changes); err != nil {
-		return nil, err
-	}
-	e.touch(c.ID)
-	return changes, nil
-}
-
-// persist writes one customer's changes; memMu must be held.
-func (e *Engine) persist(ctx context.Context, customerID string, changes []Change) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	// One allocation: joins from the front, leaves from the back (both
-	// stay in segment ID order).
-	ids := make([]string, len(changes))
-	nj, nl := 0, len(ids)
-	for i := range changes {
-		if ch := changes[i]; ch.Entered {
-			ids[nj] = ch.SegmentID
-			nj++
-		}
-		if ch := changes[len(changes)-1-i]; !ch.Entered {
-			nl--
-			ids[nl] = ch.SegmentID
-		}
-	}
-	if err := e.store.ChangeMemberships(ctx, customerID, ids[:nj], ids[nl:]); err != nil {
-		return fmt.Errorf("customer %s: change memberships: %w", customerID, err)
-	}
-	return nil
-}
-
-// touch tells running syncs that CustomerChanged has handled customer id.
-func (e *Engine) touch(id string) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	for _, st := range e.syncing {
-		st.touched[id] = true
-	}
-}
-
-// CustomerDeleted ends every membership of a deleted customer (static ones
-// too) and returns the changes; leaving an auto-update segment has Emit
-// set, so the Manager can publish EventLeft with the customer as it was.
-func (e *Engine) CustomerDeleted(ctx context.Context, customerID string) ([]Change, error) {
-	e.mu.RLock()
-	rules := e.rules
-	e.mu.RUnlock()
-	e.memMu.Lock()
-	defer e.memMu.Unlock()
-	have, err := e.store.CustomerSegments(ctx, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("customer %s: read segments: %w", customerID, err)
-	}
-	changes := make([]Change, 0, len(have))
-	for _, id := range have {
-		emit := false
-		e.mu.RLock()
-		if r := rules[id]; r != nil {
-			emit = r.seg.Type == AutoUpdate
-		}
-		e.mu.RUnlock()
-		changes = append(changes, Change{SegmentID: id, CustomerID: customerID, Emit: emit})
-	}
-	if err := e.persist(ctx, customerID, changes); err != nil {
-		return nil, err
-	}
-	e.touch(customerID)
-	return changes, nil
 }
 
 // Members iterates over a segment's member ids in ascending order (see

@@ -34,6 +34,13 @@ func (p *pushStore) Customers(ctx context.Context, opts customer.ListOptions) it
 	return p.Memory.Customers(ctx, opts)
 }
 
+// ScanCustomers is a full scan too (segment.CustomerScanner, which the
+// embedded store.Memory provides).
+func (p *pushStore) ScanCustomers(ctx context.Context, after string, fn func(*customer.Customer) bool) error {
+	p.scanned.Add(1)
+	return p.Memory.ScanCustomers(ctx, after, fn)
+}
+
 func (p *pushStore) CustomersMatching(ctx context.Context, f *segment.Filter, opts customer.ListOptions) (iter.Seq2[customer.Customer, error], bool) {
 	p.pushed.Add(1)
 	if p.refuse {

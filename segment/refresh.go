@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -31,7 +32,51 @@ func (e *Engine) Refresh(ctx context.Context, maxAge time.Duration) error {
 	}
 	e.refreshed = now
 	e.refreshMu.Unlock()
+	_, err := e.reload(ctx)
+	return err
+}
 
+// Versioner is an optional interface of a [Store]: a cheap way to tell
+// that the segments changed. With it, [Engine.RefreshSince] costs one
+// version read (shared by concurrent callers) and reads the segments
+// only when the version moved. store.Memory and store/postgres implement
+// it; store/storetest checks it.
+type Versioner interface {
+	// SegmentsVersion returns a number that changes whenever a
+	// CreateSegment, UpdateSegment, DeleteSegment or SetSyncStatus
+	// commits (not SetSyncProgress or membership writes). A reader that
+	// sees a version sees every write committed before it.
+	SegmentsVersion(ctx context.Context) (int64, error)
+}
+
+// RefreshSince brings the engine's rules in line with the Store as of a
+// moment after since (a time.Now reading taken when the caller's work
+// began), like [Engine.Refresh] with no maxAge: a segment created,
+// updated or deleted through another engine (replica) before since
+// governs what the caller does next. When the Store is a [Versioner], it
+// reads the version (one read, started after since, serves every caller
+// whose work began before it) and reads the segments only when the
+// version moved; otherwise it reads every segment each time.
+// distribution.Manager calls it before re-checking written customers.
+func (e *Engine) RefreshSince(ctx context.Context, since time.Time) error {
+	if e.ver == nil {
+		_, err := e.reload(ctx)
+		return err
+	}
+	return e.ver.fresh(ctx, since, e)
+}
+
+// reload reads every segment and refreshes the rules (see Refresh). With
+// a Versioner it reads the version first and records it; loaded reports
+// whether it got that far (a rule that does not compile is an error
+// then, the others are refreshed).
+func (e *Engine) reload(ctx context.Context) (loaded bool, err error) {
+	var v int64
+	if e.ver != nil {
+		if v, err = e.ver.src.SegmentsVersion(ctx); err != nil {
+			return false, fmt.Errorf("segment: refresh: read the segments version: %w", err)
+		}
+	}
 	// Under memMu, which Update holds while it writes the store: what is
 	// read here is not older than what Update installed.
 	e.memMu.Lock()
@@ -39,7 +84,7 @@ func (e *Engine) Refresh(ctx context.Context, maxAge time.Duration) error {
 	stored := map[string]Segment{}
 	for s, err := range e.store.Segments(ctx) {
 		if err != nil {
-			return fmt.Errorf("segment: refresh: %w", err)
+			return false, fmt.Errorf("segment: refresh: %w", err)
 		}
 		if s.Type.IsRule() {
 			stored[s.ID] = s
@@ -65,7 +110,101 @@ func (e *Engine) Refresh(ctx context.Context, maxAge time.Duration) error {
 	e.rules = next
 	e.relist()
 	e.mu.Unlock()
-	return errors.Join(errs...)
+	if e.ver != nil {
+		// Recorded with a rule that does not compile too: it is reported
+		// once, not at every write.
+		e.ver.set(v)
+	}
+	return true, errors.Join(errs...)
+}
+
+// versionState is what an engine knows of its Store's SegmentsVersion.
+type versionState struct {
+	src Versioner
+
+	mu      sync.Mutex
+	version int64     // the version the rules reflect
+	start   time.Time // when the last good check started (monotonic wall clock)
+	flight  *versionCheck
+}
+
+// versionCheck is one check of the version in flight, shared by the
+// callers that wait for it.
+type versionCheck struct {
+	start time.Time
+	done  chan struct{}
+	err   error
+}
+
+// readInit reads the version the engine starts from.
+func (v *versionState) readInit(ctx context.Context) error {
+	start := time.Now()
+	n, err := v.src.SegmentsVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("segment: read the segments version: %w", err)
+	}
+	v.version, v.start = n, start
+	return nil
+}
+
+func (v *versionState) set(n int64) {
+	v.mu.Lock()
+	v.version = n
+	v.mu.Unlock()
+}
+
+// fresh makes e's rules reflect the store as of a moment after since
+// (see Engine.RefreshSince).
+func (v *versionState) fresh(ctx context.Context, since time.Time, e *Engine) error {
+	for {
+		v.mu.Lock()
+		if v.start.After(since) {
+			v.mu.Unlock()
+			return nil
+		}
+		if f := v.flight; f != nil {
+			v.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if f.start.After(since) {
+				return f.err
+			}
+			continue // it began too early for us: check again
+		}
+		f := &versionCheck{start: time.Now(), done: make(chan struct{})}
+		v.flight = f
+		v.mu.Unlock()
+		f.err = v.check(ctx, f.start, e)
+		v.mu.Lock()
+		v.flight = nil
+		v.mu.Unlock()
+		close(f.done)
+		return f.err
+	}
+}
+
+// check reads the version and reloads e's rules when it moved.
+func (v *versionState) check(ctx context.Context, start time.Time, e *Engine) error {
+	n, err := v.src.SegmentsVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("segment: read the segments version: %w", err)
+	}
+	v.mu.Lock()
+	same := n == v.version
+	v.mu.Unlock()
+	loaded := same
+	if !same {
+		loaded, err = e.reload(ctx)
+	}
+	v.mu.Lock()
+	if loaded && start.After(v.start) {
+		v.start = start
+	}
+	v.mu.Unlock()
+	return err
 }
 
 // refreshOne brings one segment's rule in line with the Store and returns

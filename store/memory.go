@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +22,14 @@ import (
 type Memory struct {
 	mu sync.RWMutex
 
-	// Stored customers are never changed in place (a write stores a new
-	// pointer), so readers may share them outside the lock.
-	cust      map[string]*customer.Customer // by ID
-	custBySrc map[string]*customer.Customer // by SourceID; the same pointers as cust
+	// Stored customers are compact records (memory_record.go), never
+	// changed in place (a write stores a new pointer), so readers decode
+	// them outside the lock.
+	cust      map[string]*custRec // by ID
+	custBySrc map[string]*custRec // by SourceID; the same pointers as cust
+	shapes    shapes              // interned metadata key sets
+	recBuf    []byte              // encode's scratch
+	upsertBuf []customer.Customer // UpsertCustomers' scratch
 	// custOrder holds IDs in ascending order, possibly with deleted ones
 	// (skipped when read); custNew holds IDs inserted since, unsorted.
 	// Listing folds custNew into custOrder (a sort of the new IDs and a
@@ -38,6 +43,7 @@ type Memory struct {
 	segments     map[string]*segment.Segment
 	members      map[string]*segmentMembers // by segment ID
 	custSegments map[string][]string        // customer ID -> sorted segment IDs
+	segVersion   int64                      // segment.Versioner: moved by every segment write
 
 	dist  distMemory    // distributions, consents, deliveries (memory_distribution.go)
 	auto  autoMemory    // events, summaries, usage, send log (memory_automation.go)
@@ -53,8 +59,8 @@ func NewMemory() *Memory {
 	return &Memory{
 		codes: codes.NewMemory(codes.Config{}),
 
-		cust:      map[string]*customer.Customer{},
-		custBySrc: map[string]*customer.Customer{},
+		cust:      map[string]*custRec{},
+		custBySrc: map[string]*custRec{},
 
 		segments:     map[string]*segment.Segment{},
 		members:      map[string]*segmentMembers{},
@@ -62,7 +68,7 @@ func NewMemory() *Memory {
 	}
 }
 
-func (m *Memory) lookupCustomer(id string) (*customer.Customer, bool) {
+func (m *Memory) lookupCustomer(id string) (*custRec, bool) {
 	if id == "" {
 		return nil, false
 	}
@@ -81,36 +87,31 @@ func (m *Memory) GetCustomer(ctx context.Context, id string) (customer.Customer,
 		return customer.Customer{}, err
 	}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	c, ok := m.lookupCustomer(id)
+	r, ok := m.lookupCustomer(id)
+	m.mu.RUnlock()
 	if !ok {
 		return customer.Customer{}, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
-	return c.Clone(), nil
+	return r.customer(true), nil
 }
 
-// UpsertCustomers implements customer.Store. With opts.Handoff the
-// store keeps the given customers' maps rather than copying them.
+// UpsertCustomers implements customer.Store. The store keeps compact
+// copies of what it is given, never the given maps, so Handoff changes
+// nothing but where the result is written (cs itself).
 func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, opts customer.UpsertOptions) ([]customer.Customer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	// With Handoff the caller gave cs up: it becomes the result (written
-	// after the last check), which saves a copy of every customer.
-	var out []customer.Customer
-	var stored []*customer.Customer
-	if opts.Handoff {
-		stored = make([]*customer.Customer, len(cs))
-	} else {
-		out = make([]customer.Customer, len(cs))
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	// Each write applies at once (later customers of the batch see the
 	// earlier ones) and leaves an undo record, so that a failure puts the
-	// store back as it was: no lookaside maps for the batch.
+	// store back as it was: no lookaside maps for the batch. The results
+	// go to cs (with Handoff) or a new slice only after the last check.
+	res := slices.Grow(m.upsertBuf[:0], len(cs))[:len(cs)]
+	defer func() { clear(res); m.upsertBuf = res[:0] }()
 	undo := make([]custUndo, 0, len(cs))
 	newFrom := len(m.custNew)
 	fail := func(n int, err error) ([]customer.Customer, error) {
@@ -135,43 +136,45 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 	}
 	for n := range cs {
 		in := &cs[n]
-		var prev *customer.Customer
+		var prev *custRec
 		if in.ID != "" {
 			prev = m.cust[in.ID]
 		} else if in.SourceID != "" {
 			prev = m.custBySrc[in.SourceID]
 		}
-		// next is the stored value. Its maps are the store's own (copies,
-		// unless handed off); out[n] may share them with the caller's.
-		next := new(customer.Customer)
-		shared := false       // next's maps are in's (but kept consents)
-		keptConsents := false // next.Consents are prev's
+		next := &res[n]
+		var id string
 		if prev != nil {
-			if prev.SourceID != "" && in.SourceID != "" && in.SourceID != prev.SourceID {
+			if prev.src != "" && in.SourceID != "" && in.SourceID != prev.src {
 				return fail(n, fmt.Errorf("customer %s: source_id %q cannot change to %q: %w",
-					prev.ID, prev.SourceID, in.SourceID, customer.ErrConflict))
+					prev.id, prev.src, in.SourceID, customer.ErrConflict))
 			}
+			old := prev.customer(true)
 			if opts.Merge {
-				*next = customer.Merge(*prev, *in)
+				*next = customer.Merge(old, *in)
 			} else {
-				*next, shared = *in, true
-				next.ID = prev.ID
+				*next = *in
+				next.ID = prev.id
 				if next.SourceID == "" {
-					next.SourceID = prev.SourceID
+					next.SourceID = prev.src
 				}
 				if next.Consents.IsZero() {
-					next.Consents, keptConsents = prev.Consents, true // prev is never changed in place: share
+					next.Consents = old.Consents
 				}
 			}
-			next.CreatedAt = prev.CreatedAt
-			next.Summary = prev.Summary // kept by the library from events, not by profile writes
+			next.CreatedAt = old.CreatedAt
+			next.Summary = old.Summary // kept by the library from events, not by profile writes
 			if in.UpdatedAt.IsZero() {
 				next.UpdatedAt = now
 			}
+			id = prev.id
 		} else {
-			*next, shared = *in, true
+			*next = *in
 			if next.ID == "" {
 				next.ID = customer.NewID()
+				id = next.ID // a string of its own
+			} else {
+				id = strings.Clone(next.ID) // may be part of a larger string (a CSV line)
 			}
 			if next.CreatedAt.IsZero() {
 				next.CreatedAt = now
@@ -180,55 +183,45 @@ func (m *Memory) UpsertCustomers(ctx context.Context, cs []customer.Customer, op
 				next.UpdatedAt = next.CreatedAt
 			}
 		}
-		u := custUndo{id: next.ID, prev: prev}
+		u := custUndo{id: id, prev: prev}
+		var src string
 		if next.SourceID != "" {
 			owner := m.custBySrc[next.SourceID]
-			if owner != nil && owner.ID != next.ID {
+			if owner != nil && owner.id != id {
 				return fail(n, fmt.Errorf("customer %s: source_id %q belongs to customer %s: %w",
-					next.ID, next.SourceID, owner.ID, customer.ErrConflict))
+					next.ID, next.SourceID, owner.id, customer.ErrConflict))
 			}
-			u.src, u.srcOwner = next.SourceID, owner
-		}
-		switch {
-		case opts.Handoff: // everything may be shared
-			stored[n] = next
-		case shared:
-			out[n] = *next
-			// The stored value gets copies of the caller's maps; the
-			// returned one keeps the caller's own (one clone, not two).
-			next.Metadata = in.Metadata.Clone()
-			if keptConsents {
-				out[n].Consents = next.Consents.Clone()
+			if prev != nil && prev.src == next.SourceID {
+				src = prev.src
 			} else {
-				next.Consents = in.Consents.Clone()
+				src = strings.Clone(next.SourceID)
 			}
-		default:
-			out[n] = next.Clone()
+			u.src, u.srcOwner = src, owner
 		}
+		rec := m.encode(next, id, src)
 		undo = append(undo, u)
 		if prev == nil {
-			m.custNew = append(m.custNew, next.ID)
+			m.custNew = append(m.custNew, id)
 		}
-		m.cust[next.ID] = next
-		if u.src != "" {
-			m.custBySrc[u.src] = next
+		m.cust[id] = rec
+		if src != "" {
+			m.custBySrc[src] = rec
 		}
 	}
-	if opts.Handoff {
-		for n, c := range stored {
-			cs[n] = *c
-		}
-		return cs, nil
+	out := cs
+	if !opts.Handoff {
+		out = make([]customer.Customer, len(cs))
 	}
+	copy(out, res)
 	return out, nil
 }
 
 // custUndo restores what one write of UpsertCustomers changed.
 type custUndo struct {
 	id       string
-	prev     *customer.Customer // m.cust[id] before, nil when absent
-	src      string             // the SourceID key written, if any
-	srcOwner *customer.Customer // m.custBySrc[src] before, nil when absent
+	prev     *custRec // m.cust[id] before, nil when absent
+	src      string   // the SourceID key written, if any
+	srcOwner *custRec // m.custBySrc[src] before, nil when absent
 }
 
 // DeleteCustomer implements customer.Store.
@@ -238,13 +231,13 @@ func (m *Memory) DeleteCustomer(ctx context.Context, id string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.lookupCustomer(id)
+	r, ok := m.lookupCustomer(id)
 	if !ok {
 		return fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
-	delete(m.cust, c.ID)
-	if c.SourceID != "" {
-		delete(m.custBySrc, c.SourceID)
+	delete(m.cust, r.id)
+	if r.src != "" {
+		delete(m.custBySrc, r.src)
 	}
 	m.custDead++
 	return nil
@@ -301,53 +294,81 @@ func (m *Memory) CountCustomers(ctx context.Context) (int, error) {
 }
 
 // Customers implements customer.Store. Customers come in ascending ID
-// order. The yielded values share metadata and consent maps with the
-// store: treat them as read-only and Clone one before changing it.
-// (Sharing keeps a full scan of a million customers cheap; the store
-// itself never changes a stored value in place.) Customers written during
-// the iteration may or may not be seen.
+// order. The yielded values may share consent maps (and metadata holding
+// objects or geopoints) with the store: treat them as read-only and
+// Clone one before changing it. (Sharing keeps a full scan of a million
+// customers cheap; the store itself never changes a stored value in
+// place.) Customers written during the iteration may or may not be seen.
 func (m *Memory) Customers(ctx context.Context, opts customer.ListOptions) iter.Seq2[customer.Customer, error] {
 	return func(yield func(customer.Customer, error) bool) {
-		const chunk = 512
-		buf := make([]*customer.Customer, 0, chunk)
-		after, count := opts.After, 0
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(customer.Customer{}, err)
-				return
+		count := 0
+		err := m.scan(ctx, opts.After, func(r *custRec) bool {
+			if opts.Limit > 0 && count >= opts.Limit {
+				return false
 			}
-			buf = buf[:0]
-			m.mu.RLock()
-			if len(m.custNew) > 0 || m.custDead > len(m.custOrder)/2 {
-				m.mu.RUnlock()
-				m.mu.Lock()
-				m.sortCustomers()
-				m.mu.Unlock()
-				m.mu.RLock()
-			}
-			i, found := slices.BinarySearch(m.custOrder, after)
-			if found {
-				i++
-			}
-			for ; i < len(m.custOrder) && len(buf) < chunk; i++ {
-				if c, ok := m.cust[m.custOrder[i]]; ok {
-					buf = append(buf, c)
-				}
-			}
-			m.mu.RUnlock()
-			if len(buf) == 0 {
-				return
-			}
-			for _, c := range buf {
-				if opts.Limit > 0 && count >= opts.Limit {
-					return
-				}
-				count++
-				if !yield(*c, nil) {
-					return
-				}
-			}
-			after = buf[len(buf)-1].ID
+			count++
+			return yield(r.customer(false), nil)
+		})
+		if err != nil {
+			yield(customer.Customer{}, err)
 		}
+	}
+}
+
+var _ segment.CustomerScanner = (*Memory)(nil)
+
+// ScanCustomers implements segment.CustomerScanner: the customers come
+// in ascending ID order, each decoded into the same Customer and
+// metadata map, so a full scan allocates almost nothing per customer.
+func (m *Memory) ScanCustomers(ctx context.Context, after string, fn func(c *customer.Customer) bool) error {
+	var c customer.Customer
+	var meta customer.Metadata
+	return m.scan(ctx, after, func(r *custRec) bool {
+		if meta == nil && r.shape != nil {
+			meta = make(customer.Metadata, len(r.shape.keys))
+		}
+		r.decode(&c, meta, false)
+		return fn(&c)
+	})
+}
+
+// scan calls fn with the records after the ID after, in ascending ID
+// order, collected 512 at a time under the read lock, until fn returns
+// false. It returns ctx's error if ctx ends.
+func (m *Memory) scan(ctx context.Context, after string, fn func(r *custRec) bool) error {
+	const chunk = 512
+	buf := make([]*custRec, 0, chunk)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		m.mu.RLock()
+		if len(m.custNew) > 0 || m.custDead > len(m.custOrder)/2 {
+			m.mu.RUnlock()
+			m.mu.Lock()
+			m.sortCustomers()
+			m.mu.Unlock()
+			m.mu.RLock()
+		}
+		i, found := slices.BinarySearch(m.custOrder, after)
+		if found {
+			i++
+		}
+		for ; i < len(m.custOrder) && len(buf) < chunk; i++ {
+			if r, ok := m.cust[m.custOrder[i]]; ok {
+				buf = append(buf, r)
+			}
+		}
+		m.mu.RUnlock()
+		if len(buf) == 0 {
+			return nil
+		}
+		for _, r := range buf {
+			if !fn(r) {
+				return nil
+			}
+		}
+		after = buf[len(buf)-1].id
 	}
 }

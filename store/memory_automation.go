@@ -294,19 +294,20 @@ func (m *Memory) updateSummary(ctx context.Context, customerID string, record fu
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.cust[customerID]
+	r, ok := m.cust[customerID]
 	if !ok {
 		return customer.Customer{}, fmt.Errorf("customer %q: %w", customerID, customer.ErrNotFound)
 	}
-	next := c.Clone()
+	next := r.customer(true)
 	a := &m.auto
 	a.mu.Lock()
 	a.init()
 	record(a, &next.Summary)
 	a.mu.Unlock()
-	m.cust[customerID] = &next
-	if next.SourceID != "" {
-		m.custBySrc[next.SourceID] = &next // the same pointer under both keys
+	nr := m.encode(&next, r.id, r.src)
+	m.cust[r.id] = nr
+	if r.src != "" {
+		m.custBySrc[r.src] = nr // the same pointer under both keys
 	}
-	return next.Clone(), nil
+	return nr.customer(true), nil
 }

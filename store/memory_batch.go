@@ -26,8 +26,8 @@ func (m *Memory) GetCustomers(ctx context.Context, ids []string) (map[string]cus
 		if _, dup := out[id]; dup {
 			continue
 		}
-		if c, ok := m.lookupCustomer(id); ok {
-			out[id] = c.Clone()
+		if r, ok := m.lookupCustomer(id); ok {
+			out[id] = r.customer(true)
 		}
 	}
 	return out, nil

@@ -11,6 +11,12 @@ import (
 	"github.com/codedrop/codedrop/segment"
 )
 
+var (
+	_ segment.MembershipBatcher = (*Memory)(nil)
+	_ segment.Versioner         = (*Memory)(nil)
+	_ segment.SyncBatchWriter   = (*Memory)(nil)
+)
+
 // segmentMembers is one segment's membership.
 type segmentMembers struct {
 	set    map[string]struct{}
@@ -46,6 +52,7 @@ func (m *Memory) CreateSegment(ctx context.Context, s segment.Segment) error {
 	c := cloneSegment(s)
 	m.segments[s.ID] = &c
 	m.members[s.ID] = &segmentMembers{set: map[string]struct{}{}}
+	m.segVersion++
 	return nil
 }
 
@@ -100,6 +107,7 @@ func (m *Memory) DeleteSegment(ctx context.Context, id string) error {
 	}
 	delete(m.segments, id)
 	delete(m.members, id)
+	m.segVersion++
 	return nil
 }
 
@@ -123,6 +131,7 @@ func (m *Memory) SetSyncStatus(ctx context.Context, id string, status segment.Sy
 		c.SyncedAt = at
 	}
 	m.segments[id] = &c
+	m.segVersion++
 	return nil
 }
 
@@ -144,6 +153,7 @@ func (m *Memory) UpdateSegment(ctx context.Context, s segment.Segment) error {
 		c.SyncStatus, c.SyncChecked, c.SyncTotal, c.SyncedAt = s.SyncStatus, s.SyncChecked, s.SyncTotal, s.SyncedAt
 	}
 	m.segments[s.ID] = &c
+	m.segVersion++
 	return nil
 }
 
@@ -174,6 +184,13 @@ func (m *Memory) AddMembers(ctx context.Context, segmentID string, customerIDs [
 	if _, err := m.getSegment(segmentID); err != nil {
 		return err
 	}
+	m.addMembers(segmentID, customerIDs)
+	return nil
+}
+
+// addMembers is AddMembers of an existing segment; m.mu must be held for
+// writing.
+func (m *Memory) addMembers(segmentID string, customerIDs []string) {
 	sm := m.members[segmentID]
 	for _, cid := range customerIDs {
 		if _, ok := sm.set[cid]; ok {
@@ -185,7 +202,6 @@ func (m *Memory) AddMembers(ctx context.Context, segmentID string, customerIDs [
 		i, _ := slices.BinarySearch(segs, segmentID)
 		m.custSegments[cid] = slices.Insert(segs, i, segmentID)
 	}
-	return nil
 }
 
 // RemoveMembers implements segment.Store.
@@ -198,6 +214,13 @@ func (m *Memory) RemoveMembers(ctx context.Context, segmentID string, customerID
 	if _, err := m.getSegment(segmentID); err != nil {
 		return err
 	}
+	m.removeMembers(segmentID, customerIDs)
+	return nil
+}
+
+// removeMembers is RemoveMembers of an existing segment; m.mu must be
+// held for writing.
+func (m *Memory) removeMembers(segmentID string, customerIDs []string) {
 	sm := m.members[segmentID]
 	for _, cid := range customerIDs {
 		if _, ok := sm.set[cid]; !ok {
@@ -206,6 +229,26 @@ func (m *Memory) RemoveMembers(ctx context.Context, segmentID string, customerID
 		delete(sm.set, cid)
 		sm.sorted = nil
 		m.unlinkCustomer(cid, segmentID)
+	}
+}
+
+// WriteSyncBatch implements segment.SyncBatchWriter under one lock.
+func (m *Memory) WriteSyncBatch(ctx context.Context, b segment.SyncBatch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, err := m.getSegment(b.SegmentID)
+	if err != nil {
+		return err
+	}
+	m.addMembers(b.SegmentID, b.Add)
+	m.removeMembers(b.SegmentID, b.Remove)
+	if b.Total >= 0 {
+		c := *s // stored values are replaced, never changed in place
+		c.SyncChecked, c.SyncTotal = b.Checked, b.Total
+		m.segments[b.SegmentID] = &c
 	}
 	return nil
 }
@@ -217,6 +260,56 @@ func (m *Memory) ChangeMemberships(ctx context.Context, customerID string, join,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.changeMemberships(customerID, join, leave)
+	return nil
+}
+
+// ChangeMembershipsBatch implements segment.MembershipBatcher under one
+// lock.
+func (m *Memory) ChangeMembershipsBatch(ctx context.Context, changes []segment.MembershipChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range changes {
+		m.changeMemberships(c.CustomerID, c.Join, c.Leave)
+	}
+	return nil
+}
+
+// CustomersSegments implements segment.MembershipBatcher under one read
+// lock.
+func (m *Memory) CustomersSegments(ctx context.Context, customerIDs []string) (map[string][]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.custSegments) == 0 {
+		return out, nil
+	}
+	for _, id := range customerIDs {
+		if segs := m.custSegments[id]; len(segs) > 0 {
+			out[id] = slices.Clone(segs)
+		}
+	}
+	return out, nil
+}
+
+// SegmentsVersion implements segment.Versioner.
+func (m *Memory) SegmentsVersion(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.segVersion, nil
+}
+
+// changeMemberships is ChangeMemberships; m.mu must be held for writing.
+func (m *Memory) changeMemberships(customerID string, join, leave []string) {
 	joined, missing := join, false // join without segments that do not exist
 	for i, id := range join {
 		sm, ok := m.members[id]
@@ -278,7 +371,6 @@ func (m *Memory) ChangeMemberships(ctx context.Context, customerID string, join,
 	} else {
 		m.custSegments[customerID] = segs
 	}
-	return nil
 }
 
 // unlinkCustomer drops segmentID from a customer's segment list; m.mu must

@@ -89,6 +89,26 @@ func TestUpsertCustomersCopyEdgeValues(t *testing.T) {
 				}
 			}
 		}
+		// A listing reads the rows from their wire bytes (not through
+		// pgx's Scan, as GetCustomer does): the same customers, value for
+		// value (times in the same location).
+		for listed, err := range st.Customers(ctx, customer.ListOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.GetCustomer(ctx, listed.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(got, listed); diff != "" {
+				t.Errorf("Customers vs GetCustomer of %s (-get +list):\n%s", got.SourceID, diff)
+			}
+			for _, p := range [][2]time.Time{{got.CreatedAt, listed.CreatedAt}, {got.UpdatedAt, listed.UpdatedAt}} {
+				if p[0].Location() != p[1].Location() || p[0] != p[1] {
+					t.Errorf("Customers gave %s time %v, GetCustomer %v", got.SourceID, p[1], p[0])
+				}
+			}
+		}
 	}
 }
 

@@ -63,7 +63,9 @@
 // sync_checked and sync_total (a sync's progress, written after every
 // batch), synced_at, created_at, updated_at. segment_members: (segment_id, customer_id)
 // primary key, index on (customer_id, segment_id); rows go with their
-// segment (ON DELETE CASCADE). Members need not be stored customers.
+// segment (DeleteSegment deletes them; writers of memberships lock the
+// segment's row). Members need not be stored customers. segments_version:
+// one row, moved by every segment write (segment.Versioner).
 //
 // distributions: seq (creation order), id, name (unique), status,
 // revision (compare-and-set), send_at, doc (jsonb, the whole
@@ -181,6 +183,13 @@
 // Customers, Members and Deliveries stream in pages with keyset
 // pagination (WHERE id > $last ORDER BY id LIMIT n), so a full segment
 // sync holds one page of customers in memory and no long transaction.
+// Customers (and CustomersMatching) read the next page on a connection of
+// their own while the caller goes through the current one, and read rows
+// from their wire bytes (one string for a row's text columns, plain
+// metadata JSON decoded by hand). A segment sync writes each batch with
+// one statement (segment.SyncBatchWriter), committed lazily
+// (synchronous_commit off) when it reports no event; the sync's final
+// durable write covers it.
 //
 // # Filter pushdown
 //

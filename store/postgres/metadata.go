@@ -254,6 +254,14 @@ func decodeMetadata(plain, tags []byte) (customer.Metadata, error) {
 	if string(plain) == "{}" {
 		return nil, nil
 	}
+	if len(tags) == 0 || string(tags) == "{}" {
+		if m, ok := decodePlainJSON(plain); ok {
+			if len(m) == 0 {
+				return nil, nil
+			}
+			return m, nil
+		}
+	}
 	var p map[string]any
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)

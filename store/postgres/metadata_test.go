@@ -3,6 +3,7 @@ package postgres
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/codedrop/codedrop/customer"
@@ -61,4 +62,58 @@ func TestEncodeMetadataNaN(t *testing.T) {
 	if _, _, err := encodeMetadata(customer.Metadata{"x": math.NaN()}); err == nil {
 		t.Error("encodeMetadata(NaN) succeeded")
 	}
+}
+
+// decodePlainJSON must give what encoding/json gives, or step aside.
+func TestDecodePlainJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for i, in := range plainJSONSeeds {
+		checkPlainJSON(t, []byte(in))
+		if _, ok := decodePlainJSON([]byte(in)); i < plainJSONAccepted && !ok {
+			t.Errorf("decodePlainJSON(%q) stepped aside; want it decoded", in)
+		}
+	}
+}
+
+// plainJSONAccepted is how many of plainJSONSeeds (the first) the fast
+// decoder must decode itself.
+const plainJSONAccepted = 10
+
+var plainJSONSeeds = []string{
+	`{}`, ` { } `, `{"a": "b"}`, `{"city": "city3", "plan": "plan1", "source": "Intercom"}`,
+	`{"n": 0, "m": -0, "x": 1.5e300, "y": -2.25E-3, "z": 123456789012345678901234567890}`,
+	`{"t": true, "f": false, "nil": null}`, `{"arr": ["a", 1, true, null], "empty": []}`,
+	`{"esc": "q\" b\\ s\/ \b\f\n\r\t \u0041\u00e9\u20ac \ud83d\ude00 \ud800 \udc00x \ud800\u0041"}`,
+	`{"utf8": "zażółć 日本 😀", "bad": "` + "\xff\xfe" + `"}`, `{"a":"b","a":"c"}`, // the first 10 decode
+
+	`{"obj": {"k": 1}}`, `{"nested": [[1]]}`, `{"arrobj": [{}]}`, `{"big": 1e400}`, `{"lead": 01}`, `{"dot": 1.}`,
+	`{"exp": 1e}`, `{"plus": +1}`, `{"ctl": "a` + "\x01" + `"}`, `{"bad esc": "\x"}`, `{"bad u": "\u12G4"}`,
+	`{"a": 1,}`, `{"a" 1}`, `{"a": 1} x`, `["a"]`, `"s"`, ``, `{`, `{"a": tru}`, `{"a": [1, 2`,
+}
+
+func checkPlainJSON(t *testing.T, in []byte) {
+	t.Helper()
+	got, ok := decodePlainJSON(in)
+	if !ok {
+		return // encoding/json decides
+	}
+	var want map[string]any
+	if err := json.Unmarshal(in, &want); err != nil {
+		t.Fatalf("decodePlainJSON(%q) = %v, but encoding/json fails: %v", in, got, err)
+	}
+	if !reflect.DeepEqual(map[string]any(got), want) {
+		t.Fatalf("decodePlainJSON(%q) = %#v, encoding/json %#v", in, got, want)
+	}
+	for k, v := range want { // -0 and 0 are DeepEqual: compare bits
+		if f, isF := v.(float64); isF && math.Signbit(f) != math.Signbit(got[k].(float64)) {
+			t.Fatalf("decodePlainJSON(%q)[%q] sign differs", in, k)
+		}
+	}
+}
+
+func FuzzDecodePlainJSON(f *testing.F) {
+	for _, s := range plainJSONSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) { checkPlainJSON(t, in) })
 }

@@ -25,19 +25,22 @@ func (s *Store) UpdateSegment(ctx context.Context, sg segment.Segment) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE segments SET name = $2, type = $3, filter = $4::json, expression = $5,
-			customer_ids = $6, updated_at = $7,
-			sync_status  = CASE WHEN $8 = '' THEN sync_status ELSE $8 END,
-			sync_checked = CASE WHEN $8 = '' THEN sync_checked ELSE $9 END,
-			sync_total   = CASE WHEN $8 = '' THEN sync_total ELSE $10 END,
-			synced_at    = CASE WHEN $8 = '' THEN synced_at ELSE $11 END
-		WHERE id = $1`,
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH upd AS (UPDATE segments SET name = $2, type = $3, filter = $4::json, expression = $5,
+				customer_ids = $6, updated_at = $7,
+				sync_status  = CASE WHEN $8 = '' THEN sync_status ELSE $8 END,
+				sync_checked = CASE WHEN $8 = '' THEN sync_checked ELSE $9 END,
+				sync_total   = CASE WHEN $8 = '' THEN sync_total ELSE $10 END,
+				synced_at    = CASE WHEN $8 = '' THEN synced_at ELSE $11 END
+			WHERE id = $1 RETURNING 1),
+		bump AS (`+bumpSegmentsIf("upd")+`)
+		SELECT count(*) FROM upd`,
 		sg.ID, sg.Name, string(sg.Type), nullJSON(filter), sg.Expression, ids, ts0(sg.UpdatedAt),
-		string(sg.SyncStatus), sg.SyncChecked, sg.SyncTotal, ts(sg.SyncedAt))
+		string(sg.SyncStatus), sg.SyncChecked, sg.SyncTotal, ts(sg.SyncedAt)).Scan(&n)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return segmentNotFound(sg.ID)
 	}
 	return nil

@@ -58,7 +58,9 @@ func (s *Store) CreateSegment(ctx context.Context, sg segment.Segment) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO segments (`+segmentCols+`) VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.pool.Exec(ctx, `WITH ins AS (
+			INSERT INTO segments (`+segmentCols+`) VALUES ($1, $2, $3, $4::json, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1)
+		`+bumpSegmentsIf("ins"),
 		sg.ID, sg.Name, string(sg.Type), nullJSON(filter), sg.Expression, ids, string(sg.SyncStatus), sg.SyncChecked, sg.SyncTotal,
 		ts(sg.SyncedAt), ts0(sg.CreatedAt), ts0(sg.UpdatedAt))
 	if code, _ := pgCode(err); code == uniqueViolation {
@@ -122,20 +124,28 @@ func (s *Store) Segments(ctx context.Context) iter.Seq2[segment.Segment, error] 
 	}
 }
 
-// DeleteSegment implements segment.Store; memberships go with it (ON
-// DELETE CASCADE).
+// DeleteSegment implements segment.Store. Its memberships go with it, in
+// the same transaction: the segment's row first (which waits for writers
+// of memberships holding it FOR KEY SHARE), then, with a new snapshot,
+// every membership, so none written meanwhile is left behind.
 func (s *Store) DeleteSegment(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id)
-	if err != nil {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var n int
+		err := tx.QueryRow(ctx, `WITH del AS (DELETE FROM segments WHERE id = $1 RETURNING 1),
+			bump AS (`+bumpSegmentsIf("del")+`)
+			SELECT count(*) FROM del`, id).Scan(&n)
+		if err != nil {
+			return ctxErr(ctx, err)
+		}
+		if n == 0 {
+			return segmentNotFound(id)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM segment_members WHERE segment_id = $1`, id)
 		return ctxErr(ctx, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return segmentNotFound(id)
-	}
-	return nil
+	})
 }
 
 // SetSyncStatus implements segment.Store.
@@ -146,48 +156,38 @@ func (s *Store) SetSyncStatus(ctx context.Context, id string, status segment.Syn
 	if status != segment.Syncing && status != segment.Synced {
 		return fmt.Errorf("segment %q: sync status %q: %w", id, status, segment.ErrInvalid)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE segments SET sync_status = $2, updated_at = $3,
-		synced_at = CASE WHEN $2 = 'synced' THEN $3 ELSE synced_at END WHERE id = $1`, id, string(status), ts0(at))
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH upd AS (UPDATE segments SET sync_status = $2, updated_at = $3,
+			synced_at = CASE WHEN $2 = 'synced' THEN $3 ELSE synced_at END WHERE id = $1 RETURNING 1),
+		bump AS (`+bumpSegmentsIf("upd")+`)
+		SELECT count(*) FROM upd`, id, string(status), ts0(at)).Scan(&n)
 	if err != nil {
 		return ctxErr(ctx, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return segmentNotFound(id)
 	}
 	return nil
 }
 
-// AddMembers implements segment.Store: one INSERT ... ON CONFLICT DO
-// NOTHING over the ids, after a check that the segment exists.
+// AddMembers implements segment.Store with one statement: the segment's
+// row is locked (FOR KEY SHARE: it cannot be deleted under us, and a
+// missing one is ErrNotFound), and the ids are inserted.
 func (s *Store) AddMembers(ctx context.Context, segmentID string, customerIDs []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		// FOR KEY SHARE: the segment cannot be deleted under us; a missing
-		// one is ErrNotFound rather than a foreign key error.
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM segments WHERE id = $1 FOR KEY SHARE`, segmentID).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return segmentNotFound(segmentID)
-		}
-		if err != nil {
-			return ctxErr(ctx, err)
-		}
-		if len(customerIDs) == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO segment_members (segment_id, customer_id)
-			SELECT $1, c FROM unnest($2::text[]) AS c ON CONFLICT DO NOTHING`, segmentID, customerIDs)
-		return ctxErr(ctx, err)
-	})
+	return s.WriteSyncBatch(ctx, segment.SyncBatch{SegmentID: segmentID, Add: customerIDs, Total: -1})
 }
 
 // ChangeMemberships implements segment.Store with one statement (so
-// atomically): an INSERT of the joins into segments that exist and a
-// DELETE of the leaves. A join and a leave of one segment leave the
-// customer out, as if the join came first. A segment deleted while the
-// statement runs fails its foreign key; the statement then runs again and
+// atomically): an INSERT of the joins into segments that exist, whose
+// rows it locks (FOR KEY SHARE, so that a concurrent DeleteSegment waits
+// for it and then deletes what it inserted), and a DELETE of the leaves.
+// A join and a leave of one segment leave the customer out, as if the
+// join came first. Against a schema that still has the foreign key of
+// segment_members (before migration 6), a segment deleted while the
+// statement runs fails the key; the statement then runs again and
 // ignores it.
 func (s *Store) ChangeMemberships(ctx context.Context, customerID string, join, leave []string) error {
 	if err := ctx.Err(); err != nil {
@@ -203,7 +203,7 @@ func (s *Store) ChangeMemberships(ctx context.Context, customerID string, join, 
 	for range 5 {
 		_, err = s.pool.Exec(ctx, `WITH j AS (
 				INSERT INTO segment_members (segment_id, customer_id)
-				SELECT id, $1 FROM segments WHERE id = ANY($2) AND NOT (id = ANY($3))
+				SELECT id, $1 FROM segments WHERE id = ANY($2) AND NOT (id = ANY($3)) FOR KEY SHARE
 				ON CONFLICT DO NOTHING),
 			l AS (DELETE FROM segment_members WHERE customer_id = $1 AND segment_id = ANY($3))
 			SELECT 1`, customerID, join, leave)

@@ -25,6 +25,9 @@ func testDSN(t testing.TB) string {
 	return dsn
 }
 
+// testDSNSet reports whether the test database is configured.
+func testDSNSet() bool { return os.Getenv(dsnEnv) != "" }
+
 // newSchema creates a fresh schema (dropped in t.Cleanup), migrates it
 // and returns its name.
 func newSchema(t testing.TB) string {
@@ -64,6 +67,7 @@ func openPool(t testing.TB, dsn, schema string, maxConns int32) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = schema // benchmarks find their server processes by it
 	if os.Getenv("CODEDROP_PG_TRACE") != "" {
 		cfg.ConnConfig.Tracer = tracer
 	}

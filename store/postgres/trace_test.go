@@ -95,3 +95,10 @@ func (q *queryStats) print() {
 }
 
 var tracer = &queryStats{}
+
+// reset forgets the statements counted so far.
+func (q *queryStats) reset() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.m = nil
+}

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	t.Run("Customers", func(t *testing.T) { runCustomers(t, newStore) })
 	t.Run("Segments", func(t *testing.T) { runSegments(t, newStore) })
+	t.Run("SegmentBatch", func(t *testing.T) { runSegmentBatch(t, newStore) })
 	t.Run("Distributions", func(t *testing.T) { runDistributions(t, newStore) })
 	t.Run("Automation", func(t *testing.T) { runAutomation(t, newStore) })
 	t.Run("Batch", func(t *testing.T) { runBatch(t, newStore) })
