@@ -248,9 +248,18 @@ func refOf(ct intercom.Contact) contactRef {
 }
 
 // lookupErr classifies a failed contact lookup (a read, safe to repeat).
+// A 429 is RateLimited: the pipeline waits for the reset and checks
+// again, keeping the delivery's place.
 func lookupErr(err error, what string) error {
 	err = fmt.Errorf("%s (%s): %w", ReasonNoContact, what, err)
+	var ie *intercom.Error
 	switch {
+	case errors.Is(err, intercom.ErrRateLimited):
+		var after time.Duration
+		if errors.As(err, &ie) && !ie.RateLimitReset.IsZero() {
+			after = time.Until(ie.RateLimitReset) // Intercom's wall-clock instant
+		}
+		return RateLimitedError(err, after)
 	case errors.Is(err, intercom.ErrNotFound), errors.Is(err, intercom.ErrContactMerged),
 		errors.Is(err, intercom.ErrUnauthorized), errors.Is(err, intercom.ErrInvalid):
 		return PermanentError(err)
