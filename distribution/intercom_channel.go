@@ -116,6 +116,13 @@ func classifyIntercom(err error) error {
 	}
 }
 
+// labelCalls labels the provider calls made with ctx for distribution
+// distID (intercom.WithCallLabel), so that a shared rate budget accounts
+// for them per distribution.
+func labelCalls(ctx context.Context, distID string) context.Context {
+	return intercom.WithCallLabel(ctx, distID)
+}
+
 // contactRef is what the channels need of a customer's Intercom contact.
 type contactRef struct {
 	id    string

@@ -106,6 +106,7 @@ type deliverOpts struct {
 // ended (its state is the ledger's, unless opts.insert left it unstored).
 // The error is a step's that failed and left the row for a later run.
 func (p *pipeline) deliver(ctx context.Context, pl *plan, dl Delivery, opts deliverOpts) (Delivery, error) {
+	ctx = labelCalls(ctx, pl.d.ID)
 	r, err := p.prepare(ctx, pl, &dl, opts, nil, nil)
 	if r == nil {
 		return dl, err

@@ -2,7 +2,9 @@ package distribution_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,5 +102,55 @@ func TestCheckRateLimitedTooOftenRetriesAfterReset(t *testing.T) {
 	}
 	if inLine != 5 {
 		t.Errorf("%d waits in line, want 5", inLine)
+	}
+}
+
+// labelLimiter is an intercom.RateLimiter that grants every call and
+// records the label of each.
+type labelLimiter struct {
+	mu     sync.Mutex
+	labels map[string]int
+}
+
+func (l *labelLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.labels[intercom.CallLabel(ctx)]++
+	return nil
+}
+
+func (l *labelLimiter) Observe(context.Context, intercom.RateLimitStatus) {}
+
+// Every Intercom call made for a distribution (contact lookups and
+// sends, manual or automatic) is labelled with its id, for a shared
+// budget's accounts.
+func TestIntercomCallsLabelledByDistribution(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	lim := &labelLimiter{labels: map[string]int{}}
+	e.start(func(c *distribution.Config) {
+		cfg := e.srv.Config()
+		cfg.RateLimiter = lim
+		ic, err := intercom.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Intercom = ic
+	})
+	for _, u := range []string{"u1", "u2", "u3"} {
+		e.intercomCustomer(u, "N "+u, u+"@example.com") // looked up by external id
+	}
+	seg := e.segment()
+	manual := e.create(distribution.Distribution{Name: "manual", Audience: distribution.Audience{SegmentID: seg.ID}, Channels: inApp("hi")})
+	e.sendNow(manual.ID, distribution.StatusDone)
+	auto := e.activate(distribution.Distribution{Name: "Paid", Trigger: distribution.Trigger{Event: distribution.EventOrderPaid}, Channels: inApp("thanks")})
+	if err := e.m.HandleEvent(e.ctx, paidEvent("e1", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	// Three lookups and three sends, then one send (the contact is known).
+	if want := map[string]int{manual.ID: 6, auto.ID: 1}; !maps.Equal(lim.labels, want) {
+		t.Errorf("calls by label = %v, want %v", lim.labels, want)
 	}
 }
