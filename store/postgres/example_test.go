@@ -69,5 +69,6 @@ func ExampleMigrations() {
 	// 0004_webhooks.sql true
 	// 0005_replicas.sql true
 	// 0006_reason_detail.sql true
-	// schema version 6
+	// 0007_rate_budget.sql true
+	// schema version 7
 }
