@@ -86,6 +86,9 @@ type Message struct {
 	ID             string
 	ConversationID string
 	CreatedAt      time.Time
+	// UserAgent is the request's User-Agent: which client sent it, when
+	// clients set their own (intercom.Config.UserAgent).
+	UserAgent string
 }
 
 // msgLog stores messages in fixed-size chunks, so that recording is O(1)
