@@ -129,6 +129,19 @@ func (m *Manager) runChunk(ctx context.Context, j Job) error {
 	return m.finish(ctx, distID)
 }
 
+// armSend makes sure distribution id's send job runs (at at). With a
+// SharedScheduler it adds the job: a pending one stays, and a running one
+// (on this replica or another) runs once more when it returns, so two
+// replicas never fire one distribution at once when one of them starts
+// up. Otherwise it schedules it.
+func (m *Manager) armSend(ctx context.Context, id string, at time.Time) error {
+	if m.shared != nil {
+		_, err := m.shared.Add(ctx, sendJob(id, at))
+		return err
+	}
+	return m.sched.Schedule(ctx, sendJob(id, at))
+}
+
 // handBack schedules job j again, due now, after its handler was stopped
 // before its work was done (a durable Scheduler drops a job whose handler
 // returned).
