@@ -128,14 +128,14 @@ func runBudgetScenario(t testing.TB, replicas, dists, perDist int, local bool) b
 // TestSharedBudget: replicas sharing the budget through PostgreSQL use
 // Intercom's windows in full and are almost never refused, with the
 // resets truncated to the second. One replica and three, each with three
-// distributions sent at once (about 45 seconds: four windows' worth).
+// distributions sent at once (about 35 seconds: three and a half windows' worth).
 func TestSharedBudget(t *testing.T) {
 	t.Parallel()
 	testDSN(t)
 	for _, replicas := range []int{1, 3} {
 		t.Run(fmt.Sprint(replicas, " replicas"), func(t *testing.T) {
 			t.Parallel()
-			f := runBudgetScenario(t, replicas, 3, 400, false)
+			f := runBudgetScenario(t, replicas, 3, 350, false)
 			t.Logf("%d replicas x 3 distributions: %v", replicas, f)
 			if f.fullWindows < 2 || f.used < 0.95 {
 				t.Errorf("%v; want at least 95%% in at least 2 full windows", f)
@@ -151,7 +151,7 @@ func TestSharedBudget(t *testing.T) {
 // Intercom budget (budget-%: share of the full windows' calls used;
 // 429-%: share of calls refused), each sending three distributions at
 // once: sharing the budget through PostgreSQL, and, as the baseline, each
-// pacing itself to the whole budget in-process. About 40 seconds each;
+// pacing itself to the whole budget in-process. About 35 seconds each;
 // run it with -benchtime=1x:
 //
 //	go test -run=^$ -bench=SharedBudget -benchtime=1x ./store/postgres
@@ -162,7 +162,7 @@ func BenchmarkSharedBudget(b *testing.B) {
 			b.Run(fmt.Sprintf("limiter=%s/replicas=%d", limiter, replicas), func(b *testing.B) {
 				var f budgetFigures
 				for range b.N {
-					f = runBudgetScenario(b, replicas, 3, 400, limiter == "local")
+					f = runBudgetScenario(b, replicas, 3, 350, limiter == "local")
 				}
 				b.ReportMetric(100*f.used, "budget-%")
 				b.ReportMetric(100*f.refused, "429-%")
@@ -177,7 +177,7 @@ func BenchmarkSharedBudget(b *testing.B) {
 // processes: each sends part of it (chunks claimed with leases); one is
 // killed mid-send, and the two others finish it, its chunk taken over when
 // the lease ends. Nobody gets a message twice; every delivery is sent, or
-// unknown if it was in flight at the kill.
+// unknown if it was in sending at the kill.
 func TestSharedFanoutSurvivesKill(t *testing.T) {
 	t.Parallel()
 	const n = 3000
@@ -200,7 +200,7 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 	var rs []*childReplica
 	for i := range 3 {
 		rs = append(rs, startChild(t, srv, budgetReplicaConfig{Schema: schema, ReplicaID: fmt.Sprint("r", i),
-			ChunkSize: 50, Lease: 2 * time.Second, InterruptAfter: 3 * time.Second}))
+			ChunkSize: 50, Lease: 2 * time.Second, InterruptAfter: 5 * time.Second}))
 	}
 	d, err := setup.m.CreateDistribution(ctx, distribution.Distribution{Name: "shared", Audience: distribution.Audience{SegmentID: seg.ID}, Campaign: camp.ID,
 		Channels: []distribution.ChannelMessage{{Channel: distribution.IntercomInApp, Body: "code {{voucher.code}}"}}})
@@ -222,12 +222,35 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 		return by["r0"] > 0 && by["r1"] > 0 && by["r2"] > 0 && srv.MessageCount() >= n/3
 	})
 	rs[0].kill(t)
-	killedAt, atKill := time.Now(), bySender()
+	killedAt := time.Now()
+	// The server may still finish a statement r0 sent before it died:
+	// read the deliveries in sending once its connections are gone. Those
+	// moved to sending before the kill are r0's (its requests in flight,
+	// and sent ones whose outcome it had not written yet: at most two per
+	// send worker) and the survivors' of that moment (they end sent).
+	waitFor(t, "r0's connections to close", func() bool {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'codedrop-budget-r0'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	inFlight := map[string]bool{}
+	for dl, err := range st.Deliveries(ctx, distribution.DeliveryFilter{DistributionID: d.ID, States: []distribution.DeliveryState{distribution.DeliverySending}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.UpdatedAt.Before(killedAt) {
+			inFlight[dl.ID] = true
+		}
+	}
+	atKill := bySender() // r0's last requests have reached the server by now
 	t.Logf("r0 killed after %d messages: %v", srv.MessageCount(), atKill)
 
 	done := waitStatus(t, setup.m, d.ID, distribution.StatusDone)
 	after := bySender()
-	t.Logf("done %v after the kill: %v (sent %d, unknown %d)", time.Since(killedAt).Round(100*time.Millisecond), after, done.Report.Sent, done.Report.Unknown)
+	t.Logf("done %v after the kill: %v (sent %d, unknown %d of the %d in sending at the kill)",
+		time.Since(killedAt).Round(100*time.Millisecond), after, done.Report.Sent, done.Report.Unknown, len(inFlight))
 	if after["r0"] != atKill["r0"] {
 		t.Errorf("the killed replica sent %d messages after its death", after["r0"]-atKill["r0"])
 	}
@@ -238,8 +261,8 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 	if rep.Sent+rep.Unknown != n || rep.Failed != 0 || rep.Skipped != 0 {
 		t.Errorf("report %+v, want %d sent or unknown", rep, n)
 	}
-	if rep.Unknown > 8 { // the killed replica's Concurrency
-		t.Errorf("%d deliveries unknown, want at most the 8 in flight at the kill", rep.Unknown)
+	if rep.Unknown > 2*distribution.DefaultConcurrency {
+		t.Errorf("%d deliveries unknown, want at most twice the killed replica's Concurrency", rep.Unknown)
 	}
 
 	contactOf := map[string]string{}
@@ -262,6 +285,7 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 	if dups > 0 {
 		t.Errorf("%d contacts got more than one message", dups)
 	}
+	reached := 0
 	for dl, err := range st.Deliveries(ctx, distribution.DeliveryFilter{DistributionID: d.ID}) {
 		if err != nil {
 			t.Fatal(err)
@@ -269,9 +293,11 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 		k := got[contactOf[dl.CustomerID]]
 		switch {
 		case dl.State == distribution.DeliverySent && k == 1:
-		case dl.State == distribution.DeliveryUnknown && k <= 1 && dl.Reason == distribution.ReasonInterrupted:
+		case dl.State == distribution.DeliveryUnknown && k <= 1 && dl.Reason == distribution.ReasonInterrupted && inFlight[dl.ID]:
+			reached += k
 		default:
 			t.Errorf("delivery %s ended %s (%s), its contact got %d messages", dl.ID, dl.State, dl.Reason, k)
 		}
 	}
+	t.Logf("%d of the %d unknown reached Intercom; %d contacts got two messages", reached, rep.Unknown, dups)
 }
