@@ -386,9 +386,9 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Wait blocks until the client's rate limit (its limiter and any pause
-// Intercom's headers asked for) allows one more call, and takes that call
-// from the budget. A caller that must know when its request can actually
+// Wait blocks until the client's rate limit (Config.RateLimiter, or the
+// in-process limiter and any pause Intercom's headers asked for) allows
+// one more call, and takes that call from the budget. A caller that must know when its request can actually
 // be in flight (a delivery ledger that records "sending" right before the
 // call) waits here first, then sends with Message.Paced set, so the call
 // is not counted twice. It returns ctx's error if ctx ends first.
