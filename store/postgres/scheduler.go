@@ -253,7 +253,7 @@ func (s *Scheduler) Run(ctx context.Context, handle func(context.Context, distri
 					poke()
 				}()
 			}
-			if n := sum(room); len(jobs) == n {
+			if s.filled(room, jobs) {
 				poke() // there may be more due right now
 			}
 		}
@@ -291,12 +291,23 @@ func (s *Scheduler) room() map[string]int {
 	return room
 }
 
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
+// filled reports whether jobs took all the room of some kind (or of the
+// kinds without a limit).
+func (s *Scheduler) filled(room map[string]int, jobs []distribution.Job) bool {
+	got := map[string]int{}
+	for _, j := range jobs {
+		k := j.Kind
+		if _, limited := s.cfg.KindLimits[k]; !limited {
+			k = ""
+		}
+		got[k]++
 	}
-	return n
+	for k, n := range room {
+		if got[k] >= n {
+			return true
+		}
+	}
+	return false
 }
 
 // claim takes due jobs that nobody holds (or whose lease ran out): up to
