@@ -128,9 +128,9 @@ type childReplica struct {
 	done chan struct{} // closed when it has exited
 }
 
-// startChild starts a child replica for srv over schema and waits until
+// startBudgetReplica starts a child replica for srv over schema and waits until
 // it runs; it is stopped (SIGTERM) when the test ends, unless killed.
-func startChild(t testing.TB, srv *intercomtest.Server, c budgetReplicaConfig) *childReplica {
+func startBudgetReplica(t testing.TB, srv *intercomtest.Server, c budgetReplicaConfig) *childReplica {
 	t.Helper()
 	c.IntercomURL, c.Token, c.AdminID = srv.URL, srv.Token(), srv.AdminID()
 	conf, err := json.Marshal(c)

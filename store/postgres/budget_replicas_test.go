@@ -89,7 +89,7 @@ func runBudgetScenario(t testing.TB, replicas, dists, perDist int, local bool) b
 		if local {
 			c.Budget, c.LocalLimit = false, ciLimit
 		}
-		startChild(t, srv, c)
+		startBudgetReplica(t, srv, c)
 	}
 	start := time.Now()
 	ids := make([]string, dists)
@@ -199,7 +199,7 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 	}
 	var rs []*childReplica
 	for i := range 3 {
-		rs = append(rs, startChild(t, srv, budgetReplicaConfig{Schema: schema, ReplicaID: fmt.Sprint("r", i),
+		rs = append(rs, startBudgetReplica(t, srv, budgetReplicaConfig{Schema: schema, ReplicaID: fmt.Sprint("r", i),
 			ChunkSize: 50, Lease: 2 * time.Second, InterruptAfter: 5 * time.Second}))
 	}
 	d, err := setup.m.CreateDistribution(ctx, distribution.Distribution{Name: "shared", Audience: distribution.Audience{SegmentID: seg.ID}, Campaign: camp.ID,
