@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/codedrop/codedrop/distribution"
 )
@@ -53,17 +52,8 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []distribution.Delivery
 		nexts[i], created[i], updated[i], sent[i] = ts(d.NextAttemptAt), ts0(d.CreatedAt), ts0(d.UpdatedAt), ts(d.SentAt)
 		details[i] = d.ReasonDetail
 	}
-	// WITH ORDINALITY keeps the batch order in seq (insertion order). A
-	// row another transaction inserts meanwhile (a replica resolving the
-	// same audience) may fail the id's unique index rather than meet the
-	// key's ON CONFLICT: the statement is tried again (it then finds the
-	// row), and an id still taken is taken by another key.
-	var (
-		tag pgconn.CommandTag
-		err error
-	)
-	for attempt := 0; attempt < 3; attempt++ {
-		tag, err = s.pool.Exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
+	// WITH ORDINALITY keeps the batch order in seq (insertion order).
+	tag, err := s.pool.Exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
 		SELECT id, distribution_id, customer_id, trigger_key, channel, state, reason, attempts, code,
 			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[],
@@ -72,11 +62,7 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []distribution.Delivery
 			publication_id, provider_message_id, next_attempt_at, created_at, updated_at, sent_at, reason_detail, ord)
 		ORDER BY ord
 		ON CONFLICT (distribution_id, customer_id, trigger_key, channel) DO NOTHING`,
-			ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, created, updated, sent, details)
-		if code, _ := pgCode(err); code != uniqueViolation {
-			break
-		}
-	}
+		ids, dists, custs, trigs, chans, states, reasons, attempts, codes, pubs, provs, nexts, created, updated, sent, details)
 	if code, _ := pgCode(err); code == uniqueViolation {
 		return 0, fmt.Errorf("deliveries: an id is taken by another key: %w", distribution.ErrConflict)
 	}
