@@ -1,4 +1,4 @@
--- codedrop schema, version 7: the Intercom rate budget that replicas share
+-- codedrop schema, version 8: the Intercom rate budget that replicas share
 -- (distribution issue 14). rate_budgets holds one row per budget (an
 -- Intercom app): its current window, how many calls of it were given out
 -- (or seen used by Intercom, the higher), the limit, the windows' phase
