@@ -20,6 +20,9 @@ const (
 	DefaultMaxAttempts = 5
 	DefaultRetryDelay  = 30 * time.Second
 	DefaultSendTimeout = 30 * time.Second
+	// DefaultChunkSize is how many deliveries make one chunk of a fan-out
+	// shared by replicas (Config.ChunkSize).
+	DefaultChunkSize = 500
 	// DefaultResyncInterval is how often rule segments that depend on the
 	// time alone ("created in the last 7 days") are re-checked.
 	DefaultResyncInterval = time.Hour
@@ -91,6 +94,14 @@ type Config struct {
 	// Concurrency is how many deliveries are sent at once; default
 	// DefaultConcurrency.
 	Concurrency int
+	// ChunkSize is how many deliveries of a manual distribution make one
+	// chunk when the Scheduler is a SharedScheduler: the fan-out is split
+	// into JobChunk jobs that any replica claims, one at a time per
+	// Manager (so Concurrency still bounds a replica's sends), and a dead
+	// replica's chunk is taken over when its lease ends. Default
+	// DefaultChunkSize. With the in-process Scheduler a fan-out is one
+	// piece of work.
+	ChunkSize int
 	// MaxAttempts bounds the sends of one delivery after transient
 	// failures; default DefaultMaxAttempts.
 	MaxAttempts int
@@ -152,6 +163,8 @@ func (cfg *Config) validate() error {
 		return bad("ManualDelay", "%v is negative", cfg.ManualDelay)
 	case cfg.Concurrency < 0:
 		return bad("Concurrency", "%d is negative", cfg.Concurrency)
+	case cfg.ChunkSize < 0:
+		return bad("ChunkSize", "%d is negative", cfg.ChunkSize)
 	case cfg.MaxAttempts < 0:
 		return bad("MaxAttempts", "%d is negative", cfg.MaxAttempts)
 	case cfg.RetryDelay < 0:

@@ -153,6 +153,22 @@
 // No attribute carries a customer's address, a token, a code or error
 // text. Log records go to Config.Logger with the call's context.
 //
+// # Several replicas
+//
+// Replicas of a host share a Store and a durable Scheduler
+// (store/postgres). Such a Scheduler is a SharedScheduler: a manual
+// distribution's fan-out is then split into chunks of Config.ChunkSize
+// deliveries (JobChunk jobs, in the ledger's order) that any replica
+// claims with a lease, one chunk at a time per Manager (Concurrency still
+// bounds its sends), so every replica sends part of it and a dead
+// replica's chunk is taken over when its lease ends. Intercom's rate limit
+// is one app's: give every replica's client one shared budget
+// (store/postgres.Budget as intercom.Config.RateLimiter). The Manager
+// labels its Intercom calls with the distribution id
+// (intercom.WithCallLabel), so the budget tells who uses it. A call
+// refused for the rate limit (a send, or a contact lookup in a check) is
+// waited out until the reset in line, not pushed back.
+//
 // Related packages: distribution/rewards (the Rewards inbox app over
 // GiveReward), store and store/postgres.
 package distribution

@@ -48,8 +48,9 @@ const (
 	// limit, without performing it (Intercom's 429). The delivery keeps its
 	// place: it goes back from sending, waits RetryAfter (a second when
 	// zero) and is sent again by the same worker, without counting an
-	// attempt (a few times in a row at most; then it is retried like a
-	// Transient failure).
+	// attempt (a few times in a row at most; then a retry job sends it
+	// after RetryAfter, counting an attempt). A Checker's RateLimited
+	// error (a contact lookup refused) is waited out the same way.
 	RateLimited
 )
 

@@ -39,7 +39,7 @@ func (p *pipeline) fanout(ctx context.Context, pl *plan, ds iter.Seq2[Delivery, 
 	pubq := make(chan *ready, publishBatch)
 	sendq := make(chan *ready, concurrency)
 	var prepWG, pubWG, sendWG sync.WaitGroup
-	sendCtx := context.WithoutCancel(ctx)
+	sendCtx := labelCalls(context.WithoutCancel(ctx), pl.d.ID)
 	b := p.newRunBatch(sendCtx, concurrency)
 	// toSend renders r and hands it to a send worker.
 	toSend := func(r *ready) {

@@ -116,6 +116,13 @@ func classifyIntercom(err error) error {
 	}
 }
 
+// labelCalls labels the provider calls made with ctx for distribution
+// distID (intercom.WithCallLabel), so that a shared rate budget accounts
+// for them per distribution.
+func labelCalls(ctx context.Context, distID string) context.Context {
+	return intercom.WithCallLabel(ctx, distID)
+}
+
 // contactRef is what the channels need of a customer's Intercom contact.
 type contactRef struct {
 	id    string
@@ -248,9 +255,18 @@ func refOf(ct intercom.Contact) contactRef {
 }
 
 // lookupErr classifies a failed contact lookup (a read, safe to repeat).
+// A 429 is RateLimited: the pipeline waits for the reset and checks
+// again, keeping the delivery's place.
 func lookupErr(err error, what string) error {
 	err = fmt.Errorf("%s (%s): %w", ReasonNoContact, what, err)
+	var ie *intercom.Error
 	switch {
+	case errors.Is(err, intercom.ErrRateLimited):
+		var after time.Duration
+		if errors.As(err, &ie) && !ie.RateLimitReset.IsZero() {
+			after = time.Until(ie.RateLimitReset) // Intercom's wall-clock instant
+		}
+		return RateLimitedError(err, after)
 	case errors.Is(err, intercom.ErrNotFound), errors.Is(err, intercom.ErrContactMerged),
 		errors.Is(err, intercom.ErrUnauthorized), errors.Is(err, intercom.ErrInvalid):
 		return PermanentError(err)

@@ -76,5 +76,5 @@ func (m *Manager) RetryFailed(ctx context.Context, id string) (int, error) {
 		m.sendWaiting(context.WithoutCancel(ctx), id, requeued)
 		return n, nil
 	}
-	return n, m.sched.Schedule(ctx, sendJob(id, m.clock.Now()))
+	return n, m.armSend(ctx, id, m.clock.Now())
 }

@@ -44,6 +44,11 @@ type Manager struct {
 
 	delay       time.Duration
 	concurrency int
+	// shared is sched when it is a SharedScheduler: manual fan-outs go in
+	// chunks of chunkSize, worked one at a time (chunkGate).
+	shared      SharedScheduler
+	chunkSize   int
+	chunkGate   chan struct{}
 	sendTimeout time.Duration
 	// interruptAfter is Config.InterruptAfter (zero: the default bound).
 	interruptAfter time.Duration
@@ -102,6 +107,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		replica:        cfg.ReplicaID,
 		delay:          or(cfg.ManualDelay, DefaultManualDelay),
 		concurrency:    or(cfg.Concurrency, DefaultConcurrency),
+		chunkSize:      or(cfg.ChunkSize, DefaultChunkSize),
+		chunkGate:      make(chan struct{}, 1),
 		sendTimeout:    or(cfg.SendTimeout, DefaultSendTimeout),
 		interruptAfter: cfg.InterruptAfter,
 		resyncEvery:    or(cfg.ResyncInterval, DefaultResyncInterval),
@@ -132,6 +139,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if m.sched == nil {
 		m.sched = NewTimerScheduler(m.clock)
 	}
+	m.shared, _ = m.sched.(SharedScheduler)
 	if is, ok := m.sched.(idleScheduler); ok {
 		is.notifyOnChange(m.act.notify)
 	}
@@ -352,6 +360,8 @@ func (m *Manager) handle(ctx context.Context, j Job) error {
 		err = m.fire(ctx, j.Target)
 	case JobRetry:
 		err = m.retry(ctx, j.Target)
+	case JobChunk:
+		err = m.runChunk(ctx, j)
 	case JobRecover:
 		err = m.recheckSending(ctx, j)
 	case JobEvent:

@@ -79,6 +79,15 @@ func (m *Manager) fireOnce(ctx context.Context, id string) error {
 		m.fail(ctx, id, err.Error())
 		return err
 	}
+	if m.shared != nil { // replicas claim the chunks
+		if err := m.planChunks(ctx, d); err != nil {
+			if ctx.Err() != nil {
+				return m.handBack(ctx, sendJob(id, m.clock.Now())) // stopped while planning
+			}
+			return err
+		}
+		return nil
+	}
 	ds := m.store.Deliveries(ctx, DeliveryFilter{DistributionID: id, States: []DeliveryState{DeliveryScheduled}})
 	if err := m.pipe.fanout(ctx, pl, ds, m.concurrency); err != nil {
 		return err

@@ -111,6 +111,7 @@ type deliverOpts struct {
 // ended (its state is the ledger's, unless opts.insert left it unstored).
 // The error is a step's that failed and left the row for a later run.
 func (p *pipeline) deliver(ctx context.Context, pl *plan, dl Delivery, opts deliverOpts) (Delivery, error) {
+	ctx = labelCalls(ctx, pl.d.ID)
 	r, err := p.prepare(ctx, pl, &dl, opts, nil, nil)
 	if r == nil {
 		return dl, err
@@ -174,8 +175,11 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 		return nil, skip(reason, detail)
 	}
 	if chk, ok := ch.(Checker); ok {
-		reason, err := chk.Check(ctx, c)
+		reason, err := p.check(ctx, chk, c)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err // stopping: it stays scheduled
+			}
 			err = p.sendFailed(ctx, r, DeliveryScheduled, err)
 			*dl = r.dl
 			return nil, err
@@ -214,6 +218,30 @@ func (p *pipeline) prepare(ctx context.Context, pl *plan, dl *Delivery, opts del
 		r.needsCode = true
 	}
 	return r, nil
+}
+
+// check runs the channel's own checks on c. A refusal for the provider's
+// rate limit (a contact lookup answered 429) is waited out and the check
+// repeated by the same worker, a few times in a row at most, recording
+// nothing: the delivery keeps its place.
+func (p *pipeline) check(ctx context.Context, chk Checker, c *customer.Customer) (string, error) {
+	for limited := 0; ; limited++ {
+		reason, err := chk.Check(ctx, c)
+		if err == nil {
+			return reason, nil
+		}
+		class, after := classify(err)
+		if class != RateLimited || limited >= maxRateLimited {
+			return "", err
+		}
+		if after <= 0 {
+			after = time.Second
+		}
+		p.log.DebugContext(ctx, "rate limited while checking; checking again", "customer", c.ID, "in", after)
+		if err := sleep(ctx, p.clock, after); err != nil {
+			return "", err
+		}
+	}
 }
 
 // publishRequest is the request for r's code.
@@ -436,6 +464,9 @@ func (p *pipeline) sendFailed(ctx context.Context, r *ready, from DeliveryState,
 			delay = time.Hour
 		}
 		delay = max(delay, after)
+		if class == RateLimited {
+			delay = max(after, time.Second) // refused in line too often: again after the reset, not RetryDelay later
+		}
 		now := p.clock.Now()
 		dl.State, dl.Reason, dl.UpdatedAt, dl.NextAttemptAt = DeliveryScheduled, err.Error(), now, now.Add(delay)
 		r.dl = dl

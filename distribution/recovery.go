@@ -64,9 +64,9 @@ func (m *Manager) recover(ctx context.Context) error {
 		case d.Status == StatusScheduled && d.SendAt.IsZero():
 			err = m.armIfSynced(ctx, d.ID)
 		case d.Status == StatusScheduled:
-			err = m.sched.Schedule(ctx, sendJob(d.ID, d.SendAt))
+			err = m.armSend(ctx, d.ID, d.SendAt)
 		case d.Status == StatusSending:
-			err = m.sched.Schedule(ctx, sendJob(d.ID, m.clock.Now()))
+			err = m.armSend(ctx, d.ID, m.clock.Now())
 		}
 		if err != nil {
 			return fmt.Errorf("distribution: recovering %s: %w", d.ID, err)

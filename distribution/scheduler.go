@@ -13,6 +13,12 @@ const (
 	// JobRetry retries one delivery after a transient failure (Target: the
 	// delivery id).
 	JobRetry = "retry"
+	// JobChunk sends one chunk of a manual distribution's deliveries
+	// (Config.ChunkSize of them, in the ledger's order), with a
+	// SharedScheduler: any replica claims it. Target: the distribution id,
+	// the delivery the chunk starts after and the one it ends with,
+	// separated by "/" (empty at either end of the ledger).
+	JobChunk = "chunk"
 )
 
 // SendJobID returns the ID of the job that fires scheduled manual
@@ -55,6 +61,24 @@ type Scheduler interface {
 	// has ended no job is handed out: due jobs wait for the next Run.
 	// Package distribution/schedulertest is the conformance suite.
 	Run(ctx context.Context, handle func(context.Context, Job) error) error
+}
+
+// SharedScheduler is an optional interface of a Scheduler whose jobs
+// several replicas share (store/postgres's Scheduler): each due job goes
+// to one replica, and a replica that dies lets its jobs go to others when
+// their lease ends. With one, the Manager splits a manual distribution's
+// fan-out into JobChunk jobs that any replica claims, so every replica
+// sends part of it and a dead replica's chunk is taken over. It should
+// hand one replica a bounded number of JobChunk jobs at a time (one, for
+// store/postgres), so that the others get the rest; a Manager works one
+// chunk at a time.
+type SharedScheduler interface {
+	Scheduler
+	// Add schedules job unless a job with its ID is pending (then it
+	// leaves it as it is) or running (then the job is handed out once
+	// more after its handler returns, never at the same time). It
+	// reports whether it added a job.
+	Add(ctx context.Context, job Job) (added bool, err error)
 }
 
 // TimerScheduler is the in-process Scheduler: one Clock timer per pending

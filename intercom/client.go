@@ -14,13 +14,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 )
 
 // Base URLs of Intercom's regional API hosts. A workspace's region is
@@ -64,8 +62,12 @@ type Config struct {
 	// Default: discard.
 	Logger *slog.Logger
 	// RateLimit shapes the client-side limiter. The zero value is
-	// Intercom's default app limit.
+	// Intercom's default app limit. It is not used with RateLimiter.
 	RateLimit RateLimit
+	// RateLimiter is the budget every call is taken from. Default: an
+	// in-process limiter shaped by RateLimit. Replicas of a host that
+	// share one Intercom app share one budget (store/postgres.Budget).
+	RateLimiter RateLimiter
 	// MaxRetries bounds the retries of one call (after a 429, or a 5xx or
 	// network error on a request that is safe to repeat). Default 3;
 	// negative means no retries.
@@ -108,12 +110,11 @@ type Client struct {
 	version    string
 	userAgent  string
 	log        *slog.Logger
-	limiter    *rate.Limiter
+	limiter    RateLimiter
 	maxRetries int
 	now        func() time.Time
 	sleep      func(context.Context, time.Duration) error
-	pauseUntil atomic.Int64 // unix nanos; set from rate-limit headers
-	tel        *telemetry   // spans and metrics (telemetry.go)
+	tel *telemetry // spans and metrics (telemetry.go)
 }
 
 var _ Messenger = (*Client)(nil)
@@ -176,20 +177,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
-	if !cfg.RateLimit.Disabled {
-		perMin, window := cfg.RateLimit.PerMinute, cfg.RateLimit.Window
-		if perMin < 0 || window < 0 {
-			return nil, fmt.Errorf("intercom: Config.RateLimit: negative PerMinute %d or Window %v", perMin, window)
+	if c.limiter = cfg.RateLimiter; c.limiter == nil {
+		l, err := newLocalLimiter(cfg.RateLimit, c.now, c.sleep, c.log)
+		if err != nil {
+			return nil, err
 		}
-		if perMin == 0 {
-			perMin = 10000
-		}
-		if window == 0 {
-			window = 10 * time.Second
-		}
-		perWindow := float64(perMin) * window.Seconds() / 60
-		burst := max(1, int(perWindow/10))
-		c.limiter = rate.NewLimiter(rate.Limit(float64(perMin)/60), burst)
+		c.limiter = l
 	}
 	return c, nil
 }
@@ -284,10 +277,8 @@ func (c *Client) do(ctx context.Context, r *request, out any) error {
 		apiErr := newError(r.method, r.path, status, hdr, body, c.now())
 		switch {
 		case status == http.StatusTooManyRequests:
-			// Intercom refused the call without performing it: safe to repeat.
-			if !apiErr.RateLimitReset.IsZero() && apiErr.RateLimitReset.After(c.now()) {
-				c.pause(apiErr.RateLimitReset)
-			}
+			// Intercom refused the call without performing it: safe to
+			// repeat (the limiter heard of it in roundTrip).
 			if attempt >= c.maxRetries || r.paced {
 				return apiErr
 			}
@@ -353,7 +344,7 @@ func (c *Client) roundTrip(ctx context.Context, r *request) ([]byte, int, http.H
 		return nil, 0, nil, redact(err)
 	}
 	defer resp.Body.Close()
-	c.observe(resp.Header)
+	c.limiter.Observe(ctx, rateLimitStatus(resp.StatusCode, resp.Header, c.now()))
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return nil, 0, nil, err
@@ -405,9 +396,9 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Wait blocks until the client's rate limit (its limiter and any pause
-// Intercom's headers asked for) allows one more call, and takes that call
-// from the budget. A caller that must know when its request can actually
+// Wait blocks until the client's rate limit (Config.RateLimiter, or the
+// in-process limiter and any pause Intercom's headers asked for) allows
+// one more call, and takes that call from the budget. A caller that must know when its request can actually
 // be in flight (a delivery ledger that records "sending" right before the
 // call) waits here first, then sends with Message.Paced set, so the call
 // is not counted twice. It returns ctx's error if ctx ends first.
@@ -418,90 +409,8 @@ func (c *Client) Wait(ctx context.Context) error {
 	return nil
 }
 
-// wait blocks until the rate limiter and any header-driven pause allow a call.
-func (c *Client) wait(ctx context.Context) error {
-	now := c.now()
-	if until := c.pauseUntil.Load(); until != 0 && now.UnixNano() < until {
-		if err := c.sleep(ctx, time.Duration(until-now.UnixNano())); err != nil {
-			return err
-		}
-		now = c.now()
-	}
-	if c.limiter == nil {
-		return nil
-	}
-	res := c.limiter.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		if err := c.sleep(ctx, d); err != nil {
-			res.CancelAt(c.now())
-			return err
-		}
-	}
-	return nil
-}
-
-// pause holds every call until t (keeping the later of two pauses).
-func (c *Client) pause(t time.Time) {
-	n := t.UnixNano()
-	for {
-		cur := c.pauseUntil.Load()
-		if cur >= n || c.pauseUntil.CompareAndSwap(cur, n) {
-			return
-		}
-	}
-}
-
-// observe reads Intercom's rate-limit headers to slow down before a 429:
-// with no calls left in the window it pauses every call until
-// X-RateLimit-Reset; with less than a tenth of X-RateLimit-Limit left it
-// spreads the remaining calls evenly until the reset.
-func (c *Client) observe(h http.Header) {
-	rv := h["X-Ratelimit-Remaining"]
-	if len(rv) == 0 {
-		return
-	}
-	rem, err := strconv.Atoi(rv[0])
-	if err != nil || rem < 0 {
-		return
-	}
-	if rem > 0 {
-		lv := h["X-Ratelimit-Limit"]
-		if len(lv) == 0 {
-			return
-		}
-		limit, err := strconv.Atoi(lv[0])
-		if err != nil || rem*10 >= limit {
-			return
-		}
-	}
-	reset, ok := parseReset(h)
-	if !ok {
-		return
-	}
-	now := c.now()
-	d := reset.Sub(now)
-	if d <= 0 {
-		return
-	}
-	if rem == 0 {
-		c.pause(reset)
-		c.log.Debug("intercom: rate-limit window exhausted; pausing", "until", reset)
-		return
-	}
-	c.pause(now.Add(d / time.Duration(rem+1)))
-}
-
-func parseReset(h http.Header) (time.Time, bool) {
-	v := h["X-Ratelimit-Reset"]
-	if len(v) == 0 {
-		return time.Time{}, false
-	}
-	sec, err := strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
-	if err != nil || sec <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(sec, 0), true
-}
+// wait blocks until the rate limiter allows a call.
+func (c *Client) wait(ctx context.Context) error { return c.limiter.Wait(ctx) }
 
 // newError builds the *Error for a failed response.
 func newError(method, path string, status int, h http.Header, body []byte, now time.Time) *Error {

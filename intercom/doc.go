@@ -19,7 +19,11 @@
 // The client paces calls with a limiter shaped like Intercom's limit
 // (10,000 calls a minute in 10-second windows, see RateLimit), slows down
 // when X-RateLimit-Remaining runs low (pausing until X-RateLimit-Reset at
-// zero), and waits out a 429 until the reset before retrying. Reads are retried after 5xx and network errors with
+// zero), and waits out a 429 until the reset before retrying. That
+// limiter is one process's; Config.RateLimiter replaces it with a budget
+// several processes share (store/postgres.Budget), which hears every
+// answer's X-RateLimit-* headers and 429s, and WithCallLabel says on whose
+// behalf calls are made. Reads are retried after 5xx and network errors with
 // backoff. A write that may have reached Intercom (POST /messages after a
 // 5xx or a connection lost after sending) is never repeated: its error
 // matches ErrAmbiguous and the caller decides. Nothing retries after the

@@ -62,7 +62,8 @@ type Env struct {
 }
 
 // Run runs the conformance suite, each case a parallel subtest with its
-// own Env from newScheduler.
+// own Env from newScheduler. The Add cases run for a
+// distribution.SharedScheduler and are skipped for others.
 func Run(t *testing.T, newScheduler func(t *testing.T) Env) {
 	t.Helper()
 	for _, c := range []struct {
@@ -82,6 +83,9 @@ func Run(t *testing.T, newScheduler func(t *testing.T) Env) {
 		{"EndedRunHandsOutNothing", testEndedRunHandsOutNothing},
 		{"TwoRunLoopsHandOutEachJobOnce", testTwoRunLoopsHandOutEachJobOnce},
 		{"TwoSchedulersShareJobs", testTwoSchedulersShareJobs},
+		{"AddNewJob", testAddNewJob},
+		{"AddLeavesPendingJob", testAddLeavesPendingJob},
+		{"AddWhileRunningRunsOnceMore", testAddWhileRunningRunsOnceMore},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

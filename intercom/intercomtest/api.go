@@ -126,6 +126,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		ID:             strconv.FormatInt(1488971108+n, 10),
 		ConversationID: strconv.FormatInt(64619700005570+n, 10),
 		CreatedAt:      now,
+		UserAgent:      r.UserAgent(),
 	}
 	s.msgMu.Lock()
 	s.messages.add(msg)

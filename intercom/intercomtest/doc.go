@@ -5,6 +5,12 @@
 // limit, and fault injection (429 bursts, 5xx, latency, dropped
 // connections).
 //
+// The enforced limit (RateLimit) counts fixed windows as Intercom does;
+// RateLimitPhase shifts them off the client's whole seconds and
+// RateLimitReset(ResetTruncate) makes X-RateLimit-Reset name the second
+// before the real reset, the harder case for a client. Windows tells what
+// each window served and refused (budget use, 429s).
+//
 //	srv := intercomtest.NewServer(intercomtest.Contacts(intercom.Contact{ID: "c1", Role: intercom.RoleUser, ExternalID: "u1"}))
 //	defer srv.Close()
 //	client := srv.Client() // an *intercom.Client wired to srv

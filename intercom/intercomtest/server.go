@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +42,8 @@ type config struct {
 	clientSecret string
 	limit        int
 	window       time.Duration
+	phase        time.Duration
+	reset        ResetRounding
 	latency      time.Duration
 	now          func() time.Time
 }
@@ -71,13 +72,6 @@ func OAuthClient(id, secret string) Option {
 	return func(c *config) { c.clientID, c.clientSecret = id, secret }
 }
 
-// RateLimit enforces limit calls per window (fixed windows, as Intercom
-// counts them) and answers 429 rate_limit_exceeded beyond it. Without it
-// the server never limits but still sends X-RateLimit-* headers.
-func RateLimit(limit int, window time.Duration) Option {
-	return func(c *config) { c.limit, c.window = limit, window }
-}
-
 // Latency delays every API answer by d.
 func Latency(d time.Duration) Option { return func(c *config) { c.latency = d } }
 
@@ -92,6 +86,9 @@ type Message struct {
 	ID             string
 	ConversationID string
 	CreatedAt      time.Time
+	// UserAgent is the request's User-Agent: which client sent it, when
+	// clients set their own (intercom.Config.UserAgent).
+	UserAgent string
 }
 
 // msgLog stores messages in fixed-size chunks, so that recording is O(1)
@@ -156,9 +153,8 @@ type Server struct {
 
 	seq atomic.Int64
 
-	rlMu        sync.Mutex
-	windowStart time.Time
-	used        int
+	rlMu    sync.Mutex
+	windows []Window // the rate-limit windows seen, oldest first
 
 	faultN  atomic.Int64 // pending fault count; 0 skips the lock
 	faultMu sync.Mutex
@@ -428,40 +424,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.tokens[tok]
-}
-
-// rateLimit counts the call in the current window, sets the X-RateLimit-*
-// headers and answers 429 when the window is used up.
-func (s *Server) rateLimit(w http.ResponseWriter) bool {
-	h := w.Header()
-	if s.cfg.limit <= 0 {
-		h["X-Ratelimit-Limit"] = unlimited
-		h["X-Ratelimit-Remaining"] = unlimited
-		return true
-	}
-	now := s.cfg.now()
-	s.rlMu.Lock()
-	if start := now.Truncate(s.cfg.window); !start.Equal(s.windowStart) {
-		s.windowStart, s.used = start, 0
-	}
-	s.used++
-	used, start := s.used, s.windowStart
-	s.rlMu.Unlock()
-	reset := start.Add(s.cfg.window)
-	resetSec := reset.Unix()
-	if reset.Nanosecond() != 0 {
-		resetSec++
-	}
-	h["X-Ratelimit-Limit"] = []string{strconv.Itoa(s.cfg.limit)}
-	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(max(0, s.cfg.limit-used))}
-	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(resetSec, 10)}
-	if used > s.cfg.limit {
-		s.limited.Add(1)
-		writeError(w, http.StatusTooManyRequests, "rate_limit_exceeded",
-			fmt.Sprintf("Exceeded rate limit of %d in %s", s.cfg.limit, s.cfg.window), "")
-		return false
-	}
-	return true
 }
 
 var unlimited = []string{"10000"}

@@ -115,3 +115,22 @@ func TestWebhookHelpers(t *testing.T) {
 		t.Errorf("wrong secret: status %d, want 401", w.Code)
 	}
 }
+
+// A recorded message says which client sent it (its User-Agent).
+func TestMessageUserAgent(t *testing.T) {
+	t.Parallel()
+	srv := intercomtest.NewServer(intercomtest.Contacts(intercom.Contact{ID: "c1"}))
+	defer srv.Close()
+	cfg := srv.Config()
+	cfg.UserAgent = "replica-2"
+	c, err := intercom.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMessage(context.Background(), intercom.Message{Type: intercom.InApp, Body: "b", FromAdminID: srv.AdminID(), To: intercom.Recipient{ID: "c1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].UserAgent != "replica-2" {
+		t.Errorf("Messages = %+v, want one from replica-2", msgs)
+	}
+}

@@ -3,10 +3,11 @@
 // distributions, consents, the delivery ledger, and what automatic
 // distributions persist: events, order and redemption summaries, usage
 // counters and the frequency-cap send log), a durable [Scheduler]
-// that several replicas of a host application share, and [Codes], a
+// that several replicas of a host application share, [Codes], a
 // durable codes.Source and codes.Registry (campaigns, codes and
-// publications) that the Store provides, so one object wires everything.
-// It uses pgx (github.com/jackc/pgx/v5).
+// publications) that the Store provides, so one object wires everything,
+// and [Budget], the Intercom rate budget the replicas share. It uses pgx
+// (github.com/jackc/pgx/v5).
 //
 // # Wiring
 //
@@ -14,11 +15,13 @@
 //	...
 //	if err := postgres.Migrate(ctx, pool); err != nil { ... }
 //	sched, err := postgres.NewScheduler(pool, postgres.SchedulerConfig{})
+//	budget, err := postgres.NewBudget(pool, postgres.BudgetConfig{Key: appID, ReplicaID: replica})
+//	client, err := intercom.NewClient(intercom.Config{Token: tok, RateLimiter: budget})
 //	...
 //	m, err := distribution.NewManager(distribution.Config{
 //		Store:     postgres.New(pool), // also the code source (Store.Codes)
 //		Scheduler: sched,
-//		Intercom:  client, AdminID: adminID,
+//		Intercom:  client, AdminID: adminID, ReplicaID: replica,
 //	})
 //	...
 //	camp, err := m.CreateCampaign(ctx, codes.Campaign{Name: "Welcome", Code: codes.CodeConfig{Pattern: "WELCOME-####"}})
@@ -30,7 +33,12 @@
 // Every replica runs the same code against the same database: manual
 // distributions, their 10-minute countdowns and retries are rows, so any
 // replica fires them, a restart loses nothing, and the delivery ledger's
-// compare-and-set makes sure no message goes out twice.
+// compare-and-set makes sure no message goes out twice. The Scheduler is a
+// distribution.SharedScheduler, so a manual distribution's fan-out goes in
+// chunk jobs (distribution.Config.ChunkSize deliveries each) that every
+// replica claims in turn, and a dead replica's chunk is taken over when
+// its lease ends. The replicas' Intercom clients take their calls from
+// one Budget, so together they keep to the app's rate limit.
 //
 // # Migrations
 //
@@ -82,6 +90,15 @@
 // jobs (the Scheduler): id, kind, target, run_at, version (bumped by every
 // schedule), locked_by and locked_until (the claim and its lease),
 // attempts.
+//
+// rate_budgets (the Budget): key (primary key: one row per Intercom app),
+// window_start, used (calls given out in that window, or counted by
+// Intercom when higher), lim, phase_ms (the windows' offset learned from
+// X-RateLimit-Reset; NULL until heard), paused_until (after a 429). A
+// grant is one transaction holding that row's lock. rate_budget_use:
+// (key, window_start, replica, label) primary key, granted (on the rows
+// with an empty label), calls; rows older than BudgetConfig.Retention go
+// as windows roll.
 //
 // campaigns: seq, id, name (unique), type, code_config (jsonb, the
 // codes.CodeConfig), imported (text[]), count, created_at. codes: seq,
@@ -140,7 +157,25 @@
 // whose Scheduler died runs again elsewhere when the lease expires.
 // Schedule sends NOTIFY codedrop_jobs, which wakes the listening
 // Schedulers early (SchedulerConfig.NoListen turns that off); otherwise
-// they poll every SchedulerConfig.PollInterval.
+// they poll every SchedulerConfig.PollInterval. A kind in
+// SchedulerConfig.KindLimits (by default distribution.JobChunk, one at a
+// time) is claimed in its own statement up to its limit, so one replica
+// does not take every chunk of a fan-out. Add inserts a job unless its id
+// exists; a running one is then released when its handler returns and
+// runs once more.
+//
+// # The shared Intercom budget
+//
+// [Budget] is an intercom.RateLimiter: its windows follow Intercom's
+// (their phase is learned from X-RateLimit-Reset), calls go out only from
+// BudgetConfig.Margin after a window starts to the margin before it ends
+// (the header is in whole seconds, truncated or rounded), and a replica
+// takes them in blocks of about twice its waiting callers (at most
+// MaxBlock) in one transaction on the budget's row. Intercom's answers
+// are shared: a lower X-RateLimit-Limit, calls Intercom counted beyond the
+// budget's, and a 429, which closes the window for every replica until
+// the reset and the margin. [Budget.Usage] reports the recent windows by
+// replica and by label (a distribution id).
 //
 // The Store keeps a distribution's send job in step with its row in the
 // same transaction: writing a scheduled distribution with a SendAt

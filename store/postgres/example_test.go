@@ -70,5 +70,6 @@ func ExampleMigrations() {
 	// 0005_replicas.sql true
 	// 0006_reason_detail.sql true
 	// 0007_segment_writes.sql true
-	// schema version 7
+	// 0008_rate_budget.sql true
+	// schema version 8
 }

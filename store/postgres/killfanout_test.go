@@ -73,7 +73,8 @@ func TestKillFanningReplica(t *testing.T) {
 	for i := range reps {
 		reps[i] = startChild(t, schema, srv, helperConfig{ReplicaID: fmt.Sprint("r", i+1), Lease: lease, ManualDelay: delay,
 			InterruptAfter: interruptAfter, SendTimeout: sendTimeout, RatePerMinute: perMinute, RateWindow: time.Second,
-			Journal: filepath.Join(dir, fmt.Sprint("r", i+1)), Log: true})
+			ChunkSize: n, // one replica fans it all out: the test kills that one
+			Journal:   filepath.Join(dir, fmt.Sprint("r", i+1)), Log: true})
 	}
 	if _, err := setup.m.Send(ctx, d.ID); err != nil {
 		t.Fatal(err)

@@ -69,6 +69,9 @@ type helperConfig struct {
 	InterruptAfter time.Duration `json:"interrupt_after,omitempty"`
 	SendTimeout    time.Duration `json:"send_timeout,omitempty"`
 	Concurrency    int           `json:"concurrency,omitempty"`
+	// ChunkSize is the Manager's Config.ChunkSize (how a fan-out is
+	// shared between replicas); default the Manager's.
+	ChunkSize int `json:"chunk_size,omitempty"`
 	// RatePerMinute turns the Intercom client's rate limiter on (with
 	// RateWindow as its window); default: off.
 	RatePerMinute int           `json:"rate_per_minute,omitempty"`
@@ -140,7 +143,7 @@ func runHelperReplica() error {
 	}
 	m, err := distribution.NewManager(distribution.Config{Store: postgres.New(pool), Intercom: ms, AdminID: os.Getenv(helperAdmin),
 		Codes: postgres.NewCodes(pool, nil), Scheduler: sched, ReplicaID: hc.ReplicaID, Logger: log,
-		ManualDelay: hc.ManualDelay, InterruptAfter: hc.InterruptAfter, SendTimeout: hc.SendTimeout, Concurrency: hc.Concurrency})
+		ManualDelay: hc.ManualDelay, InterruptAfter: hc.InterruptAfter, SendTimeout: hc.SendTimeout, Concurrency: hc.Concurrency, ChunkSize: hc.ChunkSize})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,9 +43,16 @@ type SchedulerConfig struct {
 	// expire, and another replica then runs them again. Default
 	// DefaultLease (1 minute).
 	Lease time.Duration
-	// MaxRunning bounds the jobs one Scheduler runs at once; default
-	// DefaultMaxRunning.
+	// MaxRunning bounds the jobs one Scheduler runs at once, those of the
+	// kinds in KindLimits aside; default DefaultMaxRunning.
 	MaxRunning int
+	// KindLimits bounds, per job kind, how many jobs of that kind one
+	// Scheduler runs at once, apart from MaxRunning: a kind at its limit
+	// is left to the other replicas. Default (nil): DefaultKindLimits, one
+	// distribution.JobChunk at a time, so that replicas share a fan-out's
+	// chunks and each sends at most its Manager's Concurrency. Limits must
+	// be positive.
+	KindLimits map[string]int
 	// Clock decides when a job is due (its Now); default the system
 	// clock. Give it the Manager's Config.Clock: the Manager drops a send
 	// job handed out before its own clock says the distribution is due.
@@ -55,6 +65,10 @@ type SchedulerConfig struct {
 	// do not support LISTEN, such as PgBouncer in transaction mode).
 	NoListen bool
 }
+
+// DefaultKindLimits returns SchedulerConfig.KindLimits's default: one
+// distribution.JobChunk at a time.
+func DefaultKindLimits() map[string]int { return map[string]int{distribution.JobChunk: 1} }
 
 // Scheduler is a durable distribution.Scheduler: jobs are rows of the jobs
 // table, so they survive restarts and every replica sharing the database
@@ -73,10 +87,16 @@ type Scheduler struct {
 	log     *slog.Logger
 	id      string // locked_by of the jobs this Scheduler claims
 	mu      sync.Mutex
-	running map[string]int64 // job id -> claimed version
+	running map[string]claimed // job id -> what this Scheduler claimed
 }
 
-var _ distribution.Scheduler = (*Scheduler)(nil)
+// claimed is a job this Scheduler runs.
+type claimed struct {
+	kind    string
+	version int64
+}
+
+var _ distribution.SharedScheduler = (*Scheduler)(nil)
 
 // NewScheduler returns a Scheduler over pool (migrated with [Migrate]).
 // Invalid configuration fails with an error wrapping
@@ -95,6 +115,14 @@ func NewScheduler(pool *pgxpool.Pool, cfg SchedulerConfig) (*Scheduler, error) {
 	case cfg.MaxRunning < 0:
 		return nil, bad("MaxRunning", cfg.MaxRunning)
 	}
+	if cfg.KindLimits == nil {
+		cfg.KindLimits = DefaultKindLimits()
+	}
+	for kind, n := range cfg.KindLimits {
+		if n <= 0 {
+			return nil, fmt.Errorf("postgres: SchedulerConfig.KindLimits[%q]: %d is not positive: %w", kind, n, distribution.ErrInvalid)
+		}
+	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
@@ -104,7 +132,7 @@ func NewScheduler(pool *pgxpool.Pool, cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.MaxRunning == 0 {
 		cfg.MaxRunning = DefaultMaxRunning
 	}
-	s := &Scheduler{pool: pool, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, running: map[string]int64{}}
+	s := &Scheduler{pool: pool, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, running: map[string]claimed{}}
 	if s.clock == nil {
 		s.clock = distribution.SystemClock{}
 	}
@@ -138,6 +166,32 @@ func (s *Scheduler) Schedule(ctx context.Context, job distribution.Job) error {
 		return fmt.Errorf("postgres: schedule: job id: required: %w", distribution.ErrInvalid)
 	}
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error { return scheduleTx(ctx, tx, job) })
+}
+
+// Add implements distribution.SharedScheduler: it inserts job unless a
+// job with its ID exists. A pending one is left as it is; one that a live
+// Scheduler runs gets a new version, so it is not deleted when its
+// handler returns but released and handed out again.
+func (s *Scheduler) Add(ctx context.Context, job distribution.Job) (bool, error) {
+	if job.ID == "" {
+		return false, fmt.Errorf("postgres: add: job id: required: %w", distribution.ErrInvalid)
+	}
+	var added bool
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO jobs (id, kind, target, run_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO UPDATE SET version = jobs.version + 1
+				WHERE jobs.locked_by IS NOT NULL AND jobs.locked_until >= $5
+			RETURNING xmax = 0`, job.ID, job.Kind, job.Target, jobAt(job.RunAt), ts0(s.clock.Now())).Scan(&added)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // pending: left alone
+		}
+		if err != nil || !added {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel)
+		return err
+	})
+	return added, err
 }
 
 // Cancel implements distribution.Scheduler. A running job is not
@@ -185,11 +239,8 @@ func (s *Scheduler) Run(ctx context.Context, handle func(context.Context, distri
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.mu.Lock()
-		free := s.cfg.MaxRunning - len(s.running)
-		s.mu.Unlock()
-		if free > 0 {
-			jobs, versions, err := s.claim(ctx, free)
+		if room := s.room(); len(room) > 0 {
+			jobs, versions, err := s.claim(ctx, room)
 			if err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "claiming due jobs", "err", err)
 			}
@@ -202,7 +253,7 @@ func (s *Scheduler) Run(ctx context.Context, handle func(context.Context, distri
 					poke()
 				}()
 			}
-			if len(jobs) == free {
+			if s.filled(room, jobs) {
 				poke() // there may be more due right now
 			}
 		}
@@ -215,9 +266,54 @@ func (s *Scheduler) Run(ctx context.Context, handle func(context.Context, distri
 	}
 }
 
-// claim takes up to n due jobs that nobody holds (or whose lease ran
-// out).
-func (s *Scheduler) claim(ctx context.Context, n int) ([]distribution.Job, []int64, error) {
+// room returns how many more jobs this Scheduler may run now: by kind
+// for the kinds in KindLimits, under "" for the others (MaxRunning); only
+// the positive ones.
+func (s *Scheduler) room() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	room := map[string]int{"": s.cfg.MaxRunning}
+	for kind, n := range s.cfg.KindLimits {
+		room[kind] = n
+	}
+	for _, c := range s.running {
+		if _, limited := s.cfg.KindLimits[c.kind]; limited {
+			room[c.kind]--
+		} else {
+			room[""]--
+		}
+	}
+	for k, n := range room {
+		if n <= 0 {
+			delete(room, k)
+		}
+	}
+	return room
+}
+
+// filled reports whether jobs took all the room of some kind (or of the
+// kinds without a limit).
+func (s *Scheduler) filled(room map[string]int, jobs []distribution.Job) bool {
+	got := map[string]int{}
+	for _, j := range jobs {
+		k := j.Kind
+		if _, limited := s.cfg.KindLimits[k]; !limited {
+			k = ""
+		}
+		got[k]++
+	}
+	for k, n := range room {
+		if got[k] >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// claim takes due jobs that nobody holds (or whose lease ran out): up to
+// room[kind] of each kind in KindLimits and room[""] of the others, in
+// order of their time (and id).
+func (s *Scheduler) claim(ctx context.Context, room map[string]int) ([]distribution.Job, []int64, error) {
 	now := s.clock.Now()
 	// Never a job this Scheduler is running: it renews those leases itself.
 	s.mu.Lock()
@@ -226,11 +322,31 @@ func (s *Scheduler) claim(ctx context.Context, n int) ([]distribution.Job, []int
 		mine = append(mine, id)
 	}
 	s.mu.Unlock()
-	rows, err := s.pool.Query(ctx, `UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM jobs
-			WHERE run_at <= $3 AND (locked_until IS NULL OR locked_until < $3) AND NOT (id = ANY($5))
-			ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING id, kind, target, run_at, version`, s.id, ts0(now.Add(s.cfg.Lease)), ts0(now), n, mine)
+	limited := make([]string, 0, len(s.cfg.KindLimits))
+	for kind := range s.cfg.KindLimits {
+		limited = append(limited, kind)
+	}
+	// One candidate set per kind with room, each locked with SKIP LOCKED.
+	const due = `run_at <= $3 AND (locked_until IS NULL OR locked_until < $3) AND NOT (id = ANY($4))`
+	args := []any{s.id, ts0(now.Add(s.cfg.Lease)), ts0(now), mine}
+	var ctes, sets []string
+	for kind, n := range room {
+		cond := `NOT (kind = ANY($` + strconv.Itoa(len(args)+1) + `))`
+		args = append(args, limited)
+		if kind != "" {
+			cond = `kind = $` + strconv.Itoa(len(args))
+			args[len(args)-1] = kind
+		}
+		args = append(args, n)
+		name := "c" + strconv.Itoa(len(ctes))
+		ctes = append(ctes, name+` AS (SELECT id FROM jobs WHERE `+due+` AND `+cond+
+			` ORDER BY run_at, id LIMIT $`+strconv.Itoa(len(args))+` FOR UPDATE SKIP LOCKED)`)
+		sets = append(sets, `SELECT id FROM `+name)
+	}
+	rows, err := s.pool.Query(ctx, `WITH `+strings.Join(ctes, ", ")+`
+		UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+		WHERE id IN (`+strings.Join(sets, " UNION ALL ")+`)
+		RETURNING id, kind, target, run_at, version`, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -253,14 +369,15 @@ func (s *Scheduler) claim(ctx context.Context, n int) ([]distribution.Job, []int
 	}
 	s.mu.Lock()
 	for i, j := range jobs {
-		s.running[j.ID] = versions[i]
+		s.running[j.ID] = claimed{kind: j.Kind, version: versions[i]}
 	}
 	s.mu.Unlock()
 	return jobs, versions, nil
 }
 
 // finish deletes a job whose handler returned, unless it was rescheduled
-// while it ran.
+// (or added) while it ran: then its claim is released, so it is handed out
+// again at its time.
 func (s *Scheduler) finish(id string, version int64) {
 	defer func() {
 		s.mu.Lock()
@@ -269,7 +386,9 @@ func (s *Scheduler) finish(id string, version int64) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, `DELETE FROM jobs WHERE id = $1 AND version = $2`, id, version); err != nil {
+	if _, err := s.pool.Exec(ctx, `WITH done AS (DELETE FROM jobs WHERE id = $1 AND version = $2 RETURNING id)
+		UPDATE jobs SET locked_by = NULL, locked_until = NULL
+		WHERE id = $1 AND locked_by = $3 AND NOT EXISTS (SELECT FROM done)`, id, version, s.id); err != nil {
 		// The lease runs out and the job runs again: handlers are
 		// idempotent.
 		s.log.Error("deleting a finished job", "job", id, "err", err)
