@@ -114,7 +114,7 @@ type Client struct {
 	maxRetries int
 	now        func() time.Time
 	sleep      func(context.Context, time.Duration) error
-	tel *telemetry // spans and metrics (telemetry.go)
+	tel        *telemetry // spans and metrics (telemetry.go)
 }
 
 var _ Messenger = (*Client)(nil)
