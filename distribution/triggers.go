@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/codedrop/codedrop/internal/fresh"
 	"github.com/codedrop/codedrop/segment"
 )
 
@@ -192,21 +193,9 @@ type triggers struct {
 	seen map[string]int        // distribution id -> order first seen
 	idx  atomic.Pointer[autoIndex]
 
-	// Freshness (guarded by mu): the store's version the index reflects,
-	// when the last good version read started (real time), and the read
-	// in flight.
-	version   int64
-	loaded    bool
-	lastStart time.Time
-	flight    *versionRead
-}
-
-// versionRead is one read of the store's version, shared by the callers
-// that wait for it.
-type versionRead struct {
-	start time.Time
-	done  chan struct{}
-	err   error
+	version int64 // the store's version the index reflects (guarded by mu)
+	loaded  bool  // the index was loaded from the store once (guarded by mu)
+	gate    fresh.Gate
 }
 
 func newTriggers(src triggerSource, channels map[string]Channel, campaigns campaignLookup, log *slog.Logger) *triggers {
@@ -220,41 +209,14 @@ func newTriggers(src triggerSource, channels map[string]Channel, campaigns campa
 // version moved. An event handled after Activate returned is thus always
 // matched against that activation, whichever replica made it.
 func (t *triggers) fresh(ctx context.Context, since time.Time) error {
-	for {
-		t.mu.Lock()
-		if t.loaded && t.lastStart.After(since) {
-			t.mu.Unlock()
-			return nil
-		}
-		if f := t.flight; f != nil {
-			t.mu.Unlock()
-			select {
-			case <-f.done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if f.start.After(since) {
-				return f.err
-			}
-			continue // it began too early for us: read again
-		}
-		f := &versionRead{start: time.Now(), done: make(chan struct{})}
-		t.flight = f
-		t.mu.Unlock()
-		f.err = t.refresh(ctx, f.start)
-		t.mu.Lock()
-		t.flight = nil
-		t.mu.Unlock()
-		close(f.done)
-		return f.err
-	}
+	return t.gate.Since(ctx, since, t.refresh)
 }
 
 // refresh reads the store's version and reloads the index when it moved.
-func (t *triggers) refresh(ctx context.Context, start time.Time) error {
+func (t *triggers) refresh(ctx context.Context) (bool, error) {
 	v, err := t.src.TriggersVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("distribution: reading the triggers version: %w", err)
+		return false, fmt.Errorf("distribution: reading the triggers version: %w", err)
 	}
 	t.mu.Lock()
 	same := t.loaded && v == t.version
@@ -262,7 +224,7 @@ func (t *triggers) refresh(ctx context.Context, start time.Time) error {
 	if !same {
 		ds, err := t.src.ListDistributions(ctx, StatusActive)
 		if err != nil {
-			return fmt.Errorf("distribution: loading automatic distributions: %w", err)
+			return false, fmt.Errorf("distribution: loading automatic distributions: %w", err)
 		}
 		t.load(ctx, ds)
 	}
@@ -271,11 +233,8 @@ func (t *triggers) refresh(ctx context.Context, start time.Time) error {
 		t.version = v
 	}
 	t.loaded = true
-	if start.After(t.lastStart) {
-		t.lastStart = start
-	}
 	t.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // active reports whether distribution id is active in the index, at

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/codedrop/codedrop/internal/fresh"
 )
 
 // Refresh brings the engine's compiled rules in line with the Store, where
@@ -123,17 +125,8 @@ type versionState struct {
 	src Versioner
 
 	mu      sync.Mutex
-	version int64     // the version the rules reflect
-	start   time.Time // when the last good check started (monotonic wall clock)
-	flight  *versionCheck
-}
-
-// versionCheck is one check of the version in flight, shared by the
-// callers that wait for it.
-type versionCheck struct {
-	start time.Time
-	done  chan struct{}
-	err   error
+	version int64 // the version the rules reflect
+	gate    fresh.Gate
 }
 
 // readInit reads the version the engine starts from.
@@ -143,7 +136,8 @@ func (v *versionState) readInit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("segment: read the segments version: %w", err)
 	}
-	v.version, v.start = n, start
+	v.version = n
+	v.gate.Done(start)
 	return nil
 }
 
@@ -156,55 +150,23 @@ func (v *versionState) set(n int64) {
 // fresh makes e's rules reflect the store as of a moment after since
 // (see Engine.RefreshSince).
 func (v *versionState) fresh(ctx context.Context, since time.Time, e *Engine) error {
-	for {
-		v.mu.Lock()
-		if v.start.After(since) {
-			v.mu.Unlock()
-			return nil
-		}
-		if f := v.flight; f != nil {
-			v.mu.Unlock()
-			select {
-			case <-f.done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if f.start.After(since) {
-				return f.err
-			}
-			continue // it began too early for us: check again
-		}
-		f := &versionCheck{start: time.Now(), done: make(chan struct{})}
-		v.flight = f
-		v.mu.Unlock()
-		f.err = v.check(ctx, f.start, e)
-		v.mu.Lock()
-		v.flight = nil
-		v.mu.Unlock()
-		close(f.done)
-		return f.err
-	}
+	return v.gate.Since(ctx, since, func(ctx context.Context) (bool, error) { return v.check(ctx, e) })
 }
 
-// check reads the version and reloads e's rules when it moved.
-func (v *versionState) check(ctx context.Context, start time.Time, e *Engine) error {
+// check reads the version and reloads e's rules when it moved; ok reports
+// whether the rules now reflect the version read.
+func (v *versionState) check(ctx context.Context, e *Engine) (ok bool, err error) {
 	n, err := v.src.SegmentsVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("segment: read the segments version: %w", err)
+		return false, fmt.Errorf("segment: read the segments version: %w", err)
 	}
 	v.mu.Lock()
 	same := n == v.version
 	v.mu.Unlock()
-	loaded := same
-	if !same {
-		loaded, err = e.reload(ctx)
+	if same {
+		return true, nil
 	}
-	v.mu.Lock()
-	if loaded && start.After(v.start) {
-		v.start = start
-	}
-	v.mu.Unlock()
-	return err
+	return e.reload(ctx)
 }
 
 // refreshOne brings one segment's rule in line with the Store and returns
