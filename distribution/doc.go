@@ -111,47 +111,13 @@
 // # Telemetry
 //
 // The Manager reports to OpenTelemetry through Config.MeterProvider and
-// Config.TracerProvider (default: the global providers, no-ops until the
-// host installs an SDK; this package uses the API only). Pass the same
-// providers to intercom.Config for its request spans and metrics. Spans:
-//
-//   - codedrop.fanout: one pass of a manual fan-out (or of an activation
-//     that sends to a segment) over its scheduled deliveries
-//     (codedrop.distribution.id, codedrop.distribution.mode,
-//     codedrop.fanout.deliveries read);
-//   - codedrop.send: one send, steps 4 to 6 of the pipeline, under the
-//     fan-out or the event that asked for it (codedrop.distribution.id,
-//     codedrop.distribution.mode, codedrop.channel, codedrop.delivery.id,
-//     codedrop.delivery.state as it ended, codedrop.delivery.attempts);
-//     the Intercom client's "POST /messages" spans are its children;
-//   - codedrop.event.handle (HandleEvent) and codedrop.event.process (a
-//     queued event's job): codedrop.event.id, codedrop.event.type.
-//
-// Metrics (attributes in parentheses):
-//
-//   - codedrop.deliveries.settled (counter): deliveries written in a final
-//     state: sent, skipped, failed, unknown, canceled (state, channel, mode:
-//     manual, automatic or reward);
-//   - codedrop.send.duration (histogram, s): one send, the channel's
-//     rate-limit wait included (state, channel, mode);
-//   - codedrop.events.received (counter): valid events given to
-//     HandleEvent or EnqueueEvent, repeats included (type);
-//   - codedrop.event.lag (histogram, s): from an event's At to the end of
-//     its processing (type);
-//   - codedrop.deliveries.waiting (gauge): scheduled deliveries of the
-//     sending, active and paused distributions (mode);
-//   - codedrop.codes.published and codedrop.codes.remaining (gauges): per
-//     campaign of a scheduled, sending, active or paused distribution
-//     (codedrop.campaign.id, codedrop.campaign.name), when the code source
-//     can tell (a Published or Remaining method: codes.Memory, store.Memory
-//     and store/postgres have both; remaining is reported for pool
-//     campaigns only).
-//
-// The three gauges read the store, at most once per StoreGaugeInterval,
-// and only while Run runs; their values are store-wide, so every running
-// replica reports the same (aggregate them with max or last, not sum).
-// No attribute carries a customer's address, a token, a code or error
-// text. Log records go to Config.Logger with the call's context.
+// Config.TracerProvider (default: the global providers; this package uses
+// the API only): spans per fan-out, send and event (Span* constants),
+// metrics of settled deliveries, send duration, events and their lag,
+// waiting deliveries and codes per campaign (Metric* constants; the
+// README lists them with their attributes). No attribute carries a
+// customer's address, a token, a code or error text. Pass the same
+// providers to intercom.Config for the Intercom calls.
 //
 // # Several replicas
 //
