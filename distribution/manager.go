@@ -357,7 +357,12 @@ func (m *Manager) handle(ctx context.Context, j Job) error {
 	var err error
 	switch j.Kind {
 	case JobSend:
-		err = m.fire(ctx, j.Target)
+		if err = m.fire(ctx, j.Target); ctx.Err() != nil {
+			// Stopped mid-fan-out: a durable Scheduler drops a job whose
+			// handler returned, so the job goes back for the next Run,
+			// here or on another replica (a finished one does nothing).
+			err = m.handBack(ctx, j)
+		}
 	case JobRetry:
 		err = m.retry(ctx, j.Target)
 	case JobChunk:

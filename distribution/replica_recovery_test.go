@@ -10,6 +10,7 @@ import (
 
 	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
+	"github.com/codedrop/codedrop/segment"
 )
 
 // interruptBound is how long a delivery must be in sending before a
@@ -262,5 +263,58 @@ func TestNewManagerRejectsNegativeInterruptAfter(t *testing.T) {
 	_, err := distribution.NewManager(distribution.Config{Store: e.st, InterruptAfter: -time.Second})
 	if !errors.Is(err, distribution.ErrInvalid) || !strings.Contains(err.Error(), "InterruptAfter") {
 		t.Fatalf("NewManager(InterruptAfter: -1s) error = %v, want ErrInvalid naming InterruptAfter", err)
+	}
+}
+
+// A Manager stopped in the middle of a fan-out hands the send job back,
+// so the next Run (here, or another replica's) finishes it.
+func TestStoppedFanoutHandsItsJobBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stopRun() // only the Manager below runs
+	gate := newGate()
+	sched := &jobLog{TimerScheduler: distribution.NewTimerScheduler(e.clk)}
+	m, err := distribution.NewManager(distribution.Config{Logger: testLogger(t), Store: e.st, Codes: e.codes, Clock: e.clk,
+		Scheduler: sched, Channels: []distribution.Channel{gate}, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	<-m.Ready()
+	var ids []string
+	for _, src := range []string{"u1", "u2"} {
+		c, err := m.UpsertCustomer(e.ctx, customer.Customer{SourceID: src, Name: src}, customer.UpsertOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	seg, err := m.CreateSegment(e.ctx, segment.Segment{Name: "static", Type: segment.Static, CustomerIDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := m.CreateDistribution(e.ctx, distribution.Distribution{Name: "stopped", Audience: distribution.Audience{SegmentID: seg.ID},
+		Channels: []distribution.ChannelMessage{{Channel: "gate", Body: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Send(e.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the countdown", func() bool { got, _ := m.Distribution(e.ctx, d.ID); return !got.SendAt.IsZero() })
+	e.clk.Advance(distribution.DefaultManualDelay)
+	<-gate.started // the first of two sends is in flight
+	cancel()       // the replica stops
+	close(gate.release)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	if _, ok := sched.pendingJob(distribution.SendJobID(d.ID)); !ok {
+		t.Errorf("the send job of a distribution stopped mid-fan-out is gone: %v", sched.Pending())
+	}
+	if got, _ := m.Distribution(e.ctx, d.ID); got.Status != distribution.StatusSending {
+		t.Errorf("status %s, want still sending (one delivery left)", got.Status)
 	}
 }
