@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
-	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store/postgres"
@@ -265,17 +263,8 @@ func TestSharedFanoutSurvivesKill(t *testing.T) {
 		t.Errorf("%d deliveries unknown, want at most twice the killed replica's Concurrency", rep.Unknown)
 	}
 
-	contactOf := map[string]string{}
-	for c, err := range st.Customers(ctx, customer.ListOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		contactOf[c.ID], _ = c.Metadata[intercom.MetaIntercomID].(string)
-	}
-	got := map[string]int{}
-	for _, msg := range srv.Messages() {
-		got[msg.To.ID]++
-	}
+	contactOf := contactsOf(t, st)
+	got := messagesPerContact(srv)
 	dups := 0
 	for _, k := range got {
 		if k > 1 {

@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
-	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
 	"github.com/codedrop/codedrop/segment"
 	"github.com/codedrop/codedrop/store/postgres"
@@ -152,17 +150,8 @@ func TestKillFanningReplica(t *testing.T) {
 
 	// Every customer: one message, or a terminal reason; no contact gets
 	// two.
-	contactOf := map[string]string{}
-	for c, err := range st.Customers(ctx, customer.ListOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		contactOf[c.ID], _ = c.Metadata[intercom.MetaIntercomID].(string)
-	}
-	perContact := map[string]int{}
-	for _, msg := range srv.Messages() {
-		perContact[msg.To.ID]++
-	}
+	contactOf := contactsOf(t, st)
+	perContact := messagesPerContact(srv)
 	duplicates := 0
 	for id, k := range perContact {
 		if k > 1 {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/codedrop/codedrop/customer"
 	"github.com/codedrop/codedrop/distribution"
 	"github.com/codedrop/codedrop/intercom"
 	"github.com/codedrop/codedrop/intercom/intercomtest"
@@ -385,4 +386,27 @@ func (c *child) call(ctx context.Context, path string, e distribution.Event) err
 		return fmt.Errorf("replica %s: %s: %w", c.id, strings.TrimSpace(string(msg)), distribution.ErrEventInProgress)
 	}
 	return fmt.Errorf("replica %s: %s: %s", c.id, resp.Status, strings.TrimSpace(string(msg)))
+}
+
+// contactsOf maps each stored customer's id to its Intercom contact id.
+func contactsOf(t *testing.T, st *postgres.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for c, err := range st.Customers(context.Background(), customer.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[c.ID], _ = c.Metadata[intercom.MetaIntercomID].(string)
+	}
+	return out
+}
+
+// messagesPerContact counts the messages the fake Intercom received, by
+// recipient contact id.
+func messagesPerContact(srv *intercomtest.Server) map[string]int {
+	out := map[string]int{}
+	for _, msg := range srv.Messages() {
+		out[msg.To.ID]++
+	}
+	return out
 }

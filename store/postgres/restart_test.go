@@ -104,17 +104,8 @@ func TestKilledReplicaResumes(t *testing.T) {
 		t.Errorf("%d deliveries unknown, want the %d caught in sending", rep.Unknown, stuck)
 	}
 
-	contactOf := map[string]string{}
-	for c, err := range st.Customers(ctx, customer.ListOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		contactOf[c.ID], _ = c.Metadata[intercom.MetaIntercomID].(string)
-	}
-	got := map[string]int{}
-	for _, msg := range srv.Messages() {
-		got[msg.To.ID]++
-	}
+	contactOf := contactsOf(t, st)
+	got := messagesPerContact(srv)
 	reached := 0
 	for dl, err := range st.Deliveries(ctx, distribution.DeliveryFilter{DistributionID: d.ID}) {
 		if err != nil {
