@@ -19,6 +19,7 @@ type Error struct {
 	Msg  string // what is wrong
 }
 
+// Error returns "line L, column C: msg" and the tag, when there is one.
 func (e *Error) Error() string {
 	if e.Tag != "" {
 		return fmt.Sprintf("line %d, column %d: %s in {{%s}}", e.Line, e.Col, e.Msg, e.Tag)
